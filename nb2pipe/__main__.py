@@ -1,0 +1,5 @@
+import sys
+
+from nb2pipe.cli import main
+
+sys.exit(main())

@@ -1,0 +1,208 @@
+"""Knowledge tables: which calls display, plot, configure, draw randomness or touch files.
+
+Qualified names are module paths as imported (``numpy.random.seed``), resolved through the
+notebook's own import statements, so ``np.random.seed`` and ``from numpy.random import seed``
+are the same call.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+BUILTINS = frozenset(dir(builtins)) | {
+    "display", "get_ipython", "In", "Out", "_", "__", "___", "_i", "_ii", "_iii", "exit",
+    "quit", "__file__", "__name__", "__builtins__", "__doc__",
+}
+
+# Modules whose calls draw or show things. A call rooted in one of them is visualization.
+VIZ_MODULES = (
+    "matplotlib", "seaborn", "plotly", "altair", "bokeh", "IPython.display", "missingno",
+    "pandas.plotting", "yellowbrick", "plotnine", "holoviews", "hvplot", "wordcloud",
+    "scikitplot", "graphviz", "ipywidgets", "tqdm.notebook", "folium", "pydot", "IPython.core.display",
+    "sklearn.tree.plot_tree", "sklearn.metrics.ConfusionMatrixDisplay",
+    "sklearn.metrics.RocCurveDisplay", "sklearn.metrics.PrecisionRecallDisplay",
+    "sklearn.inspection.PartialDependenceDisplay", "shap.plots", "shap.summary_plot",
+    "xgboost.plot_importance", "lightgbm.plot_importance", "statsmodels.graphics",
+)
+
+# Methods that only display or plot (whatever object they are called on).
+VIZ_METHODS = frozenset({
+    "plot", "hist", "boxplot", "show", "imshow", "scatter", "bar", "barh", "pie",
+    "plot_tree", "hexbin", "kde", "density", "area", "line", "profile_report", "to_html",
+    "display", "_repr_html_", "style", "render", "set_title", "set_xlabel", "set_ylabel",
+    "legend", "tight_layout", "savefig_noop", "set_xticklabels", "set_yticklabels",
+    "set_xlim", "set_ylim", "axhline", "axvline", "annotate", "text", "grid", "colorbar",
+    "suptitle", "subplots_adjust", "set_size_inches", "heatmap", "from_estimator",
+    "from_predictions",
+})
+
+# Matplotlib-style methods that save a figure to a file: a kept output.
+SAVE_METHODS = frozenset({"savefig", "write_image", "write_html", "save"})
+
+# Methods that never change the object they are called on (common pandas / numpy / sklearn).
+# Anything else called on a name counts as a possible mutation of that name: a false
+# "mutation" only costs an extra data edge, a missed one computes the wrong thing.
+PURE_METHODS = frozenset({
+    # pandas / numpy reading and transforming into new objects
+    "head", "tail", "describe", "info", "copy", "groupby", "agg", "aggregate", "apply",
+    "applymap", "map", "merge", "join", "concat", "sum", "mean", "median", "std", "var",
+    "min", "max", "count", "nunique", "unique", "value_counts", "isna", "isnull", "notna",
+    "notnull", "any", "all", "corr", "cov", "astype", "to_numpy", "to_list", "tolist",
+    "to_dict", "values", "keys", "items", "get", "loc", "iloc", "query", "filter", "select_dtypes",
+    "drop", "dropna", "fillna", "replace", "rename", "reset_index", "set_index", "sort_values",
+    "sort_index", "round", "abs", "clip", "cumsum", "cumprod", "diff", "pct_change", "shift",
+    "rolling", "expanding", "ewm", "resample", "pivot", "pivot_table", "melt", "stack",
+    "unstack", "transpose", "explode", "duplicated", "drop_duplicates", "isin", "between",
+    "where", "mask", "nlargest", "nsmallest", "idxmax", "idxmin", "argmax", "argmin",
+    "quantile", "rank", "cut", "qcut", "reindex", "assign", "pipe", "sample", "memory_usage",
+    "equals", "dot", "reshape", "ravel", "flatten", "squeeze", "prod", "mode", "skew", "kurt",
+    "first", "last", "nth", "size", "transform", "predict", "predict_proba",
+    "predict_log_proba", "decision_function", "score", "score_samples", "get_params",
+    "get_feature_names_out", "inverse_transform", "kneighbors", "format", "join", "split",
+    "strip", "lower", "upper", "startswith", "endswith", "title", "capitalize", "encode",
+    "decode", "find", "index", "count", "str", "dt", "cat", "to_frame", "to_series",
+    "to_datetime", "to_numeric", "isnumeric", "isdigit", "len", "contains", "extract",
+    "get_dummies", "interpolate", "ffill", "bfill", "combine_first", "align", "T", "add",
+    "sub", "mul", "div", "truediv", "floordiv", "mod", "pow", "eq", "ne", "lt", "gt", "le",
+    "ge", "isclose", "nonzero", "searchsorted", "take", "compress", "repeat", "tobytes",
+    "as_matrix", "get_group", "describe_option", "infer_objects", "convert_dtypes", "xs",
+    "at_time", "between_time", "asfreq", "tz_localize", "tz_convert", "floor", "ceil",
+    "normalize", "strftime", "to_period", "to_timestamp", "add_prefix", "add_suffix",
+    "nsmallest", "select", "cumcount", "ngroup", "issubset", "issuperset", "union",
+    "intersection", "difference", "symmetric_difference", "most_common", "hexdigest",
+    "digest", "isoformat", "total_seconds", "weekday", "date", "time", "read",
+    "readlines", "readline", "exists", "is_file", "is_dir", "glob", "rglob", "iterdir",
+    "resolve", "with_suffix", "with_name", "relative_to", "joinpath", "partition",
+    "rpartition", "rstrip", "lstrip", "zfill", "ljust", "rjust", "center", "splitlines",
+    "swapcase", "casefold", "isalpha", "isalnum", "isspace", "islower", "isupper",
+    "rsplit", "rfind", "rindex", "format_map", "translate", "maketrans", "expandtabs",
+    "conjugate", "bit_length", "is_integer", "as_integer_ratio", "fromkeys",
+    "iterrows", "itertuples", "iteritems", "to_string", "to_markdown", "to_latex",
+    "nbytes", "ndim", "shape", "dtype", "dtypes", "columns", "index",
+})
+
+# Methods that write to a file whose path is their first argument.
+WRITE_METHODS = frozenset({
+    "to_csv", "to_parquet", "to_excel", "to_json", "to_pickle", "to_feather", "to_hdf",
+    "to_sql", "to_stata", "to_orc", "savefig", "write_image", "write_html", "save_model",
+    "save", "to_netcdf", "write_text", "write_bytes",
+})
+
+# Functions that read a file whose path is their first argument (qualified-name suffixes).
+READ_FUNCS = frozenset({
+    "pandas.read_csv", "pandas.read_parquet", "pandas.read_excel", "pandas.read_json",
+    "pandas.read_pickle", "pandas.read_feather", "pandas.read_table", "pandas.read_hdf",
+    "pandas.read_orc", "pandas.read_stata", "pandas.read_sas", "pandas.read_spss",
+    "pandas.read_fwf", "pandas.read_xml", "numpy.load", "numpy.loadtxt", "numpy.genfromtxt",
+    "numpy.fromfile", "joblib.load", "pickle.load", "json.load", "torch.load",
+    "scipy.io.loadmat", "PIL.Image.open", "cv2.imread", "yaml.safe_load",
+    "polars.read_csv", "polars.read_parquet", "xarray.open_dataset", "h5py.File",
+})
+# Functions that write a file; value is the index of the path argument.
+WRITE_FUNCS = {
+    "numpy.save": 0, "numpy.savetxt": 0, "numpy.savez": 0, "numpy.savez_compressed": 0,
+    "joblib.dump": 1, "pickle.dump": 1, "json.dump": 1, "torch.save": 1,
+    "matplotlib.pyplot.savefig": 0, "scipy.io.savemat": 0, "cv2.imwrite": 0,
+}
+
+# Calls that configure the process: they are setup state, replayed in every later step.
+SETUP_CALLS = frozenset({
+    "numpy.random.seed", "random.seed", "torch.manual_seed", "torch.cuda.manual_seed",
+    "torch.cuda.manual_seed_all", "tensorflow.random.set_seed", "tensorflow.set_random_seed",
+    "pandas.set_option", "pandas.options.mode", "warnings.filterwarnings",
+    "warnings.simplefilter", "warnings.resetwarnings", "numpy.set_printoptions",
+    "numpy.seterr", "sklearn.set_config", "matplotlib.use", "matplotlib.rc",
+    "matplotlib.pyplot.rc", "matplotlib.pyplot.style.use", "matplotlib.style.use",
+    "matplotlib.rcParams.update", "matplotlib.pyplot.rcParams.update", "seaborn.set",
+    "seaborn.set_theme", "seaborn.set_style", "seaborn.set_context", "seaborn.set_palette",
+    "sys.path.append", "sys.path.insert", "sys.path.extend", "os.environ.update",
+    "os.environ.setdefault", "os.chdir", "logging.basicConfig", "torch.set_default_dtype",
+    "torch.set_num_threads", "torch.use_deterministic_algorithms", "tensorflow.config",
+    "transformers.set_seed", "lightning.seed_everything", "pytorch_lightning.seed_everything",
+    "set_seed", "seed_everything", "pandas.options.display", "plotly.io.templates",
+    "os.putenv", "locale.setlocale", "numpy.random.set_state", "random.setstate",
+    "torch.set_rng_state", "pandas.reset_option",
+})
+# Assignment targets rooted here are setup (``plt.rcParams["x"] = 1``, ``pd.options.a = b``).
+SETUP_TARGETS = (
+    "matplotlib.rcParams", "matplotlib.pyplot.rcParams", "pandas.options", "os.environ",
+    "sys.path", "plotly.io.templates",
+)
+
+# Seeding the global random state: when a notebook does this, global RNG state becomes part of
+# the data flow so every step draws exactly the numbers the notebook drew.
+SEED_CALLS = frozenset({
+    "numpy.random.seed", "random.seed", "torch.manual_seed", "tensorflow.random.set_seed",
+    "numpy.random.set_state", "random.setstate", "transformers.set_seed",
+    "lightning.seed_everything", "pytorch_lightning.seed_everything",
+})
+RNG_MODULES = ("numpy.random", "random", "torch")
+RNG_NOT_DRAWING = frozenset({
+    "seed", "get_state", "set_state", "default_rng", "RandomState", "Generator",
+    "SeedSequence", "PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64", "BitGenerator",
+    "getstate", "setstate", "Random", "SystemRandom", "manual_seed",
+})
+TORCH_DRAWING = frozenset({"rand", "randn", "randint", "randperm", "normal", "bernoulli",
+                           "multinomial", "rand_like", "randn_like", "randint_like", "poisson"})
+# Calls that draw from the global numpy RNG unless given random_state=...
+RANDOM_STATE_APIS = frozenset({
+    "fit", "fit_transform", "fit_predict", "fit_resample", "partial_fit", "sample",
+    "train_test_split", "cross_val_score", "cross_validate", "cross_val_predict", "shuffle",
+    "resample", "permutation_importance", "learning_curve", "validation_curve", "make_classification",
+    "make_regression", "make_blobs", "make_moons", "make_circles", "GridSearchCV",
+    "RandomizedSearchCV", "KFold", "StratifiedKFold", "ShuffleSplit", "StratifiedShuffleSplit",
+    "GroupShuffleSplit", "RepeatedKFold",
+})
+# Classes whose constructor without random_state draws from the global RNG when fitted.
+# (The fit call is what draws; constructors are listed for readers of this table.)
+
+# Functions that mutate one of their arguments: qualified name -> argument index.
+ARG_MUTATORS = {
+    "numpy.random.shuffle": 0, "random.shuffle": 0, "numpy.copyto": 0,
+    "numpy.fill_diagonal": 0, "numpy.put": 0, "numpy.place": 0, "numpy.putmask": 0,
+    "numpy.random.Generator.shuffle": 0, "heapq.heappush": 0, "heapq.heappop": 0,
+    "heapq.heapify": 0, "bisect.insort": 0, "sklearn.utils.shuffle": -1,
+}
+
+# Callees whose result holds references to their (name) arguments.
+CONTAINER_BUILDERS = frozenset({
+    "list", "tuple", "dict", "set", "frozenset", "zip", "enumerate", "reversed", "sorted",
+    "iter", "make_pipeline", "make_union", "make_column_transformer", "filter", "map",
+})
+
+# Line magics that are pure display/scratch, removed silently.
+SCRATCH_MAGICS = frozenset({
+    "matplotlib", "config", "load_ext", "reload_ext", "autoreload", "aimport", "pinfo",
+    "pinfo2", "psearch", "pdoc", "pdef", "psource", "pfile", "who", "whos", "who_ls",
+    "timeit", "history", "hist", "lsmagic", "magic", "pwd", "ls", "pprint", "precision",
+    "xmode", "pdb", "debug", "tb", "notebook", "qtconsole", "connect_info", "page", "recall",
+    "rerun", "save", "alias", "unalias", "alias_magic", "automagic", "autocall",
+    "colors", "doctest_mode", "gui", "killbgscripts", "logstart", "logstop", "logon",
+    "logoff", "logstate", "pycat", "quickref", "reset", "reset_selective", "xdel",
+    "dhist", "dirs", "popd", "pushd", "bookmark", "sx", "system", "sc", "unload_ext",
+    "watermark", "memit", "mprun", "lprun", "prun", "snakeviz", "tensorboard", "sql_config",
+    "clear", "cls", "less", "more", "man", "mamba", "conda",
+})
+# Line magics whose effects would be lost: removed with NB110.
+EFFECT_MAGICS = frozenset({"cd", "run", "store", "env", "load", "set_env", "sql", "bash",
+                           "sh", "writefile", "R", "macro", "edit"})
+# Magics whose argument is Python code run once in the user namespace: the code is kept.
+KEEP_BODY_MAGICS = frozenset({"time", "capture"})
+# Cell magics that only display: removed with an info diagnostic.
+DISPLAY_CELL_MAGICS = frozenset({"html", "HTML", "javascript", "js", "latex", "markdown",
+                                 "svg", "timeit", "prun", "memit", "mprun", "lprun", "debug"})
+
+
+def matches(qualname: str, table) -> bool:
+    """True if qualname or any of its dotted prefixes is in table."""
+    if not qualname:
+        return False
+    parts = qualname.split(".")
+    for i in range(len(parts), 0, -1):
+        if ".".join(parts[:i]) in table:
+            return True
+    return False
+
+
+def in_modules(qualname: str, modules) -> bool:
+    return any(qualname == m or qualname.startswith(m + ".") for m in modules)

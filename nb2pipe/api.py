@@ -1,0 +1,195 @@
+"""The public API: convert a notebook into a pipeline project. Returns values, never raises
+for bad notebooks, never prints."""
+
+from __future__ import annotations
+
+import os
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nb2pipe import __version__
+from nb2pipe.diagnostics import Diagnostic, has_errors
+
+SPLIT_MODES = ("auto", "tags", "headings", "single")
+
+
+@dataclass(frozen=True)
+class ConversionResult:
+    status: str  # "converted" | "unchanged" | "failed"
+    notebook: str
+    outdir: str | None = None
+    plan: object | None = None  # PipelinePlan
+    diagnostics: tuple[Diagnostic, ...] = ()
+    written: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    internal_error: str | None = None
+    files: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+    @property
+    def exit_code(self) -> int:
+        if self.internal_error:
+            return 3
+        return 1 if has_errors(list(self.diagnostics)) or self.status == "failed" else 0
+
+    def to_json(self) -> dict:
+        return {
+            "status": self.status, "notebook": self.notebook, "outdir": self.outdir,
+            "diagnostics": [d.to_json() for d in self.diagnostics],
+            "written": list(self.written), "unchanged": list(self.unchanged),
+            "kept": list(self.kept), "removed": list(self.removed),
+            "internal_error": self.internal_error,
+            "plan": self.plan.to_json() if self.plan is not None else None,  # type: ignore
+        }
+
+
+def default_outdir(notebook: Path) -> Path:
+    return notebook.parent / f"{_package_name(notebook.stem)}_pipeline"
+
+
+def _package_name(text: str) -> str:
+    from nb2pipe.planning.split import slug
+
+    s = slug(text) or "notebook"
+    return s
+
+
+def plan_notebook(notebook: str | Path, outdir: str | Path | None = None, name: str | None = None,
+                  split: str = "auto"):
+    """Read, analyze and plan. Returns (plan or None, diagnostics, notebook or None)."""
+    from nb2pipe.analysis.cells import analyze
+    from nb2pipe.notebook import read_notebook
+    from nb2pipe.planning import split as splitting
+    from nb2pipe.planning.flow import build_plan
+
+    nb_path = Path(notebook)
+    shown = nb_path.name
+    out = Path(outdir) if outdir is not None else default_outdir(nb_path)
+    nb, diags = read_notebook(nb_path, shown)
+    if nb is None or has_errors(diags):
+        return None, diags, nb
+    package = _package_name(name) if name else _package_name(out.resolve().name)
+    an = analyze(nb)
+    diags.extend(an.diagnostics)
+    mode, groups = splitting.split(nb, split, diags)
+    taken = set(an.imports) | {d.name for d in an.definitions} | set(an.parameters) | {package}
+    for st in an.stmts:
+        taken |= st.binds | st.maybe | set(st.reads)
+    names = splitting.assign_names(groups, taken, nb, diags, from_tags=(mode == "tags"))
+    workdir = os.path.relpath(nb_path.resolve().parent, out.resolve()).replace(os.sep, "/")
+    plan = build_plan(an, groups, names, mode, package, workdir, diags)
+    if plan is not None and not plan.steps and not has_errors(diags):
+        diags.append(Diagnostic("NB105", "no code is left after stripping display code",
+                                path=shown))
+    return plan, diags, nb
+
+
+def _description(nb) -> str:
+    for c in nb.cells:
+        if c.cell_type == "markdown" and c.source.strip():
+            lines = [ln for ln in c.source.strip().split("\n")]
+            body = [ln for ln in lines if not ln.lstrip().startswith("#")]
+            text = "\n".join(body).strip()
+            if text:
+                return text
+        if c.cell_type == "code":
+            break
+    return ""
+
+
+def render(plan, nb) -> dict[str, str]:
+    """All generated files (relative path -> text), formatted and checked."""
+    from nb2pipe.emit import registry
+
+    files = registry.emit_all(plan, description=_description(nb))
+    return {rel: _format(rel, text) for rel, text in sorted(files.items())}
+
+
+def _format(rel: str, text: str) -> str:
+    if not rel.endswith(".py"):
+        return text if text.endswith("\n") else text + "\n"
+    try:
+        import black
+
+        return black.format_str(text, mode=black.Mode())
+    except Exception:  # black rejects some valid code (e.g. very deep nesting): keep as is
+        return text
+
+
+class SelfCheckError(Exception):
+    pass
+
+
+def _self_check(files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        if rel.endswith(".py"):
+            try:
+                compile(text, rel, "exec")
+            except (SyntaxError, ValueError) as exc:
+                raise SelfCheckError(f"generated {rel} does not compile: {exc}") from None
+
+
+def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | None = None,
+            split: str = "auto", force: bool = False, dry_run: bool = False,
+            self_check: bool = True) -> ConversionResult:
+    """Convert one notebook. Bad notebooks give a 'failed' result with diagnostics."""
+    nb_path = Path(notebook)
+    shown = nb_path.name
+    out = Path(outdir) if outdir is not None else default_outdir(nb_path)
+    try:
+        if split not in SPLIT_MODES:
+            return ConversionResult("failed", shown, str(out), diagnostics=(
+                Diagnostic("NB102", f"unknown split mode {split!r}", path=shown),))
+        if nb_path.exists() and out.resolve() == nb_path.resolve().parent:
+            return ConversionResult("failed", shown, str(out), diagnostics=(Diagnostic(
+                "NB404", "output folder is the notebook's own folder", path=shown),))
+        plan, diags, nb = plan_notebook(nb_path, out, name, split)
+        if plan is None or has_errors(diags):
+            return ConversionResult("failed", shown, str(out), plan=plan, diagnostics=tuple(diags))
+        files = render(plan, nb)
+        if self_check:
+            _self_check(files)
+            plan2, _, nb2 = plan_notebook(nb_path, out, name, split)
+            if plan2 is None or render(plan2, nb2) != files:
+                raise SelfCheckError("converting twice gave different files")
+        if nb_path.resolve().parent == out.resolve() or any(
+                (out / rel).resolve() == nb_path.resolve() for rel in files):
+            return ConversionResult("failed", shown, str(out), plan=plan, diagnostics=tuple(
+                diags + [Diagnostic("NB404", "output would overwrite the notebook", path=shown)]))
+        if dry_run:
+            return ConversionResult("converted", shown, str(out), plan=plan,
+                                    diagnostics=tuple(diags), files=files)
+        from nb2pipe.writer import write_tree
+
+        lock = {
+            "nb2pipe": __version__,
+            "notebook": os.path.relpath(nb_path.resolve(), out.resolve()).replace(os.sep, "/"),
+            "notebook_hash": plan.notebook_hash,
+            "options": {"name": plan.package, "split": split},
+            "cells": {str(c): s.name for s in plan.steps for c in s.cells},
+        }
+        rep = write_tree(out, files, lock, force, shown)
+        all_diags = tuple(diags + rep.diagnostics)
+        status = "failed" if has_errors(rep.diagnostics) else (
+            "converted" if rep.written or rep.removed else "unchanged")
+        return ConversionResult(status, shown, str(out), plan=plan, diagnostics=all_diags,
+                                written=tuple(rep.written), unchanged=tuple(rep.unchanged),
+                                kept=tuple(rep.kept), removed=tuple(rep.removed), files=files)
+    except SelfCheckError as exc:
+        return ConversionResult("failed", shown, str(out), diagnostics=(Diagnostic(
+            "NB403", f"{exc} — this is a bug in nb2pipe, please report it", path=shown),),
+            internal_error=str(exc))
+    except RecursionError:
+        return ConversionResult("failed", shown, str(out), diagnostics=(Diagnostic(
+            "NB104", "code is nested too deeply to analyze", path=shown),))
+    except Exception as exc:  # the boundary: no traceback reaches the user
+        tb = traceback.format_exc(limit=-3)
+        return ConversionResult("failed", shown, str(out), diagnostics=(Diagnostic(
+            "NB403", f"internal error {type(exc).__name__}: {exc} — please report it",
+            path=shown),), internal_error=tb)

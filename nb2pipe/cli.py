@@ -1,0 +1,128 @@
+"""Command line: a thin front end over the public API. Exit codes live here alone:
+0 ok (warnings allowed), 1 error findings / stale, 2 usage, 3 internal error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # usage errors exit 2 without a traceback
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="nb2pipe", description="Turn a Jupyter notebook into a pipeline.")
+    p.add_argument("--version", action="store_true", help="print the version")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+    c = sub.add_parser("convert", help="convert a notebook into a pipeline project")
+    c.add_argument("notebook")
+    c.add_argument("-o", "--outdir", help="output folder (default: <stem>_pipeline beside it)")
+    c.add_argument("--name", help="package name (default: from the output folder)")
+    c.add_argument("--split", default="auto", choices=["auto", "tags", "headings", "single"])
+    c.add_argument("--json", action="store_true", help="print the result and PipelinePlan as JSON")
+    c.add_argument("--force", action="store_true", help="overwrite hand-edited generated files")
+    c.add_argument("--dry-run", action="store_true", help="analyze and plan, write nothing")
+    e = sub.add_parser("explain", help="explain a diagnostic code")
+    e.add_argument("code")
+    k = sub.add_parser("check", help="exit 1 if a notebook's generated pipeline is stale")
+    k.add_argument("notebooks", nargs="+")
+    k.add_argument("-o", "--outdir", help="output folder (one notebook only)")
+    return p
+
+
+def _print_diags(diags, stream) -> None:
+    for d in diags:
+        print(d.format(), file=stream)
+
+
+def cmd_convert(args) -> int:
+    from nb2pipe.api import convert
+
+    nb = Path(args.notebook)
+    if not nb.exists():
+        print(f"nb2pipe: error: {args.notebook}: no such file", file=sys.stderr)
+        return EXIT_USAGE
+    if nb.is_dir():
+        print(f"nb2pipe: error: {args.notebook} is a folder, not a notebook", file=sys.stderr)
+        return EXIT_USAGE
+    res = convert(nb, args.outdir, name=args.name, split=args.split, force=args.force,
+                  dry_run=args.dry_run)
+    if args.json:
+        print(json.dumps(res.to_json(), indent=2, sort_keys=True, ensure_ascii=False))
+        _print_diags([d for d in res.diagnostics if d.severity != "info"], sys.stderr)
+    else:
+        _print_diags([d for d in res.diagnostics if d.severity != "info"], sys.stderr)
+        if res.ok and res.plan is not None:
+            plan = res.plan
+            steps = ", ".join(s.name for s in plan.steps)  # type: ignore[attr-defined]
+            verb = {"converted": "converted", "unchanged": "unchanged"}.get(res.status, res.status)
+            print(f"{res.notebook}: {verb} -> {res.outdir} ({len(plan.steps)} steps: "  # type: ignore
+                  f"{steps}; {len(res.written)} written, {len(res.unchanged)} unchanged"
+                  + (f", {len(res.kept)} kept" if res.kept else "") + ")")
+        elif not res.ok:
+            n = sum(1 for d in res.diagnostics if d.is_error)
+            print(f"{res.notebook}: not converted ({n} error{'s' if n != 1 else ''})",
+                  file=sys.stderr)
+    if res.internal_error:
+        print("nb2pipe: internal error — please report it with the notebook", file=sys.stderr)
+    return res.exit_code
+
+
+def cmd_explain(args) -> int:
+    from nb2pipe.diagnostics import CODES, explain
+
+    text = explain(args.code)
+    if text is None:
+        print(f"nb2pipe: unknown code {args.code!r}; known: {', '.join(sorted(CODES))}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    print(text, end="")
+    return EXIT_OK
+
+
+def cmd_check(args) -> int:
+    from nb2pipe.check import check_notebook
+
+    if args.outdir and len(args.notebooks) > 1:
+        print("nb2pipe: error: -o works with one notebook only", file=sys.stderr)
+        return EXIT_USAGE
+    stale = 0
+    for nb in args.notebooks:
+        problems = check_notebook(Path(nb), Path(args.outdir) if args.outdir else None)
+        for p in problems:
+            print(f"{nb}: {p}")
+        stale += bool(problems)
+    return EXIT_FINDINGS if stale else EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if args.version:
+        from nb2pipe import __version__
+
+        print(f"nb2pipe {__version__}")
+        return EXIT_OK
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return {"convert": cmd_convert, "explain": cmd_explain, "check": cmd_check}[
+            args.command](args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the boundary: a bug, not a traceback
+        print(f"nb2pipe: internal error {type(exc).__name__}: {exc} — please report it",
+              file=sys.stderr)
+        return EXIT_INTERNAL

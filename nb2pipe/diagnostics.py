@@ -1,0 +1,232 @@
+"""Findings are data: a code, a severity, a location and a message.
+
+The analyzer collects them; the CLI, the hook and the JupyterLab panel render them.
+Codes are stable: NB1xx reading, NB2xx analysis, NB3xx planning, NB4xx emitting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+ERROR = "error"
+WARNING = "warning"
+INFO = "info"
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    severity: str
+    title: str
+    explanation: str
+    fix: str
+
+
+_CODES = [
+    # ---- reading -------------------------------------------------------------------------
+    Code("NB101", ERROR, "not a readable notebook",
+         "The file is not valid JSON or is not a Jupyter notebook (no 'cells' list).",
+         "Open it in Jupyter and save it again, or restore it from version control."),
+    Code("NB102", ERROR, "unsupported or invalid notebook format",
+         "The notebook's nbformat version is unknown, or the document does not follow the "
+         "nbformat schema after upgrading to version 4.",
+         "Save the notebook with a current Jupyter (nbformat 4)."),
+    Code("NB103", ERROR, "not a Python notebook",
+         "The notebook's kernel or language is not Python; nb2pipe converts Python code only.",
+         "Convert a notebook that runs on a Python kernel (kernelspec language 'python')."),
+    Code("NB104", ERROR, "syntax error in a cell",
+         "A code cell is neither valid Python nor valid IPython syntax, so it cannot be analyzed.",
+         "Fix the cell so that it runs in Jupyter, or tag it `skip`."),
+    Code("NB105", ERROR, "nothing to convert",
+         "The notebook has no code cells with code in them (it is empty or only markdown).",
+         "Add code cells, or convert another notebook."),
+    Code("NB106", WARNING, "cell magic not converted",
+         "Cell magics such as %%bash, %%writefile, %%sh or %%html run outside Python; their "
+         "effects (files written, shell state) are not part of the pipeline. %%time and "
+         "%%capture are unwrapped and their body kept.",
+         "Move the work into Python code (e.g. subprocess.run, open(...).write) or tag the cell "
+         "`skip` to silence this."),
+    Code("NB107", WARNING, "unknown tag",
+         "A cell tag looks like an nb2pipe/Kale tag (it has a `name:value` form) but is not one "
+         "that nb2pipe knows, so it has no effect.",
+         "Use one of: step:NAME, block:NAME, prev:NAME, skip, imports, functions, parameters, "
+         "pipeline-parameters, pipeline-metrics, limit:, image:, label:, annotation:, retry:, "
+         "cache:, secret:, timeout:, nodeselector:."),
+    Code("NB108", ERROR, "notebook is not UTF-8 text",
+         "Notebook files are UTF-8 JSON; this file contains bytes that are not UTF-8.",
+         "Re-save the file as UTF-8."),
+    Code("NB109", WARNING, "shell command stripped",
+         "A `!command` line runs in a shell. It is removed from the step; `!pip install` lines "
+         "become requirements. If a shell command's result is assigned (`x = !ls`) that value "
+         "cannot be reproduced and conversion stops (severity error).",
+         "Replace the shell command with Python (pathlib, subprocess.run) if the pipeline needs "
+         "its effect."),
+    Code("NB110", WARNING, "line magic with effects",
+         "A line magic such as %cd, %run, %store, %env or %load changes state that nb2pipe "
+         "cannot carry into a pipeline step. It is removed.",
+         "Replace it with Python (os.chdir, import, os.environ[...] = ...)."),
+    Code("NB111", WARNING, "large cell",
+         "A very large cell makes one big step and a slow diff.",
+         "Split the cell, or add step tags / markdown headings."),
+    # ---- analysis ------------------------------------------------------------------------
+    Code("NB201", ERROR, "name read before it is assigned",
+         "The code reads a name that no earlier cell (in notebook order, skipped cells excluded) "
+         "assigns, imports or defines. The notebook only works if run out of order, or it "
+         "relies on a cell that was skipped.",
+         "Define the name in an earlier cell, reorder the cells, or un-skip the cell that "
+         "defines it."),
+    Code("NB202", ERROR, "star import",
+         "`from module import *` hides which names a cell defines, so data flow cannot be "
+         "analyzed soundly.",
+         "Import the names you use explicitly."),
+    Code("NB203", ERROR, "dynamic code execution",
+         "exec(), eval() or compile() run code nb2pipe cannot see, so the names they read and "
+         "write are unknown.",
+         "Write the code out, or use a dictionary instead of dynamic names."),
+    Code("NB204", ERROR, "namespace manipulation",
+         "globals(), locals() or vars() used to read or write variables by name hides data flow.",
+         "Use a dictionary you own instead of the module namespace."),
+    Code("NB205", INFO, "function reads a notebook global",
+         "A function defined in the notebook reads a variable that notebook code assigns. The "
+         "function moves to the shared module and gets the variable as a keyword-only "
+         "parameter; every call passes the current value, as the notebook would have read it.",
+         "Nothing to do; pass the value as an argument yourself to make this explicit."),
+    Code("NB206", ERROR, "function assigns a notebook global",
+         "A function uses `global x` and assigns it. Moving the function to a module would "
+         "change which namespace it writes to.",
+         "Return the value from the function and assign it at the call site."),
+    Code("NB207", ERROR, "redefined function used before its last definition",
+         "A function or class is defined more than once, and another function that refers to it "
+         "is used before the last definition. In the notebook the call would see whichever "
+         "version existed at call time; a module can hold only one.",
+         "Give the versions different names."),
+    Code("NB208", ERROR, "class reads a notebook global",
+         "A class defined in the notebook reads a variable that notebook code assigns (or calls "
+         "a function that does). Classes cannot be rewritten to take it as a parameter soundly.",
+         "Pass the value to the constructor or the method instead."),
+    Code("NB209", ERROR, "aliased objects cross a step boundary",
+         "Two names refer to the same object (e.g. `b = a`, or a list holding `a`), and a step "
+         "mutates it through one name while both reach that step from earlier steps. Steps "
+         "exchange copies, so the mutation would not reach the other name.",
+         "Use .copy() when making the second name, or keep these cells in one step."),
+    Code("NB210", ERROR, "top-level await or yield",
+         "Top-level `await`, `yield` or `return` has no meaning in a pipeline step.",
+         "Wrap the asynchronous code in a function and run it with asyncio.run()."),
+    Code("NB211", WARNING, "name is both imported and assigned",
+         "A name is bound by an import in one place and by assignment in another; readers get "
+         "whichever binding came last in notebook order.",
+         "Use different names for modules and data."),
+    Code("NB212", ERROR, "default argument reads a notebook global",
+         "A function's default value or decorator reads a variable assigned by notebook code; "
+         "it would be evaluated when the shared module is imported, where the variable does "
+         "not exist.",
+         "Use `None` as the default and read the value inside the call."),
+    Code("NB213", WARNING, "magic output assigned",
+         "A value produced by a magic (`x = %sql ...`) cannot be reproduced in a step.",
+         "Compute the value in Python."),
+    # ---- planning ------------------------------------------------------------------------
+    Code("NB301", ERROR, "step tagged on cells that are not together",
+         "The same step name is given to cells separated by cells of other steps. Running them "
+         "as one step would change the order in which the notebook's code runs.",
+         "Give the separated cells different step names, or move them together."),
+    Code("NB302", ERROR, "prev: names a step that does not exist",
+         "A `prev:NAME` tag refers to no step of the notebook.",
+         "Fix the name, or remove the tag."),
+    Code("NB303", ERROR, "step dependencies form a cycle",
+         "The `prev:` tags together with the data flow make a cycle, so no order can run the "
+         "steps.",
+         "Remove the `prev:` tag that points forward in the notebook."),
+    Code("NB304", INFO, "one step",
+         "The notebook has no step tags and no markdown headings that split it, so the whole "
+         "notebook becomes one step.",
+         "Add markdown headings (## Load, ## Clean, ...) or `step:NAME` tags to get more steps."),
+    Code("NB305", INFO, "step without code dropped",
+         "After removing display and plotting code, a section had no code left, so it is not a "
+         "step. Its stripped code is listed in the generated README.",
+         "Nothing to do."),
+    Code("NB306", ERROR, "parameters cell with non-literal values",
+         "A `parameters` / `pipeline-parameters` cell may only assign literal values "
+         "(numbers, strings, booleans, None, lists/dicts/tuples of those), as papermill and "
+         "Kubernetes parameters need.",
+         "Compute derived values in a later cell."),
+    Code("NB307", WARNING, "step name changed",
+         "A step name from a tag or heading was not a valid Python identifier and Kubernetes "
+         "name, or collided with another name, so it was changed.",
+         "Use a lowercase name of letters, digits and underscores in the tag."),
+    Code("NB308", ERROR, "metric is never computed",
+         "A `pipeline-metrics` cell names a variable that no step computes.",
+         "Fix the name or compute the metric in a step."),
+    Code("NB309", INFO, "display and plotting code stripped",
+         "Display and plotting statements were removed from a step; they are listed in the "
+         "generated README.",
+         "Nothing to do. Save a figure with savefig(...) to keep a plot as an output."),
+    # ---- emitting ------------------------------------------------------------------------
+    Code("NB401", WARNING, "hand-edited file kept",
+         "A generated file was changed after nb2pipe wrote it, so it was not overwritten.",
+         "Pass --force to overwrite it, or keep your edit."),
+    Code("NB402", ERROR, "cannot write output",
+         "The output folder or a file in it could not be written (permissions, disk full, or "
+         "a file in the way).",
+         "Choose another output folder with -o, or fix its permissions."),
+    Code("NB403", ERROR, "internal error: generated code is invalid",
+         "nb2pipe produced a file that does not compile, or converting twice gave different "
+         "bytes. This is a bug in nb2pipe.",
+         "Please report it with the notebook (or a reduced copy)."),
+    Code("NB404", ERROR, "output folder is unsafe",
+         "The output folder is the notebook's own folder or would overwrite the notebook.",
+         "Choose another output folder with -o."),
+]
+
+CODES: dict[str, Code] = {c.code: c for c in _CODES}
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding with a location. `cell` is the 1-based index over all cells."""
+
+    code: str
+    message: str
+    path: str = ""
+    cell: int | None = None
+    line: int | None = None
+    col: int | None = None
+    severity: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.severity:
+            object.__setattr__(self, "severity", CODES[self.code].severity)
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == ERROR
+
+    def location(self) -> str:
+        parts = [self.path or "<notebook>"]
+        if self.cell is not None:
+            parts.append(f"cell_{self.cell}")
+            parts.append(str(self.line if self.line is not None else 1))
+            parts.append(str((self.col if self.col is not None else 0) + 1))
+        return ":".join(parts)
+
+    def format(self) -> str:
+        return f"{self.location()}: {self.code} {self.message}"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["location"] = self.location()
+        return data
+
+
+def explain(code: str) -> str | None:
+    entry = CODES.get(code.upper())
+    if entry is None:
+        return None
+    return (
+        f"{entry.code} ({entry.severity}): {entry.title}\n\n"
+        f"{entry.explanation}\n\nHow to fix: {entry.fix}\n"
+    )
+
+
+def has_errors(diags: list[Diagnostic] | tuple[Diagnostic, ...]) -> bool:
+    return any(d.is_error for d in diags)

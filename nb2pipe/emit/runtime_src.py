@@ -1,0 +1,279 @@
+"""Runtime support for a generated pipeline: working folder, value files, step entrypoint.
+
+This file is copied into every generated package (as `_runtime.py`), so the generated
+pipeline runs without nb2pipe installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import hashlib
+import importlib
+import json
+import os
+import pickle
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+PACKAGE = "__PACKAGE__"
+# The notebook's folder, relative to the generated project's root: relative paths in the
+# steps resolve against it, as they did in Jupyter. NB2PIPE_WORKDIR overrides it.
+NOTEBOOK_DIR = "__WORKDIR__"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def workdir() -> Path:
+    env = os.environ.get("NB2PIPE_WORKDIR")
+    return Path(env).resolve() if env else (PROJECT_ROOT / NOTEBOOK_DIR).resolve()
+
+
+def add_workdir_to_path() -> None:
+    """Local helper modules next to the notebook stay importable, as in Jupyter."""
+    wd = str(workdir())
+    if wd not in sys.path:
+        sys.path.append(wd)
+
+
+@contextlib.contextmanager
+def in_workdir() -> Iterator[Path]:
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    old = os.getcwd()
+    wd = workdir()
+    os.chdir(wd)
+    try:
+        yield wd
+    finally:
+        os.chdir(old)
+
+
+# ---- values on disk ------------------------------------------------------------------------
+# Each value is a folder <name>/ holding value.<ext> and meta.json (format, type, sha256).
+
+_JSON_TYPES = (bool, int, float, str, type(None))
+
+
+def _json_safe(v: Any, depth: int = 0) -> bool:
+    if depth > 20:
+        return False
+    t = type(v)
+    if t in _JSON_TYPES:
+        return not (t is float and (v != v or v in (float("inf"), float("-inf"))))
+    if t is list:
+        return all(_json_safe(x, depth + 1) for x in v)
+    if t is dict:
+        return all(type(k) is str and _json_safe(x, depth + 1) for k, x in v.items())
+    return False
+
+
+def _is_dataframe(v: Any) -> bool:
+    t = type(v)
+    return t.__name__ == "DataFrame" and t.__module__.startswith("pandas")
+
+
+def _parquet_ok(df: Any) -> bool:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    cols = list(df.columns)
+    if getattr(df.columns, "nlevels", 1) != 1 or len(set(cols)) != len(cols):
+        return False
+    if not all(isinstance(c, str) for c in cols):
+        return False
+    if df.index.nlevels == 1 and df.index.name is not None and not isinstance(df.index.name, str):
+        return False
+    if df.attrs:
+        return False
+    return all(str(t) != "object" or _object_column_ok(df[c]) for c, t in df.dtypes.items())
+
+
+def _object_column_ok(col: Any) -> bool:
+    kinds = {type(x) for x in col.head(1000) if x is not None and x == x}
+    return kinds <= {str} or kinds <= {bytes}
+
+
+def _is_ndarray(v: Any) -> bool:
+    t = type(v)
+    return t.__name__ == "ndarray" and t.__module__ == "numpy" and v.dtype.kind != "O"
+
+
+def _is_model(v: Any) -> bool:
+    mod = type(v).__module__ or ""
+    return mod.split(".")[0] in ("sklearn", "xgboost", "lightgbm", "catboost", "imblearn") or (
+        hasattr(v, "fit") and hasattr(v, "get_params"))
+
+
+def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def save_value(value: Any, folder: Path, step: str = "", name: str = "") -> dict[str, Any]:
+    """Write one value with the format that fits its type; returns its meta data."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fmt = "pickle"
+    if _is_dataframe(value) and _parquet_ok(value):
+        fmt = "parquet"
+    elif _is_ndarray(value):
+        fmt = "npy"
+    elif _json_safe(value):
+        fmt = "json"
+    elif _is_model(value):
+        try:
+            import joblib  # noqa: F401
+
+            fmt = "joblib"
+        except ImportError:
+            fmt = "pickle"
+    target = folder / f"value.{fmt}"
+
+    def write(tmp: Path) -> None:
+        if fmt == "parquet":
+            value.to_parquet(tmp)
+        elif fmt == "npy":
+            import numpy as np
+
+            with open(tmp, "wb") as fh:
+                np.save(fh, value, allow_pickle=False)
+        elif fmt == "json":
+            tmp.write_text(json.dumps(value, sort_keys=False))
+        elif fmt == "joblib":
+            import joblib
+
+            joblib.dump(value, tmp)
+        else:
+            _pickle(value, tmp, step, name)
+
+    try:
+        _write_atomic(target, write)
+    except (TypeError, ValueError, ImportError, AttributeError) if fmt == "parquet" else ():
+        fmt = "pickle"
+        target = folder / "value.pickle"
+        _write_atomic(target, lambda tmp: _pickle(value, tmp, step, name))
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    meta = {"format": fmt, "type": f"{type(value).__module__}.{type(value).__qualname__}",
+            "sha256": digest, "file": target.name, "size": target.stat().st_size}
+    _write_atomic(folder / "meta.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=1)))
+    return meta
+
+
+def _pickle(value: Any, tmp: Path, step: str, name: str) -> None:
+    try:
+        with open(tmp, "wb") as fh:
+            pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        return
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        first = exc
+    try:
+        import cloudpickle
+    except ImportError:
+        cloudpickle = None
+    if cloudpickle is not None:
+        try:
+            with open(tmp, "wb") as fh:
+                cloudpickle.dump(value, fh)
+            return
+        except Exception as exc:  # noqa: BLE001 - report any failure the same way
+            first = exc
+    raise ValueError(f"step '{step}': output '{name}' ({type(value).__name__}) cannot be "
+                     f"serialized: {first}") from None
+
+
+def load_value(folder: Path) -> Any:
+    meta = json.loads((folder / "meta.json").read_text())
+    path = folder / meta["file"]
+    fmt = meta["format"]
+    if fmt == "parquet":
+        import pandas as pd
+
+        return pd.read_parquet(path)
+    if fmt == "npy":
+        import numpy as np
+
+        return np.load(path, allow_pickle=False)
+    if fmt == "json":
+        return json.loads(path.read_text())
+    if fmt == "joblib":
+        import joblib
+
+        return joblib.load(path)
+    with open(path, "rb") as fh:
+        return pickle.load(fh)
+
+
+# ---- the step entrypoint (the container command) ----------------------------------------------
+
+def _parse_param(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise SystemExit(f"--param expects NAME=VALUE, got {text!r}")
+    name, raw = text.split("=", 1)
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return name.strip(), value
+
+
+def run_step(name: str, inputs_dir: Path, outputs_dir: Path, params: dict[str, Any]) -> dict:
+    """Run one step from serialized inputs to serialized outputs."""
+    pipeline = importlib.import_module(f"{PACKAGE}.pipeline")
+    spec = pipeline.STEPS[name]
+    module = importlib.import_module(f"{PACKAGE}.steps.{name}")
+    func = getattr(module, name)
+    args = [load_value(inputs_dir / n) for n in spec["inputs"]]
+    kwargs = {p: params.get(p, pipeline.PARAMETERS[p]) for p in spec["params"]}
+    if spec["rng_in"]:
+        kwargs["_rng"] = load_value(inputs_dir / "_rng")
+    with in_workdir():
+        outputs = func(*args, **kwargs)
+    metas = {}
+    for out_name, value in outputs.items():
+        metas[out_name] = save_value(value, outputs_dir / out_name, name, out_name)
+    return metas
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=f"python -m {PACKAGE}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="run the whole pipeline in-process")
+    p_run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    p_step = sub.add_parser("step", help="run one step from serialized inputs")
+    p_step.add_argument("name")
+    p_step.add_argument("--inputs", type=Path, required=True, help="folder of input values")
+    p_step.add_argument("--outputs", type=Path, required=True, help="folder for output values")
+    p_step.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    sub.add_parser("steps", help="print the steps as JSON")
+    args = parser.parse_args(argv)
+    pipeline = importlib.import_module(f"{PACKAGE}.pipeline")
+    if args.command == "steps":
+        print(json.dumps(pipeline.STEPS, indent=2))
+        return 0
+    params = dict(_parse_param(p) for p in args.param)
+    unknown = sorted(set(params) - set(pipeline.PARAMETERS))
+    if unknown:
+        print(f"error: unknown parameter(s): {', '.join(unknown)}; known: "
+              f"{', '.join(pipeline.PARAMETERS) or '(none)'}", file=sys.stderr)
+        return 2
+    if args.command == "run":
+        values = pipeline.run(**params)
+        shown = {k: type(v).__name__ for k, v in values.items() if not k.startswith("_")}
+        print(json.dumps(shown, indent=1, sort_keys=True))
+        return 0
+    if args.name not in pipeline.STEPS:
+        print(f"error: no step {args.name!r}; steps: {', '.join(pipeline.STEPS)}",
+              file=sys.stderr)
+        return 2
+    metas = run_step(args.name, args.inputs, args.outputs, params)
+    print(json.dumps(metas, indent=1, sort_keys=True))
+    return 0

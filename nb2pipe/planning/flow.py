@@ -1,0 +1,546 @@
+"""Build the PipelinePlan: steps, their inputs and outputs, setup replay and the DAG.
+
+Producers are resolved in notebook order: a name a step reads comes from the last statement
+before it that bound or mutated it (a mutation is a write), so a name rebound ten times
+resolves to the right producer, and a redefined function to the version in effect.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import sys
+from dataclasses import dataclass, field
+
+from nb2pipe.analysis import rules
+from nb2pipe.analysis.cells import Analysis, Definition, Stmt
+from nb2pipe.diagnostics import Diagnostic
+from nb2pipe.planning import split as splitting
+from nb2pipe.planning.model import (CommonRef, FileIO, PipelinePlan, SharedDef, Step, Stripped)
+from nb2pipe.transform.code import RNG, definition_source, statement_source
+
+KEPT = {"code", "setup", "save"}
+
+
+@dataclass
+class _StepState:
+    name: str
+    title: str
+    cells: list[int]
+    prev: list[str]
+    tags: list[str]
+    stmts: list[Stmt] = field(default_factory=list)
+    inputs: dict[str, str] = field(default_factory=dict)  # name -> producer step
+    params: list[str] = field(default_factory=list)
+    imports: dict[str, str] = field(default_factory=dict)  # name -> import line
+    common: dict[str, Definition] = field(default_factory=dict)
+    bound: set[str] = field(default_factory=set)
+    maybe: set[str] = field(default_factory=set)
+    mutated_in: set[str] = field(default_factory=set)
+    written: set[str] = field(default_factory=set)
+    producer_at_start: dict = field(default_factory=dict)
+    outputs: set[str] = field(default_factory=set)
+    upstream: set[str] = field(default_factory=set)
+    files: list = field(default_factory=list)
+    stripped: list[Stripped] = field(default_factory=list)
+    setup_stmts: list[Stmt] = field(default_factory=list)
+    setup_from: list[str] = field(default_factory=list)
+    setup_reads: list[str] = field(default_factory=list)
+    rng_in: bool = False
+    rng_out: bool = False
+    loop_only: set[str] = field(default_factory=set)
+    partial: bool = False
+    metrics: list[str] = field(default_factory=list)
+    order: int = 0
+
+
+def _is_builtin(name: str) -> bool:
+    return name in rules.BUILTINS
+
+
+def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], split_mode: str,
+               package: str, workdir: str, diags: list[Diagnostic]) -> PipelinePlan | None:
+    nb = an.notebook
+    path = nb.path
+    cell_to_step: dict[int, int] = {}
+    steps: list[_StepState] = []
+    for i, (g, name) in enumerate(zip(groups, names)):
+        steps.append(_StepState(name=name, title=g.title, cells=list(g.cells), prev=list(g.prev),
+                                tags=list(g.tags), order=i))
+        for c in g.cells:
+            cell_to_step.setdefault(c, i)
+    raw_to_name = {g.raw_name: n for g, n in zip(groups, names)}
+
+    def diag(code, msg, cell=None, line=None, col=None, severity=""):
+        diags.append(Diagnostic(code, msg, path=path, cell=cell, line=line, col=col,
+                                severity=severity))
+
+    # ---- definitions: notebook globals each shared function needs --------------------------
+    defs_by_name: dict[str, list[Definition]] = {}
+    for d in an.definitions:
+        defs_by_name.setdefault(d.name, []).append(d)
+    for name, versions in defs_by_name.items():
+        for d in versions:
+            d.emit_name = name if d is versions[-1] else f"{name}__v{d.version}"
+    import_names: set[str] = set()
+    data_names: set[str] = set(an.parameters)
+    for st in an.stmts:
+        if st.kind == "import":
+            import_names |= set(st.import_names)
+        elif st.kind in KEPT:
+            data_names |= st.binds | st.maybe
+    direct: dict[str, set[str]] = {}
+    for d in an.definitions:
+        key = f"{d.name}#{d.version}"
+        direct[key] = {n for n in d.free if n not in defs_by_name and n not in import_names
+                       and (n in data_names or not _is_builtin(n))}
+    globals_of_version: dict[str, tuple[str, ...]] = {}
+    for d in an.definitions:
+        seen: set[str] = set()
+        acc: set[str] = set()
+        stack = [d]
+        while stack:
+            cur = stack.pop()
+            key = f"{cur.name}#{cur.version}"
+            if key in seen:
+                continue
+            seen.add(key)
+            acc |= direct[key]
+            for n in cur.free:
+                for other in defs_by_name.get(n, []):
+                    stack.append(other)
+        d.data_globals = tuple(sorted(acc))
+        globals_of_version[f"{d.name}#{d.version}"] = d.data_globals
+        if d.is_class and d.data_globals:
+            diag("NB208", f"class `{d.name}` reads notebook variable(s) "
+                          f"{', '.join(d.data_globals)}", d.cell, d.line, 0)
+        elif d.data_globals:
+            diag("NB205", f"`{d.name}` reads notebook variable(s) {', '.join(d.data_globals)}; "
+                          "they become keyword-only parameters", d.cell, d.line, 0)
+
+    _restore_needed_plots(an)
+
+    # ---- walk statements in notebook order ---------------------------------------------------
+    producer: dict[str, tuple] = {}
+    for pname, (lit, cell, line) in an.parameters.items():
+        producer[pname] = ("param",)
+    def_first_use: dict[str, int] = {}
+    stripped_cells: list[Stripped] = [Stripped(c, 1, reason, src) for c, reason, src
+                                      in an.stripped_cells]
+    last_file_writer: dict[str, str] = {}
+    current: _StepState | None = None
+    metrics: list[tuple[str, str]] = []
+    defined_later: dict[str, int] = {}
+    for st in an.stmts:
+        for b in st.binds | st.maybe:
+            defined_later.setdefault(b, st.cell)
+
+    def resolve(name: str, s: _StepState, st: Stmt) -> None:
+        if name in s.bound or name in s.maybe:
+            return
+        p = producer.get(name)
+        if p is None:
+            if name == RNG:
+                return
+            if _is_builtin(name):
+                return
+            later = defined_later.get(name)
+            hint = (f"; it is assigned later, in cell {later}" if later and later > st.cell
+                    else "; it is only assigned in a stripped or skipped cell"
+                    if later is None and _assigned_in_stripped(an, name) else "")
+            diag("NB201", f"name '{name}' is read before it is assigned{hint}", st.cell,
+                 st.line, st.col)
+            producer[name] = ("error",)
+            return
+        kind = p[0]
+        if kind == "step":
+            if p[1] != s.name:
+                s.inputs.setdefault(name, p[1])
+        elif kind == "param":
+            if name not in s.params:
+                s.params.append(name)
+        elif kind == "import":
+            s.imports[name] = p[1]
+        elif kind == "def":
+            d: Definition = p[1]
+            s.common[name] = d
+            def_first_use.setdefault(f"{d.name}#{d.version}", st.seq)
+            for g in d.data_globals:
+                resolve(g, s, st)
+        elif kind == "deleted":
+            diag("NB201", f"name '{name}' is read after `del {name}`", st.cell, st.line, st.col)
+
+    for st in an.stmts:
+        idx = cell_to_step.get(st.cell)
+        if st.kind == "import":
+            for n, line in st.import_names.items():
+                producer[n] = ("import", line)
+            continue
+        if st.kind in ("def", "class"):
+            d = next(x for x in an.definitions if x.name == st.defname and x.version == st.version)
+            producer[st.defname] = ("def", d)
+            continue
+        if st.kind == "param":
+            continue
+        if idx is None:
+            continue
+        s = steps[idx]
+        if current is not s:
+            current = s
+            s.producer_at_start = dict(producer)
+        if st.kind == "metrics":
+            for m in st.reads:
+                p = producer.get(m)
+                if p is None or p[0] not in ("step", "param"):
+                    diag("NB308", f"metric '{m}' is not computed by any step", st.cell,
+                         st.line, st.col)
+                    continue
+                owner = p[1] if p[0] == "step" else s.name
+                metrics.append((m, owner))
+                if p[0] == "step":
+                    steps[names.index(owner)].metrics.append(m)
+            continue
+        if st.stripped:
+            s.stripped.append(Stripped(st.cell, st.line, st.kind, st.source_excerpt))
+            continue
+        for line, text in st.removed:
+            s.stripped.append(Stripped(st.cell, line, "display", text))
+        s.stmts.append(st)
+        reads = list(st.reads)
+        if an.seeded and st.draws_rng:
+            reads.append(RNG)
+        for r in reads:
+            resolve(r, s, st)
+            if r == RNG and r not in s.bound and r not in s.maybe:
+                p = producer.get(RNG)
+                if p and p[0] == "step" and p[1] != s.name:
+                    s.inputs.setdefault(RNG, p[1])
+        for m in st.mutations:
+            for a in m.affected:
+                if a not in s.bound:
+                    s.mutated_in.add(a)
+                    if a != m.root and a not in s.inputs and a not in s.params:
+                        p = producer.get(a)
+                        if p is not None and p[0] == "step" and p[1] != s.name:
+                            pass  # pulled in only if it turns out to be an output
+                s.written.add(a)
+                producer[a] = ("step", s.name)
+        for b in st.binds:
+            s.bound.add(b)
+            s.written.add(b)
+            producer[b] = ("step", s.name)
+        for b in st.maybe:
+            if b not in s.bound:
+                s.maybe.add(b)
+            s.written.add(b)
+            producer[b] = ("step", s.name)
+        for b in st.loop_binds:
+            s.loop_only.add(b)
+        for b in st.binds:
+            if b not in st.loop_binds:
+                s.loop_only.discard(b)
+        for b in st.deletes:
+            s.bound.discard(b)
+            producer[b] = ("deleted", s.name)
+        if an.seeded and (st.seeds_rng or st.draws_rng):
+            if st.seeds_rng:
+                s.bound.add(RNG)
+            s.written.add(RNG)
+            producer[RNG] = ("step", s.name)
+        if st.kind == "setup":
+            s.setup_stmts.append(st)
+        for f in st.files:
+            s.files.append(FileIO(f.path, f.mode, f.cell, f.line, f.call))
+            key = posixpath.normpath(f.path)
+            if f.mode == "read" and key in last_file_writer and last_file_writer[key] != s.name:
+                s.upstream.add(last_file_writer[key])
+            if f.mode == "write":
+                last_file_writer[key] = s.name
+
+    # ---- outputs: what later steps read, and final values -------------------------------------
+    by_name = {s.name: s for s in steps}
+    for s in steps:
+        for n, prod in s.inputs.items():
+            by_name[prod].outputs.add(n)
+    final: dict[str, str] = {}
+    for n, p in producer.items():
+        if p[0] == "step":
+            final[n] = p[1]
+    for n, prod in final.items():
+        s = by_name[prod]
+        if n == RNG or n.startswith("_") or n in s.loop_only:
+            continue
+        s.outputs.add(n)
+    # a value a step may not (re)bind itself but hands on must come in first
+    for s in steps:
+        for n in sorted(s.outputs):
+            if n in s.bound or n in s.inputs or n in s.params:
+                continue
+            prior = s.producer_at_start.get(n)
+            if prior is None:
+                continue
+            if prior[0] == "step":
+                s.inputs[n] = prior[1]
+                by_name[prior[1]].outputs.add(n)
+            elif prior[0] == "param" and n not in s.params:
+                s.params.append(n)
+    # outputs added to earlier steps may need inputs of their own: iterate to a fixpoint
+    changed = True
+    while changed:
+        changed = False
+        for s in steps:
+            for n in sorted(s.outputs):
+                if n in s.bound or n in s.inputs or n in s.params:
+                    continue
+                prior = s.producer_at_start.get(n)
+                if prior and prior[0] == "step":
+                    s.inputs[n] = prior[1]
+                    if n not in by_name[prior[1]].outputs:
+                        by_name[prior[1]].outputs.add(n)
+                        changed = True
+    for s in steps:
+        s.rng_in = RNG in s.inputs
+        s.rng_out = RNG in s.outputs
+
+    # ---- aliasing hazard: a mutation must not need two incoming copies of one object -------
+    for s in steps:
+        needed = set(s.inputs) | s.outputs
+        for st in s.stmts:
+            for m in st.mutations:
+                incoming = [a for a in sorted(m.affected)
+                            if a in needed and (a in s.inputs or a in s.params)]
+                for i, a in enumerate(incoming):
+                    for b in incoming[i + 1:]:
+                        if st.alias_objs.get(a, frozenset()) & st.alias_objs.get(b, frozenset()):
+                            diag("NB209", f"'{a}' and '{b}' refer to the same object, and step "
+                                          f"'{s.name}' mutates it (via '{m.root}') while both "
+                                          "arrive from earlier steps", st.cell, m.line, m.col)
+
+    # ---- redefined functions used before their last definition --------------------------------
+    for d in an.definitions:
+        for n in d.free:
+            versions = defs_by_name.get(n, [])
+            if len(versions) > 1:
+                use = def_first_use.get(f"{d.name}#{d.version}")
+                if use is not None and use < versions[-1].seq:
+                    diag("NB207", f"`{d.name}` calls `{n}`, which is redefined in cell "
+                                  f"{versions[-1].cell} after `{d.name}` is first used",
+                         d.cell, d.line, 0)
+
+    # ---- prev: tags, cycles -----------------------------------------------------------------
+    for s in steps:
+        for p in s.prev:
+            target = raw_to_name.get(p, p if p in by_name else None)
+            if target is None or target not in by_name:
+                diag("NB302", f"prev:{p} names no step", s.cells[0] if s.cells else None, 1, 0)
+                continue
+            if target != s.name:
+                s.upstream.add(target)
+        for prod in s.inputs.values():
+            s.upstream.add(prod)
+    cycle = _find_cycle(steps)
+    if cycle:
+        diag("NB303", "steps depend on each other in a cycle: " + " -> ".join(cycle),
+             by_name[cycle[0]].cells[0] if by_name[cycle[0]].cells else None, 1, 0)
+
+    # ---- drop steps without code; setup replay ------------------------------------------------
+    kept_steps = [s for s in steps if s.stmts]
+    dropped = [s.name for s in steps if not s.stmts]
+    for s in steps:
+        if not s.stmts and s.cells:
+            diag("NB305", f"section '{s.title}' has no code left after stripping display code",
+                 s.cells[0], 1, 0)
+            stripped_cells.extend(s.stripped)
+    setup_owners: list[_StepState] = []
+    for s in kept_steps:
+        s.setup_from = [o.name for o in setup_owners]
+        if s.setup_stmts:
+            setup_owners.append(s)
+    for s in kept_steps:
+        reads: list[str] = []
+        bound_local: set[str] = set()
+        for st in s.setup_stmts:
+            for r in st.reads:
+                if r in bound_local or r in reads:
+                    continue
+                p = s.producer_at_start.get(r)
+                if r in s.bound or (p and p[0] in ("step", "param")):
+                    reads.append(r)
+            bound_local |= st.binds
+        s.setup_reads = [r for r in reads if not _is_builtin(r) or r in data_names]
+    # replayed setup reads are read at the start of the later step
+    for s in kept_steps:
+        for owner_name in s.setup_from:
+            owner = by_name[owner_name]
+            for r in owner.setup_reads:
+                if r in s.inputs or r in s.params:
+                    continue
+                p = s.producer_at_start.get(r)
+                if p and p[0] == "step":
+                    s.inputs[r] = p[1]
+                    by_name[p[1]].outputs.add(r)
+                    s.upstream.add(p[1])
+                elif p and p[0] == "param":
+                    s.params.append(r)
+            # imports the replayed setup needs are in common
+
+    # ---- code ----------------------------------------------------------------------------------
+    globals_of_current: dict[str, tuple[str, ...]] = {}
+    plan_defs: list[SharedDef] = []
+    renames: dict[str, str] = {}
+    for d in an.definitions:
+        src, _ = definition_source(d, _globals_for_def(d, defs_by_name), renames)
+        plan_defs.append(SharedDef(name=d.name, emit_name=d.emit_name, version=d.version,
+                                   cell=d.cell, line=d.line,
+                                   kind="class" if d.is_class else "function",
+                                   data_globals=d.data_globals if not d.is_class else (),
+                                   code=src))
+    final_steps: list[Step] = []
+    used_imports: set[str] = set()
+    for s in kept_steps:
+        for n, d in s.common.items():
+            globals_of_current[n] = d.data_globals if not d.is_class else ()
+        gl = {n: (d.data_globals if not d.is_class else ()) for n, d in s.common.items()}
+        parts: list[str] = []
+        uses_partial = False
+        for st in s.stmts:
+            src, part = statement_source(st, gl)
+            parts.append(src)
+            uses_partial |= part
+        setup_parts = [statement_source(st, gl)[0] for st in s.setup_stmts]
+        imports = sorted(set(s.imports.values()))
+        if uses_partial:
+            imports = sorted(set(imports) | {"import functools"})
+        used_imports |= set(s.imports.values())
+        inputs = [n for n in s.inputs if n != RNG]
+        outputs = sorted(n for n in s.outputs if n != RNG)
+        terminal = sorted(n for n in outputs if all(n not in o.inputs for o in kept_steps
+                                                    if o is not s))
+        final_steps.append(Step(
+            name=s.name, k8s_name=splitting.k8s_name(s.name), title=s.title,
+            cells=tuple(s.cells), inputs=tuple(inputs),
+            input_sources=tuple((n, s.inputs[n]) for n in inputs),
+            params=tuple(s.params), outputs=tuple(outputs),
+            upstream=tuple(sorted(u for u in s.upstream if u in by_name and by_name[u].stmts
+                                  and u != s.name)),
+            setup_from=tuple(s.setup_from), imports=tuple(imports),
+            common=tuple(CommonRef(n, d.emit_name) for n, d in sorted(s.common.items())),
+            files=tuple(s.files), stripped=tuple(s.stripped), rng_in=s.rng_in,
+            rng_out=s.rng_out, has_setup=bool(s.setup_stmts), setup_reads=tuple(s.setup_reads),
+            metrics=tuple(dict.fromkeys(s.metrics)), tags=tuple(s.tags),
+            body="\n".join(parts), setup_body="\n".join(setup_parts), terminal=tuple(terminal)))
+
+    # shared module imports: what definitions and setup statements read
+    common_imports: set[str] = set()
+    import_line: dict[str, str] = {}
+    for st in an.stmts:
+        if st.kind == "import":
+            import_line.update(st.import_names)
+    read_anywhere: set[str] = set()
+    for st in an.stmts:
+        read_anywhere |= set(st.reads)
+    for d in an.definitions:
+        read_anywhere |= set(d.free)
+        for n in d.free:
+            if n in import_line:
+                common_imports.add(import_line[n])
+    for s in kept_steps:
+        for st in s.setup_stmts:
+            for r in st.reads:
+                if r in import_line:
+                    common_imports.add(import_line[r])
+    side_effect = sorted({line for n, line in import_line.items() if n not in read_anywhere})
+    imported_modules = sorted({_top_module(line) for line in
+                               used_imports | common_imports | set(side_effect)} - {""})
+
+    final_names = sorted({n for s in final_steps for n in s.outputs} | set(an.parameters))
+    return PipelinePlan(
+        package=package, notebook=nb.name, notebook_hash=nb.content_hash, workdir=workdir,
+        split=split_mode, steps=tuple(final_steps),
+        parameters=tuple((n, an.parameters[n][0]) for n in an.parameters),
+        metrics=tuple(dict.fromkeys(metrics)), definitions=tuple(plan_defs),
+        common_imports=tuple(sorted(common_imports)), side_effect_imports=tuple(side_effect),
+        requirements=tuple(an.requirements), imported_modules=tuple(imported_modules),
+        local_modules=tuple(sorted(an.local_modules)), stripped_cells=tuple(stripped_cells),
+        dropped_steps=tuple(dropped), final_names=tuple(final_names), seeded=an.seeded,
+        diagnostics=tuple(diags))
+
+
+def _restore_needed_plots(an: Analysis) -> None:
+    """Stripping never removes what kept code needs: a cell that saves a figure keeps the
+    plotting that draws it, and a plotting statement whose result kept code reads is kept."""
+    save_cells = {st.cell for st in an.stmts if st.kind == "save"}
+    for st in an.stmts:
+        if st.cell in save_cells and st.kind == "plot" and not st.source_excerpt.rstrip(
+                ).endswith(".show()"):
+            st.kind = "code"
+    needed: set[str] = set()
+    for st in reversed(an.stmts):
+        if st.kind == "plot" and (st.binds | st.maybe) & needed:
+            st.kind = "code"
+        if not st.stripped and st.kind not in ("import", "def", "class", "param"):
+            needed = (needed - st.binds) | set(st.reads)
+
+
+def _globals_for_def(d: Definition, defs_by_name: dict[str, list[Definition]]):
+    """Inside a shared function, calls to other shared functions pass their globals."""
+    out: dict[str, tuple[str, ...]] = {}
+    for n in d.free:
+        versions = defs_by_name.get(n)
+        if versions and not versions[-1].is_class:
+            out[n] = versions[-1].data_globals
+    if not d.is_class:
+        out.setdefault(d.name, d.data_globals)
+    return out
+
+
+def _top_module(line: str) -> str:
+    words = line.replace(",", " ").split()
+    if len(words) >= 2 and words[0] in ("import", "from"):
+        mod = words[1]
+        if mod.startswith("."):
+            return ""
+        return mod.split(".")[0]
+    if "import" in words:
+        # a try/except import block: first module named
+        i = words.index("import")
+        if i + 1 < len(words):
+            return words[i + 1].split(".")[0]
+    return ""
+
+
+def _assigned_in_stripped(an: Analysis, name: str) -> bool:
+    for _, _, src in an.stripped_cells:
+        if name in src:
+            return True
+    return any(name in st.binds for st in an.stmts if st.stripped)
+
+
+def _find_cycle(steps: list[_StepState]) -> list[str] | None:
+    graph = {s.name: sorted(s.upstream) for s in steps}
+    color: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(n: str) -> list[str] | None:
+        color[n] = 1
+        path.append(n)
+        for m in graph.get(n, []):
+            if color.get(m) == 1:
+                return path[path.index(m):] + [m]
+            if color.get(m) is None:
+                found = visit(m)
+                if found:
+                    return found
+        path.pop()
+        color[n] = 2
+        return None
+
+    for s in steps:
+        if color.get(s.name) is None:
+            found = visit(s.name)
+            if found:
+                return found
+    return None
+
+
+def stdlib_modules() -> frozenset[str]:
+    return frozenset(sys.stdlib_module_names)

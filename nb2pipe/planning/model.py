@@ -1,0 +1,118 @@
+"""PipelinePlan: the neutral, frozen, serializable description of a converted notebook.
+
+Every emitter (modules, docs, tests, Argo, KFP) and the local runner read it; none of them
+re-analyzes the notebook.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from nb2pipe.diagnostics import Diagnostic
+
+
+@dataclass(frozen=True)
+class FileIO:
+    path: str
+    mode: str  # "read" | "write"
+    cell: int
+    line: int
+    call: str
+
+
+@dataclass(frozen=True)
+class Stripped:
+    cell: int
+    line: int
+    reason: str  # display | plot | magic | shell | pip | help | skip | cellmagic
+    code: str
+
+
+@dataclass(frozen=True)
+class CommonRef:
+    name: str  # name as the notebook uses it
+    emit_name: str  # name in the shared module (versions of redefined names differ)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # Python identifier; also the module and function name
+    k8s_name: str  # DNS-1123 label for Kubernetes
+    title: str  # heading or tag it came from
+    cells: tuple[int, ...]
+    inputs: tuple[str, ...]  # data from earlier steps, in order of first use
+    input_sources: tuple[tuple[str, str], ...]  # (name, producing step)
+    params: tuple[str, ...]  # pipeline parameters it reads
+    outputs: tuple[str, ...]  # values it hands on (to later steps, or final values)
+    upstream: tuple[str, ...]  # steps it depends on (data, files, random state, prev: tags)
+    setup_from: tuple[str, ...]  # earlier steps whose setup state it replays first
+    imports: tuple[str, ...]  # import lines the step module needs
+    common: tuple[CommonRef, ...]  # shared functions/classes it uses
+    files: tuple[FileIO, ...]
+    stripped: tuple[Stripped, ...]
+    rng_in: bool = False  # receives the notebook's global random state
+    rng_out: bool = False  # hands its random state on
+    has_setup: bool = False  # establishes setup state later steps replay
+    setup_reads: tuple[str, ...] = ()  # names its setup statements read
+    metrics: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()  # resource tags (limit:, image:, ...) for deploy emitters
+    body: str = ""  # the step's code (already stripped and rewritten)
+    setup_body: str = ""  # its setup statements, replayed by later steps
+    terminal: tuple[str, ...] = ()  # outputs no later step reads (final values)
+
+
+@dataclass(frozen=True)
+class SharedDef:
+    name: str
+    emit_name: str
+    version: int
+    cell: int
+    line: int
+    kind: str  # "function" | "class"
+    data_globals: tuple[str, ...]  # notebook variables it takes as keyword-only parameters
+    code: str
+
+
+@dataclass(frozen=True)
+class PipelinePlan:
+    package: str
+    notebook: str  # notebook file name
+    notebook_hash: str
+    workdir: str  # notebook folder, relative to the generated project root
+    split: str  # tags | headings | single
+    steps: tuple[Step, ...]
+    parameters: tuple[tuple[str, str], ...]  # (name, Python literal)
+    metrics: tuple[tuple[str, str], ...]  # (name, step)
+    definitions: tuple[SharedDef, ...]
+    common_imports: tuple[str, ...]
+    side_effect_imports: tuple[str, ...]
+    requirements: tuple[str, ...]  # from !pip install lines
+    imported_modules: tuple[str, ...]  # top-level modules imported by kept code
+    local_modules: tuple[str, ...]
+    stripped_cells: tuple[Stripped, ...]
+    dropped_steps: tuple[str, ...]
+    final_names: tuple[str, ...]  # names the pipeline's final namespace holds
+    seeded: bool
+    diagnostics: tuple[Diagnostic, ...] = field(default=())
+
+    def step(self, name: str) -> Step:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def to_json(self, include_code: bool = True) -> dict[str, Any]:
+        data = asdict(self)
+        data["diagnostics"] = [d.to_json() for d in self.diagnostics]
+        if not include_code:
+            for s in data["steps"]:
+                s.pop("body", None)
+                s.pop("setup_body", None)
+            for d in data["definitions"]:
+                d.pop("code", None)
+        return data
+
+    def dumps(self, include_code: bool = True) -> str:
+        return json.dumps(self.to_json(include_code), indent=2, sort_keys=True, ensure_ascii=False)

@@ -1,0 +1,235 @@
+"""Split a notebook into step groups: tags and markers, else headings, else one step."""
+
+from __future__ import annotations
+
+import keyword
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from nb2pipe.analysis.rules import BUILTINS
+from nb2pipe.diagnostics import Diagnostic
+from nb2pipe.notebook import Notebook
+
+RESERVED = {"common", "pipeline", "steps", "tests", "test", "setup", "main", "run", "io",
+            "runtime", "params", "parameters", "values", "step", "self", "np", "pd"}
+NON_STEP_TAGS = {"imports", "functions", "parameters", "pipeline-parameters",
+                 "pipeline-metrics", "skip", "injected-parameters"}
+RESOURCE_PREFIXES = ("limit:", "image:", "label:", "annotation:", "retry:", "cache:", "secret:",
+                     "timeout:", "nodeselector:", "request:", "gpu:")
+
+
+@dataclass
+class Group:
+    raw_name: str
+    title: str
+    cells: list[int] = field(default_factory=list)
+    prev: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    first_cell: int = 0
+
+
+def slug(text: str) -> str:
+    norm = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    s = re.sub(r"[^a-z0-9]+", "_", norm.lower()).strip("_")
+    s = re.sub(r"^[0-9_]+", "", s)
+    if len(s) > 40:
+        cut = s[:40]
+        s = cut[: cut.rfind("_")] if "_" in cut[10:] else cut
+        s = s.strip("_")
+    return s
+
+
+def _heading(source: str) -> tuple[int, str] | None:
+    """The most important ATX heading in a markdown cell: (level, text)."""
+    best: tuple[int, str] | None = None
+    in_fence = False
+    for line in source.split("\n"):
+        stripped = line.strip()
+        if stripped.startswith("```") or stripped.startswith("~~~"):
+            in_fence = not in_fence
+            continue
+        if in_fence or not stripped.startswith("#") or line.startswith("    "):
+            continue
+        level = len(stripped) - len(stripped.lstrip("#"))
+        rest = stripped[level:]
+        if level > 6 or (rest and not rest.startswith((" ", "\t"))):
+            continue
+        text = rest.strip().rstrip("#").strip()
+        if text and (best is None or level < best[0]):
+            best = (level, text)
+    return best
+
+
+def _is_code(cell) -> bool:
+    return cell.cell_type == "code" and bool(cell.source.strip()) and not cell.has_tag("skip")
+
+
+def has_step_tags(nb: Notebook) -> bool:
+    return any(c.tag_values("step") or c.tag_values("block") for c in nb.cells
+               if c.cell_type == "code")
+
+
+def split_by_tags(nb: Notebook, diags: list[Diagnostic]) -> list[Group]:
+    groups: list[Group] = []
+    pending: list[int] = []
+    seen: dict[str, Group] = {}
+    current: Group | None = None
+    last_heading = ""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            h = _heading(cell.source)
+            if h:
+                last_heading = h[1]
+            continue
+        if cell.cell_type != "code":
+            continue
+        names = cell.tag_values("step") + cell.tag_values("block")
+        if names:
+            name = names[0]
+            if current is not None and name == current.raw_name:
+                current.cells.append(cell.index)
+            elif name in seen:
+                diags.append(Diagnostic(
+                    "NB301", f"step {name!r} is also tagged on cell {seen[name].first_cell}, "
+                             "with other steps in between", path=nb.path, cell=cell.index,
+                    line=1, col=0))
+                current = seen[name]
+                current.cells.append(cell.index)
+            else:
+                current = Group(raw_name=name, title=last_heading or name, first_cell=cell.index)
+                current.cells.extend(pending)
+                pending = []
+                current.cells.append(cell.index)
+                groups.append(current)
+                seen[name] = current
+            for extra in names[1:]:
+                diags.append(Diagnostic("NB301", f"cell has several step tags; using {name!r}, "
+                                                 f"ignoring {extra!r}", path=nb.path,
+                                        cell=cell.index, line=1, col=0, severity="warning"))
+        elif current is None:
+            pending.append(cell.index)
+        else:
+            current.cells.append(cell.index)
+        if current is not None:
+            current.prev.extend(p for p in cell.tag_values("prev") if p not in current.prev)
+            current.tags.extend(t for t in cell.tags if t.startswith(RESOURCE_PREFIXES)
+                                and t not in current.tags)
+    if pending:
+        if groups:
+            groups[-1].cells.extend(pending)
+        else:
+            groups.append(Group(raw_name="main", title="main", cells=pending,
+                                first_cell=pending[0]))
+    return groups
+
+
+def split_by_headings(nb: Notebook) -> list[Group] | None:
+    heads = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            h = _heading(cell.source)
+            if h:
+                heads.append((cell.index, h[0], h[1]))
+    if not heads:
+        return None
+    for level in sorted({lv for _, lv, _ in heads}):
+        groups = _sections(nb, heads, level)
+        if sum(1 for g in groups if g.cells) >= 2:
+            return _merge_empty(groups)
+    return None
+
+
+def _sections(nb: Notebook, heads, level: int) -> list[Group]:
+    # A heading above the split level that occurs once (the notebook's title) starts no step:
+    # the code under it is preamble and joins the first section.
+    counts: dict[int, int] = {}
+    for _, lv, _ in heads:
+        counts[lv] = counts.get(lv, 0) + 1
+    starts = {idx: text for idx, lv, text in heads
+              if lv == level or (lv < level and counts[lv] > 1)}
+    groups: list[Group] = []
+    preamble = Group(raw_name="", title="", first_cell=1)
+    current = preamble
+    for cell in nb.cells:
+        if cell.index in starts:
+            current = Group(raw_name=starts[cell.index], title=starts[cell.index],
+                            first_cell=cell.index)
+            groups.append(current)
+            continue
+        if _is_code(cell) or (cell.cell_type == "code" and cell.source.strip()):
+            current.cells.append(cell.index)
+    if preamble.cells:
+        groups.insert(0, preamble)
+    return groups
+
+
+def _merge_empty(groups: list[Group]) -> list[Group]:
+    """Sections without code merge into the next section (or the previous at the end);
+    the preamble (code before the first heading) joins the first section."""
+    out: list[Group] = []
+    carry: list[int] = []
+    for g in groups:
+        if not g.cells:
+            continue
+        if g.raw_name == "" and not out:
+            carry.extend(g.cells)
+            continue
+        g.cells = carry + g.cells
+        carry = []
+        out.append(g)
+    if carry:
+        if out:
+            out[-1].cells.extend(carry)
+        else:
+            out.append(Group(raw_name="main", title="main", cells=carry, first_cell=carry[0]))
+    return out
+
+
+def single(nb: Notebook) -> list[Group]:
+    cells = [c.index for c in nb.cells if c.cell_type == "code"]
+    stem = nb.name.rsplit(".", 1)[0]
+    return [Group(raw_name=slug(stem) or "main", title=stem, cells=cells,
+                  first_cell=cells[0] if cells else 1)]
+
+
+def split(nb: Notebook, mode: str, diags: list[Diagnostic]) -> tuple[str, list[Group]]:
+    if mode in ("auto", "tags") and has_step_tags(nb):
+        return "tags", split_by_tags(nb, diags)
+    if mode == "tags":
+        diags.append(Diagnostic("NB304", "no step tags found (--split tags); using one step",
+                                path=nb.path))
+        return "single", single(nb)
+    if mode in ("auto", "headings"):
+        groups = split_by_headings(nb)
+        if groups:
+            return "headings", groups
+        diags.append(Diagnostic("NB304", "no tags or markdown headings split this notebook; "
+                                         "it becomes one step", path=nb.path))
+    return "single", single(nb)
+
+
+def assign_names(groups: list[Group], taken: set[str], nb: Notebook,
+                 diags: list[Diagnostic], from_tags: bool) -> list[str]:
+    """Valid, unique, readable step names (Python identifiers and Kubernetes labels)."""
+    names: list[str] = []
+    used = set(RESERVED) | set(taken)
+    for g in groups:
+        base = slug(g.raw_name) or "step"
+        if keyword.iskeyword(base) or base in BUILTINS or base in used:
+            cand = f"{base}_step"
+            n = 2
+            while cand in used:
+                cand = f"{base}_{n}"
+                n += 1
+            base = cand
+        if from_tags and base != g.raw_name:
+            diags.append(Diagnostic("NB307", f"step name {g.raw_name!r} is used as {base!r}",
+                                    path=nb.path, cell=g.first_cell, line=1, col=0))
+        used.add(base)
+        names.append(base)
+    return names
+
+
+def k8s_name(name: str) -> str:
+    return name.replace("_", "-")[:63].strip("-")
