@@ -18,10 +18,23 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def _parser() -> argparse.ArgumentParser:
+# Subcommands that live in their own modules: name -> (help, module). The module defines
+# `configure(parser)` and `main(args) -> int`, and is imported only when its command runs,
+# so the CLI's start stays light.
+PLUGINS: dict[str, tuple[str, str]] = {
+}
+
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
     p = _Parser(prog="nb2pipe", description="Turn a Jupyter notebook into a pipeline.")
     p.add_argument("--version", action="store_true", help="print the version")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
+    for name, (help_text, module) in PLUGINS.items():
+        sp = sub.add_parser(name, help=help_text)
+        if name == command:
+            import importlib
+
+            importlib.import_module(module).configure(sp)
     c = sub.add_parser("convert", help="convert a notebook into a pipeline project")
     c.add_argument("notebook")
     c.add_argument("-o", "--outdir", help="output folder (default: <stem>_pipeline beside it)")
@@ -103,8 +116,17 @@ def cmd_check(args) -> int:
     return EXIT_FINDINGS if stale else EXIT_OK
 
 
+def _command_of(argv: list[str]) -> str | None:
+    for a in argv:
+        if not a.startswith("-"):
+            return a
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = _command_of(argv)
+    parser = _parser(command)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
@@ -118,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
+        if args.command in PLUGINS:
+            import importlib
+
+            return int(importlib.import_module(PLUGINS[args.command][1]).main(args))
         return {"convert": cmd_convert, "explain": cmd_explain, "check": cmd_check}[
             args.command](args)
     except KeyboardInterrupt:

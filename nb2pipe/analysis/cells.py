@@ -761,6 +761,12 @@ class Analyzer:
 
     # ---- facts -> data flow --------------------------------------------------------------
     def apply_facts(self, cell: Cell, st: Stmt, facts: Facts, offset: int) -> None:
+        # loop targets alias the items they iterate over before the body mutates them:
+        # `for d in [train, test]: d.fillna(0, inplace=True)` mutates train and test
+        for target, it in facts.loops:
+            _, refs = self.objs_of(it)
+            for n in _names_in_target(target):
+                self.pt[n] = (refs or self.fresh()) | self.pt.get(n, frozenset())
         st.reads = list(facts.reads)
         st.binds = set(facts.binds)
         st.maybe = set(facts.maybe) - st.binds
@@ -809,6 +815,7 @@ class Analyzer:
             self.file_refs(call, st, cell, offset)
         for target, _ in facts.loops:
             st.loop_binds |= set(_names_in_target(target))
+        st.loop_binds |= facts.transient  # file handles, exceptions: not final values
         for m in st.mutations:
             for a in m.affected:
                 st.alias_objs[a] = self.pt.get(a, frozenset())
@@ -1034,11 +1041,8 @@ class Analyzer:
                 else:
                     self.containers.discard(n)
                 handled.add(n)
-        for target, it in facts.loops:
-            _, refs = self.objs_of(it)
-            for n in _names_in_target(target):
-                self.pt[n] = (refs or self.fresh()) | (self.pt.get(n, frozenset()))
-                handled.add(n)
+        for target, _ in facts.loops:
+            handled.update(_names_in_target(target))
         for n in (st.binds | st.maybe) - handled:
             self.pt[n] = self.fresh()
         for n in st.deletes:

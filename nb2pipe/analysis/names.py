@@ -28,6 +28,7 @@ class Facts:
     loops: list[tuple[ast.expr, ast.expr]] = field(default_factory=list)  # (target, iter)
     assigns: list[tuple[ast.expr, ast.expr, bool]] = field(default_factory=list)  # (target, value, maybe)
     name_loads: list[ast.Name] = field(default_factory=list)  # every module-level Name load
+    transient: set[str] = field(default_factory=set)  # with-as / except-as targets
     has_await: bool = False
     has_yield: bool = False
     has_return: bool = False
@@ -105,6 +106,8 @@ class _Walker:
                 self.expr(item.context_expr, defined)
                 if item.optional_vars is not None:
                     self.store(item.optional_vars, defined, maybe)
+                    self.f.transient |= {n.id for n in ast.walk(item.optional_vars)
+                                         if isinstance(n, ast.Name)}
             self.stmts(s.body, defined, maybe)
         elif isinstance(s, (ast.Try, getattr(ast, "TryStar", ast.Try))):
             self.stmts(s.body, defined, True)
@@ -113,6 +116,7 @@ class _Walker:
                     self.expr(h.type, defined)
                 if h.name:
                     self.bind(h.name, defined, True)
+                    self.f.transient.add(h.name)
                 self.stmts(h.body, defined, True)
             self.stmts(s.orelse, defined, True)
             self.stmts(s.finalbody, defined, maybe)

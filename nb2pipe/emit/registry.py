@@ -35,6 +35,12 @@ def _project(plan: PipelinePlan, description: str) -> dict[str, str]:
     return project_files(plan, description)
 
 
+@register("plan")
+def _plan(plan: PipelinePlan, description: str) -> dict[str, str]:
+    """The PipelinePlan itself (without code), for the runner and deploy tools."""
+    return {"nb2pipe.plan.json": plan.dumps(include_code=False) + "\n"}
+
+
 def emit_all(plan: PipelinePlan, description: str = "") -> dict[str, str]:
     files: dict[str, str] = {}
     for name in sorted(_EMITTERS):
