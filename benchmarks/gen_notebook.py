@@ -115,13 +115,14 @@ class _Section:
                          self.groupby, self.main_df],
             "explore": [self.plot, self.plot, self.peek, self.groupby, self.reseed,
                         self.main_df_plot],
-            "model": [self.model],
+            "model": [self.peek, self.plot],
         }[kind]
+        if kind == "model":
+            body.extend(self.model(table))
+        # helpers come as (def, use) pairs, so a section may end up one cell longer
         while len(body) < n_code:
-            gen = rng.choice(pool)
-            out = gen(table)
+            out = rng.choice(pool)(table)
             body.extend(out if isinstance(out, list) else [out])
-        body = body[:n_code] if kind != "model" else body
         for src in body:
             if rng.random() < 0.06:
                 cells.append(_md(rng.choice(NOTES)))
@@ -180,12 +181,12 @@ class _Section:
     def helper(self, t) -> list[str]:
         v, c = t["var"], self.rng.choice(t["cols"])
         name = f"{self.rng.choice(['cap', 'clip', 'winsorize', 'normalize', 'bucketize'])}_{c}_{self.i}"
-        const = self.rng.choice(CONSTANTS)
+        q = self.rng.choice(["0.9", "0.95", "0.975"])
         body = self.rng.choice([
             # reads a notebook global constant
-            f"def {name}(s):\n    \"\"\"Clip {c} at the {const[0]} level.\"\"\"\n"
+            f"def {name}(s):\n    \"\"\"Clip {c} at the CAP_Q quantile.\"\"\"\n"
             f"    hi = s.quantile(CAP_Q)\n    return s.clip(upper=hi)\n",
-            f"def {name}(s, q={const[1] if '.' in const[1] else '0.95'}):\n"
+            f"def {name}(s, q={q}):\n"
             f"    lo, hi = s.quantile(1 - q), s.quantile(q)\n    return s.clip(lo, hi)\n",
             f"def {name}(s):\n    out = s.copy()\n    out[out < 0] = 0\n"
             f"    return out / SCALE\n",

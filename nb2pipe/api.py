@@ -61,8 +61,20 @@ def _package_name(text: str) -> str:
 
 
 def plan_notebook(notebook: str | Path, outdir: str | Path | None = None, name: str | None = None,
-                  split: str = "auto"):
-    """Read, analyze and plan. Returns (plan or None, diagnostics, notebook or None)."""
+                  split: str = "auto", ignore: tuple[str, ...] | list[str] = ()):
+    """Read, analyze and plan. Returns (plan or None, diagnostics, notebook or None).
+
+    Warnings and notes whose code the notebook's metadata (`nb2pipe.ignore`) or `ignore`
+    silences are left out of the diagnostics; errors never are.
+    """
+    plan, diags, nb = _plan(notebook, outdir, name, split)
+    from nb2pipe.diagnostics import suppress, suppressed_codes
+
+    codes = set(ignore) | (suppressed_codes(nb.metadata) if nb is not None else set())
+    return plan, suppress(diags, codes), nb
+
+
+def _plan(notebook: str | Path, outdir: str | Path | None, name: str | None, split: str):
     from nb2pipe.analysis.cells import analyze
     from nb2pipe.notebook import read_notebook
     from nb2pipe.planning import split as splitting
@@ -74,6 +86,7 @@ def plan_notebook(notebook: str | Path, outdir: str | Path | None = None, name: 
     nb, diags = read_notebook(nb_path, shown)
     if nb is None or has_errors(diags):
         return None, diags, nb
+    nb = _rewrite_secrets(nb, diags)
     package = _package_name(name) if name else _package_name(out.resolve().name)
     an = analyze(nb)
     diags.extend(an.diagnostics)
@@ -88,6 +101,15 @@ def plan_notebook(notebook: str | Path, outdir: str | Path | None = None, name: 
         diags.append(Diagnostic("NB105", "no code is left after stripping display code",
                                 path=shown))
     return plan, diags, nb
+
+
+def _rewrite_secrets(nb, diags: list[Diagnostic]):
+    """Hard-coded secrets become environment reads before anything else sees the cells."""
+    from nb2pipe.analysis.secrets import rewrite_secrets
+
+    nb, found = rewrite_secrets(nb)
+    diags.extend(found)
+    return nb
 
 
 def _description(nb) -> str:
@@ -107,7 +129,10 @@ def render(plan, nb) -> dict[str, str]:
     """All generated files (relative path -> text), formatted and checked."""
     from nb2pipe.emit import registry
 
+    from nb2pipe.analysis.secrets import local_secrets_file
+
     files = registry.emit_all(plan, description=_description(nb))
+    files.update(local_secrets_file(nb))  # values live only here (git-ignored)
     return {rel: _format(rel, text) for rel, text in sorted(files.items())}
 
 
@@ -137,7 +162,7 @@ def _self_check(files: dict[str, str]) -> None:
 
 def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | None = None,
             split: str = "auto", force: bool = False, dry_run: bool = False,
-            self_check: bool = True) -> ConversionResult:
+            self_check: bool = True, ignore: tuple[str, ...] | list[str] = ()) -> ConversionResult:
     """Convert one notebook. Bad notebooks give a 'failed' result with diagnostics."""
     nb_path = Path(notebook)
     shown = nb_path.name
@@ -149,7 +174,10 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
         if nb_path.exists() and out.resolve() == nb_path.resolve().parent:
             return ConversionResult("failed", shown, str(out), diagnostics=(Diagnostic(
                 "NB404", "output folder is the notebook's own folder", path=shown),))
-        plan, diags, nb = plan_notebook(nb_path, out, name, split)
+        if nb_path.exists() and out.resolve() == nb_path.resolve():
+            return ConversionResult("failed", shown, str(out), diagnostics=(Diagnostic(
+                "NB404", "output folder is the notebook itself", path=shown),))
+        plan, diags, nb = plan_notebook(nb_path, out, name, split, ignore)
         if plan is None or has_errors(diags):
             return ConversionResult("failed", shown, str(out), plan=plan, diagnostics=tuple(diags))
         files = render(plan, nb)
@@ -174,7 +202,7 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
             "options": {"name": plan.package, "split": split},
             "cells": {str(c): s.name for s in plan.steps for c in s.cells},
         }
-        rep = write_tree(out, files, lock, force, shown)
+        rep = write_tree(out, files, lock, force, shown, protect=(nb_path,))
         all_diags = tuple(diags + rep.diagnostics)
         status = "failed" if has_errors(rep.diagnostics) else (
             "converted" if rep.written or rep.removed else "unchanged")

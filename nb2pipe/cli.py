@@ -22,6 +22,9 @@ class _Parser(argparse.ArgumentParser):
 # `configure(parser)` and `main(args) -> int`, and is imported only when its command runs,
 # so the CLI's start stays light.
 PLUGINS: dict[str, tuple[str, str]] = {
+    "sync": ("regenerate stale pipelines (never over hand edits); exit 1 if anything changed",
+             "nb2pipe.sync"),
+    "lint": ("print the analyzer's findings; exit 1 on errors", "nb2pipe.lint"),
 }
 
 
@@ -48,6 +51,8 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     k = sub.add_parser("check", help="exit 1 if a notebook's generated pipeline is stale")
     k.add_argument("notebooks", nargs="+")
     k.add_argument("-o", "--outdir", help="output folder (one notebook only)")
+    k.add_argument("--ignore-unconverted", action="store_true",
+                   help="pass notebooks that have no generated pipeline (pre-commit hook)")
     return p
 
 
@@ -102,17 +107,18 @@ def cmd_explain(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from nb2pipe.check import check_notebook
+    from nb2pipe.check import staleness
 
     if args.outdir and len(args.notebooks) > 1:
         print("nb2pipe: error: -o works with one notebook only", file=sys.stderr)
         return EXIT_USAGE
     stale = 0
     for nb in args.notebooks:
-        problems = check_notebook(Path(nb), Path(args.outdir) if args.outdir else None)
-        for p in problems:
-            print(f"{nb}: {p}")
-        stale += bool(problems)
+        state = staleness(Path(nb), Path(args.outdir) if args.outdir else None)
+        if not state.stale or (not state.converted and args.ignore_unconverted):
+            continue
+        print(f"{nb}: {state.summary()}")  # one line per stale notebook
+        stale += 1
     return EXIT_FINDINGS if stale else EXIT_OK
 
 

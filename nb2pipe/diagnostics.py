@@ -122,9 +122,20 @@ _CODES = [
          "it would be evaluated when the shared module is imported, where the variable does "
          "not exist.",
          "Use `None` as the default and read the value inside the call."),
-    Code("NB213", WARNING, "magic output assigned",
-         "A value produced by a magic (`x = %sql ...`) cannot be reproduced in a step.",
+    Code("NB213", ERROR, "magic output assigned",
+         "A value produced by a magic (`x = %sql ...`) cannot be reproduced in a step, so "
+         "conversion stops.",
          "Compute the value in Python."),
+    Code("NB220", WARNING, "hard-coded secret",
+         "A string literal that looks like a credential (assigned to a name such as *token*, "
+         "*password*, *secret*, *api_key*, passed as such a keyword, shaped like an AWS / "
+         "GitHub / Slack key, or in a cell tagged secret:NAME) was replaced by an environment "
+         "read, os.environ[\"NAME\"]. No generated file holds the value except the "
+         "git-ignored secrets.local.env, which the generated runtime loads for local runs; on "
+         "a cluster the variable comes from a Kubernetes Secret.",
+         "Read the secret from the environment in the notebook yourself, and create the "
+         "Kubernetes Secret: kubectl create secret generic <package>-secrets "
+         "--from-env-file=secrets.local.env"),
     # ---- planning ------------------------------------------------------------------------
     Code("NB301", ERROR, "step tagged on cells that are not together",
          "The same step name is given to cells separated by cells of other steps. Running them "
@@ -230,3 +241,31 @@ def explain(code: str) -> str | None:
 
 def has_errors(diags: list[Diagnostic] | tuple[Diagnostic, ...]) -> bool:
     return any(d.is_error for d in diags)
+
+
+def suppressed_codes(metadata: dict[str, Any] | None) -> frozenset[str]:
+    """Codes a notebook silences in its metadata: `{"nb2pipe": {"ignore": ["NB211"]}}`."""
+    meta = (metadata or {}).get("nb2pipe") if isinstance(metadata, dict) else None
+    codes = meta.get("ignore") if isinstance(meta, dict) else None
+    if not isinstance(codes, list):
+        return frozenset()
+    return frozenset(c.strip().upper() for c in codes if isinstance(c, str) and c.strip())
+
+
+def suppress(diags: list[Diagnostic] | tuple[Diagnostic, ...],
+             codes: frozenset[str] | set[str] | tuple[str, ...] | list[str]) -> list[Diagnostic]:
+    """Drop the findings whose code is silenced — the one place suppressions are applied.
+
+    Errors are never dropped: an error means the notebook cannot be converted soundly, and a
+    silenced error would only move the failure from the linter to `convert`.
+    """
+    silenced = {c.upper() for c in codes}
+    if not silenced:
+        return list(diags)
+    return [d for d in diags if d.is_error or d.code not in silenced]
+
+
+def unsuppressible(codes: frozenset[str] | set[str] | tuple[str, ...] | list[str]) -> list[str]:
+    """The given codes that are errors (or unknown), for a message to the user."""
+    return sorted(c for c in {c.upper() for c in codes}
+                  if c not in CODES or CODES[c].severity == ERROR)

@@ -50,6 +50,7 @@ class Notebook:
     cells: tuple[Cell, ...]
     metadata: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     content_hash: str = ""
+    file: str = ""  # the real path on disk ("" when parsed from text)
 
     @property
     def name(self) -> str:
@@ -57,7 +58,7 @@ class Notebook:
 
     @property
     def directory(self) -> Path:
-        return Path(self.path).resolve().parent
+        return Path(self.file or self.path).resolve().parent
 
 
 def _tags_from_markers(source: str) -> tuple[list[str], str]:
@@ -118,11 +119,11 @@ def read_notebook(path: str | Path, display_path: str | None = None,
         line = data[: exc.start].count(b"\n") + 1
         return fail("NB108", f"byte 0x{data[exc.start]:02x} at offset {exc.start} is not UTF-8",
                     line=line)
-    return parse_notebook(text, shown, diags)
+    return parse_notebook(text, shown, diags, file=str(p))
 
 
 def parse_notebook(text: str, shown: str, diags: list[Diagnostic] | None = None,
-                   ) -> tuple[Notebook | None, list[Diagnostic]]:
+                   file: str = "") -> tuple[Notebook | None, list[Diagnostic]]:
     diags = diags if diags is not None else []
 
     def fail(code: str, msg: str, line: int | None = None, col: int | None = None):
@@ -140,7 +141,7 @@ def parse_notebook(text: str, shown: str, diags: list[Diagnostic] | None = None,
     if not isinstance(raw, dict) or ("cells" not in raw and "worksheets" not in raw):
         return fail("NB101", "JSON document is not a Jupyter notebook (no 'cells')")
     major = raw.get("nbformat")
-    if not isinstance(major, int) or major < 1 or major > 4:
+    if not isinstance(major, int) or isinstance(major, bool) or major < 1 or major > 4:
         return fail("NB102", f"nbformat {major!r} is not supported (expected 4; 2 and 3 are "
                              "upgraded)")
     if major < 4:
@@ -169,6 +170,13 @@ def parse_notebook(text: str, shown: str, diags: list[Diagnostic] | None = None,
             src = "".join(src)
         src = src.replace("\r\n", "\n").replace("\r", "\n")
         tags = [t for t in ((c.get("metadata") or {}).get("tags") or []) if isinstance(t, str)]
+        bad = _surrogate(src, tags)
+        if bad is not None:  # JSON escapes like "\ud800" decode to text that is not UTF-8
+            line, col = bad
+            diags.append(Diagnostic("NB108", "cell contains a lone surrogate escape (\\ud800-"
+                                             "\\udfff), which is not UTF-8 text",
+                                    path=shown, cell=i, line=line, col=col))
+            return None, diags
         if c.get("cell_type") == "code":
             marker_tags, src = _tags_from_markers(src)
             tags.extend(marker_tags)
@@ -177,12 +185,27 @@ def parse_notebook(text: str, shown: str, diags: list[Diagnostic] | None = None,
         cells.append(Cell(index=i, cell_type=str(c.get("cell_type")), source=src,
                           tags=tuple(dict.fromkeys(t.strip() for t in tags)),
                           cell_id=str(c.get("id", ""))))
-    nb = Notebook(path=shown, cells=tuple(cells), metadata=meta, content_hash=content_hash(raw))
+    nb = Notebook(path=shown, cells=tuple(cells), metadata=meta, content_hash=content_hash(raw),
+                  file=file)
     if not any(c.cell_type == "code" and c.source.strip() and not c.has_tag("skip")
                for c in cells):
         what = "no cells" if not cells else "no code (only markdown or empty cells)"
         diags.append(Diagnostic("NB105", f"notebook has {what}", path=shown))
     return nb, diags
+
+
+def _surrogate(src: str, tags: list[str]) -> tuple[int, int] | None:
+    """(line, col) of the first lone surrogate in a cell's source (or (1, 0) in its tags)."""
+    try:
+        src.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        before = src[: exc.start]
+        return before.count("\n") + 1, exc.start - (before.rfind("\n") + 1)
+    try:
+        "".join(tags).encode("utf-8")
+    except UnicodeEncodeError:
+        return 1, 0
+    return None
 
 
 def _structure_problem(raw: dict[str, Any]) -> str | None:
@@ -204,8 +227,12 @@ def _structure_problem(raw: dict[str, Any]) -> str | None:
         tags = (md or {}).get("tags", [])
         if tags is not None and not isinstance(tags, list):
             return f"cell {i} has tags that are not a list"
-    if not isinstance(raw.get("metadata", {}), dict):
+    meta = raw.get("metadata", {})
+    if not isinstance(meta, dict):
         return "notebook metadata is not an object"
+    for key in ("kernelspec", "language_info"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            return f"notebook metadata {key!r} is not an object"
     return None
 
 

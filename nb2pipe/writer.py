@@ -7,7 +7,7 @@ import errno
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,9 +37,21 @@ def read_lock(outdir: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def _temp_file(path: Path) -> tuple[int, str]:
+    """Like tempfile.mkstemp, but created with mode 0o666 so the umask applies (mkstemp makes
+    0o600 files, and os.replace would carry that mode to the generated file)."""
+    for _ in range(100):
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temporary file name", str(path.parent))
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temp_file(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -62,8 +74,34 @@ def _describe(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+def _in_the_way(outdir: Path, rel: str) -> str | None:
+    """Why `rel` cannot be written under outdir (a folder at its place, or a file at the place
+    of one of its folders), or None."""
+    target = outdir / rel
+    if target.is_dir():
+        return f"{rel}: a folder is in the way"
+    for parent in reversed(Path(rel).parents[:-1]):
+        if (outdir / parent).exists() and not (outdir / parent).is_dir():
+            return f"{rel}: the file {parent.as_posix()} is in the way of a folder"
+    return None
+
+
+def _safe_old_entry(outdir: Path, rel: str, protect: tuple[Path, ...]) -> bool:
+    """Only files inside outdir may be removed: the lock file is user-editable text, so a
+    `../notebook.ipynb` or absolute entry must never lead to deleting something outside."""
+    rp = Path(rel)
+    if not rel or rp.is_absolute() or ".." in rp.parts or rel == LOCK:
+        return False
+    try:
+        target = (outdir / rel).resolve()
+        target.relative_to(outdir.resolve())
+    except (OSError, ValueError):
+        return False
+    return all(target != p.resolve() for p in protect)
+
+
 def write_tree(outdir: Path, files: dict[str, str], lock: dict, force: bool,
-               shown: str) -> WriteReport:
+               shown: str, protect: tuple[Path, ...] = ()) -> WriteReport:
     """Write `files` (relative path -> text) under outdir, then the lock file.
 
     A file is overwritten only when it is still exactly what nb2pipe generated last time (its
@@ -73,8 +111,16 @@ def write_tree(outdir: Path, files: dict[str, str], lock: dict, force: bool,
     rep = WriteReport()
     old = read_lock(outdir) or {}
     old_hashes: dict[str, str] = old.get("files", {}) if isinstance(old.get("files"), dict) else {}
+    old_hashes = {rel: h for rel, h in old_hashes.items() if _safe_old_entry(outdir, rel, protect)}
     new_hashes: dict[str, str] = {}
     try:
+        # Check first, write second: a failed conversion leaves the folder as it was.
+        blocked = [why for why in (_in_the_way(outdir, rel) for rel in sorted(files)) if why]
+        if outdir.exists() and not outdir.is_dir():
+            blocked.insert(0, f"{outdir} is a file, not a folder")
+        if blocked:
+            rep.diagnostics.extend(Diagnostic("NB402", why, path=shown) for why in blocked)
+            return rep
         outdir.mkdir(parents=True, exist_ok=True)
         for rel in sorted(files):
             data = files[rel].encode("utf-8")
@@ -82,10 +128,6 @@ def write_tree(outdir: Path, files: dict[str, str], lock: dict, force: bool,
             new_hashes[rel] = digest
             target = outdir / rel
             if target.is_symlink() or target.exists():
-                if target.is_dir():
-                    rep.diagnostics.append(Diagnostic("NB402", f"{rel}: a folder is in the way",
-                                                      path=shown))
-                    continue
                 current = sha256(target.read_bytes())
                 if current == digest:
                     rep.unchanged.append(rel)
@@ -103,7 +145,7 @@ def write_tree(outdir: Path, files: dict[str, str], lock: dict, force: bool,
             if rel in files:
                 continue
             target = outdir / rel
-            if not target.exists():
+            if not target.is_file():
                 continue
             if sha256(target.read_bytes()) == digest or force:
                 target.unlink()

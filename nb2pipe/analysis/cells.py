@@ -73,6 +73,7 @@ class Stmt:
     version: int = 0
     source_excerpt: str = ""
     loop_binds: set[str] = field(default_factory=set)
+    read_pos: dict[str, tuple[int, int]] = field(default_factory=dict)  # cell line, col
     alias_objs: dict[str, frozenset[int]] = field(default_factory=dict)
 
     @property
@@ -768,6 +769,7 @@ class Analyzer:
             for n in _names_in_target(target):
                 self.pt[n] = (refs or self.fresh()) | self.pt.get(n, frozenset())
         st.reads = list(facts.reads)
+        st.read_pos = {n: (ln + offset, c) for n, (ln, c) in facts.read_pos.items()}
         st.binds = set(facts.binds)
         st.maybe = set(facts.maybe) - st.binds
         st.deletes = set(facts.deletes)

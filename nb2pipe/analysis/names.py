@@ -29,6 +29,7 @@ class Facts:
     assigns: list[tuple[ast.expr, ast.expr, bool]] = field(default_factory=list)  # (target, value, maybe)
     name_loads: list[ast.Name] = field(default_factory=list)  # every module-level Name load
     transient: set[str] = field(default_factory=set)  # with-as / except-as targets
+    read_pos: dict[str, tuple[int, int]] = field(default_factory=dict)  # first read: line, col
     has_await: bool = False
     has_yield: bool = False
     has_return: bool = False
@@ -202,6 +203,8 @@ class _Walker:
             if isinstance(node, ast.Name):
                 if isinstance(node.ctx, ast.Load):
                     if node.id not in loc:
+                        if node.id not in defined:
+                            f.read_pos.setdefault(node.id, (node.lineno, node.col_offset))
                         f.read(node.id, defined)
                         if not dfr:
                             f.name_loads.append(node)

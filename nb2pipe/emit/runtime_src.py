@@ -26,6 +26,33 @@ NOTEBOOK_DIR = "__WORKDIR__"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def load_local_secrets(path: Path | None = None) -> list[str]:
+    """Local runs: put the git-ignored secrets.local.env (written by conversion) into
+    os.environ, without overriding variables already set (a cluster sets them from a
+    Kubernetes Secret). Lines are NAME=value, the value plain or JSON-quoted."""
+    path = path or PROJECT_ROOT / "secrets.local.env"
+    loaded: list[str] = []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return loaded
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#") or "=" not in line:
+            continue
+        name, value = line.split("=", 1)
+        name = name.strip()
+        if value.startswith('"') and value.endswith('"') and len(value) >= 2:
+            with contextlib.suppress(ValueError):
+                value = json.loads(value)
+        if name not in os.environ:
+            os.environ[name] = value
+            loaded.append(name)
+    return loaded
+
+
+load_local_secrets()
+
+
 def workdir() -> Path:
     env = os.environ.get("NB2PIPE_WORKDIR")
     return Path(env).resolve() if env else (PROJECT_ROOT / NOTEBOOK_DIR).resolve()

@@ -147,8 +147,9 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
             hint = (f"; it is assigned later, in cell {later}" if later and later > st.cell
                     else "; it is only assigned in a stripped or skipped cell"
                     if later is None and _assigned_in_stripped(an, name) else "")
+            line, col = st.read_pos.get(name, (st.line, st.col))
             diag("NB201", f"name '{name}' is read before it is assigned{hint}", st.cell,
-                 st.line, st.col)
+                 line, col)
             producer[name] = ("error",)
             return
         kind = p[0]

@@ -1,0 +1,378 @@
+"""Benchmark `nb2pipe convert` against `jupyter nbconvert --to python`, and `nb2pipe check`
+start-up against a bare interpreter. Run by hand (not in CI); see benchmarks/README.md.
+
+    /work/venv/bin/python benchmarks/bench_convert.py            # full run, writes RESULTS.md
+    /work/venv/bin/python benchmarks/bench_convert.py --quick    # sizes 10/100, 3 repeats, no write
+
+Every measured command runs in a fresh subprocess (so interpreter start-up and imports are
+included). Wall time comes from time.perf_counter around the child; CPU time (user + sys) and
+peak RSS come from os.wait4() for that child alone, so there is no /usr/bin/time wrapper in
+the measurement. The two tools are run interleaved (nb2pipe, nbconvert, nb2pipe, ...) so drift
+in machine load hits both alike. Each nb2pipe convert gets a fresh (deleted) output folder, so
+every run writes every file, as nbconvert does.
+
+Bytecode: by default children run with PYTHONDONTWRITEBYTECODE unset and PYTHONPYCACHEPREFIX
+pointing into the work folder, so after the warm-up run every module (nb2pipe's own, editable
+install included) loads from cached bytecode, as it would for a user. `--bytecode env` keeps
+the caller's environment instead (with PYTHONDONTWRITEBYTECODE=1 nb2pipe's own modules are
+recompiled from source on every run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from gen_notebook import write_notebook  # noqa: E402
+
+SIZES = (10, 100, 500, 1000, 2000)
+GOAL_RATIO_AT = 1000
+GOAL_RATIO = 1.0
+GOAL_GROWTH = 11.0
+
+
+@dataclass
+class Run:
+    wall: float
+    cpu: float
+    maxrss_kb: int
+    rc: int
+    stderr: str
+
+
+def run_child(cmd: list[str], env: dict[str, str], cwd: Path) -> Run:
+    """Run one command; wall time, CPU time and peak RSS of this child alone."""
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=cwd)
+        _, status, ru = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)  # keep Popen from waiting again
+        err.seek(0)
+        text = err.read().decode("utf-8", "replace")
+    return Run(wall, ru.ru_utime + ru.ru_stime, int(ru.ru_maxrss), proc.returncode, text)
+
+
+def med(xs) -> float:
+    return statistics.median(xs)
+
+
+def bin_path(name: str) -> str:
+    cand = Path(sys.executable).parent / name
+    if cand.exists():
+        return str(cand)
+    found = shutil.which(name)
+    if not found:
+        raise SystemExit(f"bench: {name} not found next to {sys.executable} or on PATH")
+    return found
+
+
+def venv_python(nb2pipe: str) -> str:
+    """The interpreter nb2pipe runs on (the floor must use the same one)."""
+    cand = Path(nb2pipe).parent / "python"
+    return str(cand) if cand.exists() else sys.executable
+
+
+def child_env(mode: str, work: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    if mode == "cached":
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    return env
+
+
+def machine_info(python: str) -> dict[str, str]:
+    def out(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=30,
+                                  cwd=REPO).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = out([python, "-c", "import sys, importlib.metadata as m; "
+                    "print(sys.version.split()[0], m.version('nb2pipe'), m.version('nbconvert'),"
+                    " m.version('black'))"]).split()
+    commit = out(["git", "rev-parse", "--short", "HEAD"])
+    dirty = out(["git", "status", "--porcelain", "--", "nb2pipe"])
+    return {
+        "date": _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "nproc": str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                     else os.cpu_count()),
+        "cpu": cpu or platform.processor() or "?",
+        "os": f"{platform.system()} {platform.release()}",
+        "python": versions[0] if versions else "?",
+        "nb2pipe": versions[1] if len(versions) > 1 else "?",
+        "nbconvert": versions[2] if len(versions) > 2 else "?",
+        "black": versions[3] if len(versions) > 3 else "?",
+        "commit": (commit + (" + uncommitted changes in nb2pipe/" if dirty else "")) or "?",
+        "load": " / ".join(f"{x:.1f}" for x in os.getloadavg()),
+    }
+
+
+def mb(kb: float) -> str:
+    return f"{kb / 1024:.0f}"
+
+
+def fmt_s(x: float) -> str:
+    return f"{x:.3f}" if x < 10 else f"{x:.2f}"
+
+
+def bench_convert(args, env, work: Path, nb2pipe: str, nbconvert: str) -> dict:
+    rows = {}
+    for n in args.sizes:
+        nb = write_notebook(n, work / "nbs" / f"nb_{n}.ipynb", seed=args.seed)
+        out_a = work / "out" / f"nb2pipe_{n}"
+        out_b = work / "out" / f"nbconvert_{n}"
+        cmd_a = [nb2pipe, "convert", str(nb), "-o", str(out_a), "--force"]
+        cmd_b = [nbconvert, "--to", "python", str(nb), "--output-dir", str(out_b)]
+        # validation + warm-up (not timed): exit 0 and no error diagnostics
+        shutil.rmtree(out_a, ignore_errors=True)
+        v = run_child(cmd_a, env, work)
+        if v.rc != 0:
+            raise SystemExit(f"bench: nb2pipe convert failed on {nb} (exit {v.rc}):\n{v.stderr}")
+        w = run_child(cmd_b, env, work)
+        if w.rc != 0:
+            raise SystemExit(f"bench: nbconvert failed on {nb} (exit {w.rc}):\n{w.stderr}")
+        a_runs, b_runs = [], []
+        for _ in range(args.repeats):
+            shutil.rmtree(out_a, ignore_errors=True)
+            a = run_child(cmd_a, env, work)
+            if a.rc != 0:
+                raise SystemExit(f"bench: nb2pipe convert exit {a.rc} on {nb}:\n{a.stderr}")
+            b = run_child(cmd_b, env, work)
+            if b.rc != 0:
+                raise SystemExit(f"bench: nbconvert exit {b.rc} on {nb}:\n{b.stderr}")
+            a_runs.append(a)
+            b_runs.append(b)
+        rows[n] = {
+            "a_wall": med([r.wall for r in a_runs]), "b_wall": med([r.wall for r in b_runs]),
+            "a_cpu": med([r.cpu for r in a_runs]), "b_cpu": med([r.cpu for r in b_runs]),
+            "a_min": min(r.wall for r in a_runs), "b_min": min(r.wall for r in b_runs),
+            "a_rss": max(r.maxrss_kb for r in a_runs), "b_rss": max(r.maxrss_kb for r in b_runs),
+            "files": len(list(p for p in out_a.rglob("*") if p.is_file())),
+        }
+        r = rows[n]
+        print(f"  {n:5d} cells: nb2pipe {r['a_wall']:.3f}s (cpu {r['a_cpu']:.3f}s, "
+              f"{mb(r['a_rss'])} MB)  nbconvert {r['b_wall']:.3f}s (cpu {r['b_cpu']:.3f}s, "
+              f"{mb(r['b_rss'])} MB)  ratio {r['a_wall'] / r['b_wall']:.2f}", flush=True)
+    return rows
+
+
+def bench_check(args, env, work: Path, nb2pipe: str) -> dict:
+    python = venv_python(nb2pipe)
+    sizes = [n for n in (10, GOAL_RATIO_AT) if n in args.sizes] or [args.sizes[0]]
+    cmds: dict[str, list[str]] = {"python -c pass": [python, "-c", "pass"],
+                                  "nb2pipe --version": [nb2pipe, "--version"]}
+    for n in sizes:
+        nb = work / "nbs" / f"nb_{n}.ipynb"
+        out = work / "out" / f"check_{n}"
+        shutil.rmtree(out, ignore_errors=True)
+        c = run_child([nb2pipe, "convert", str(nb), "-o", str(out)], env, work)
+        if c.rc != 0:
+            raise SystemExit(f"bench: convert for check failed on {nb}:\n{c.stderr}")
+        cmds[f"nb2pipe check ({n} cells)"] = [nb2pipe, "check", str(nb), "-o", str(out)]
+    for cmd in cmds.values():  # warm-up, and the check must say "up to date" (exit 0)
+        r = run_child(cmd, env, work)
+        if r.rc != 0:
+            raise SystemExit(f"bench: {' '.join(cmd)} exit {r.rc}:\n{r.stderr}")
+    runs: dict[str, list[Run]] = {k: [] for k in cmds}
+    for _ in range(args.check_repeats):  # interleaved
+        for k, cmd in cmds.items():
+            runs[k].append(run_child(cmd, env, work))
+    res = {}
+    for k, rs in runs.items():
+        res[k] = {"wall": med([r.wall for r in rs]), "min": min(r.wall for r in rs),
+                  "cpu": med([r.cpu for r in rs]), "rss": max(r.maxrss_kb for r in rs)}
+        print(f"  {k:28s} {res[k]['wall'] * 1000:7.1f} ms (min {res[k]['min'] * 1000:.1f}, "
+              f"cpu {res[k]['cpu'] * 1000:.1f} ms, {mb(res[k]['rss'])} MB)", flush=True)
+    return res
+
+
+def render_convert(info, args, rows, total) -> str:
+    sizes = sorted(rows)
+    lines = [
+        "## Convert",
+        "",
+        f"Run {info['date']} · machine: nproc={info['nproc']}, {info['cpu']}, {info['os']} · "
+        f"Python {info['python']} · nb2pipe {info['nb2pipe']} (commit {info['commit']}) · "
+        f"nbconvert {info['nbconvert']} · black {info['black']} · load average at start "
+        f"{info['load']} · bytecode: {args.bytecode} · seed {args.seed} · "
+        f"benchmark took {total:.0f} s.",
+        "",
+        "Commands (each in a fresh process; median of "
+        f"{args.repeats} interleaved runs; output folder deleted before every nb2pipe run):",
+        "",
+        "```",
+        "python benchmarks/gen_notebook.py N            # synthetic notebook nb_N.ipynb",
+        "nb2pipe convert nb_N.ipynb -o OUT --force",
+        "jupyter-nbconvert --to python nb_N.ipynb --output-dir OUT",
+        "```",
+        "",
+        "| cells | nb2pipe wall s | nbconvert wall s | ratio nb2pipe/nbconvert | "
+        "nb2pipe CPU s | nbconvert CPU s | CPU ratio | nb2pipe peak RSS MB | "
+        "nbconvert peak RSS MB | files written |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for n in sizes:
+        r = rows[n]
+        lines.append(
+            f"| {n} | {fmt_s(r['a_wall'])} | {fmt_s(r['b_wall'])} | "
+            f"{r['a_wall'] / r['b_wall']:.2f} | {fmt_s(r['a_cpu'])} | {fmt_s(r['b_cpu'])} | "
+            f"{r['a_cpu'] / r['b_cpu']:.2f} | {mb(r['a_rss'])} | {mb(r['b_rss'])} | "
+            f"{r['files']} |")
+    lines.append("")
+    goals = []
+    if GOAL_RATIO_AT in rows:
+        r = rows[GOAL_RATIO_AT]
+        ratio = r["a_wall"] / r["b_wall"]
+        goals.append(f"| nb2pipe / nbconvert wall time at {GOAL_RATIO_AT} cells | "
+                     f"≤ {GOAL_RATIO:.1f} | {ratio:.2f} | "
+                     f"{'met' if ratio <= GOAL_RATIO else '**not met**'} |")
+    if 100 in rows and 1000 in rows:
+        g = rows[1000]["a_wall"] / rows[100]["a_wall"]
+        gc = rows[1000]["a_cpu"] / rows[100]["a_cpu"]
+        goals.append(f"| nb2pipe growth time(1000) / time(100) | ≤ {GOAL_GROWTH:.0f}x | "
+                     f"{g:.1f}x (CPU {gc:.1f}x) | {'met' if g <= GOAL_GROWTH else '**not met**'} |")
+    if goals:
+        lines += ["| goal | target | measured | |", "|---|---:|---:|---|", *goals, ""]
+    lines += [
+        "Peak RSS is the largest `ru_maxrss` over the runs (from `os.wait4` for that child). "
+        "CPU = user + sys of the child. The machine may be shared: compare the CPU columns when "
+        "wall times look noisy.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_check(info, args, res) -> str:
+    floor = res["python -c pass"]["wall"]
+    lines = [
+        "## Check start-up",
+        "",
+        f"Run {info['date']} · machine: nproc={info['nproc']}, {info['cpu']} · "
+        f"Python {info['python']} · nb2pipe {info['nb2pipe']} (commit {info['commit']}) · "
+        f"bytecode: {args.bytecode}.",
+        "",
+        f"Median of {args.check_repeats} interleaved runs, each a fresh process. The notebook "
+        "was converted once beforehand and is unchanged, so the check exits 0.",
+        "",
+        "```",
+        "nb2pipe check nb_N.ipynb -o OUT",
+        "nb2pipe --version",
+        "python -c pass                  # the floor: interpreter start-up alone",
+        "```",
+        "",
+        "| command | wall ms | min ms | over floor ms | CPU ms | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for k, r in res.items():
+        lines.append(f"| `{k}` | {r['wall'] * 1000:.1f} | {r['min'] * 1000:.1f} | "
+                     f"{(r['wall'] - floor) * 1000:+.1f} | {r['cpu'] * 1000:.1f} | "
+                     f"{mb(r['rss'])} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def replace_section(text: str, key: str, body: str) -> str:
+    start, end = f"<!-- {key}:start -->", f"<!-- {key}:end -->"
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    pat = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    if pat.search(text):
+        return pat.sub(lambda _m: block, text, count=1)
+    return text.rstrip() + "\n\n" + block + "\n"
+
+
+def write_results(path: Path, sections: dict[str, str]) -> None:
+    text = path.read_text(encoding="utf-8") if path.exists() else (
+        "# nb2pipe benchmark results\n\nGenerated by the scripts in `benchmarks/` (see "
+        "`benchmarks/README.md`). Each section is rewritten only by its own benchmark; keep "
+        "the `<!-- name:start -->` / `<!-- name:end -->` markers.\n")
+    for key, body in sections.items():
+        text = replace_section(text, key, body)
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Benchmark nb2pipe convert vs nbconvert.")
+    ap.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    ap.add_argument("--repeats", type=int, default=5, help="runs per tool and size (median)")
+    ap.add_argument("--check-repeats", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=0, help="notebook generator seed")
+    ap.add_argument("--bytecode", choices=["cached", "env"], default="cached")
+    ap.add_argument("--workdir", help="keep notebooks and outputs here (default: temp folder)")
+    ap.add_argument("--results", default=str(HERE / "RESULTS.md"))
+    ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md")
+    ap.add_argument("--skip-check", action="store_true", help="skip the check start-up part")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke test: sizes 10 100, 3 repeats, 5 check repeats, no write")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.sizes, args.repeats, args.check_repeats, args.no_write = [10, 100], 3, 5, True
+    args.sizes = sorted(set(args.sizes))
+
+    nb2pipe, nbconvert = bin_path("nb2pipe"), bin_path("jupyter-nbconvert")
+    tmp = None
+    if args.workdir:
+        work = Path(args.workdir).resolve()
+        work.mkdir(parents=True, exist_ok=True)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="nb2pipe-bench-")
+        work = Path(tmp.name)
+    env = child_env(args.bytecode, work)
+    info = machine_info(venv_python(nb2pipe))
+    print(f"bench: {info['date']}, nproc={info['nproc']}, Python {info['python']}, "
+          f"load {info['load']}, work folder {work}", flush=True)
+    t0 = time.perf_counter()
+    try:
+        print("convert (wall median):", flush=True)
+        rows = bench_convert(args, env, work, nb2pipe, nbconvert)
+        total_convert = time.perf_counter() - t0
+        check = None
+        if not args.skip_check:
+            print("check start-up:", flush=True)
+            check = bench_check(args, env, work, nb2pipe)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    info["load_end"] = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"bench: done in {time.perf_counter() - t0:.0f} s (load at end {info['load_end']})")
+    info["load"] = f"{info['load']} (at end {info['load_end']})"
+    sections = {"convert": render_convert(info, args, rows, total_convert)}
+    if check is not None:
+        sections["check-startup"] = render_check(info, args, check)
+    if args.no_write:
+        print("\n\n".join(sections.values()))
+    else:
+        write_results(Path(args.results), sections)
+        print(f"bench: wrote {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,381 @@
+"""What every deploy target (Argo, KFP, Dockerfile, submit) needs to know about a step on a
+cluster: its container command, resources and placement from Kale-style tags, the secrets it
+reads, the security context, and where values and files travel.
+
+Kubernetes objects are built from the kubernetes client's typed models and serialized with
+its own `sanitize_for_serialization`, so field names and nesting are the API's, not ours.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from nb2pipe.planning.model import PipelinePlan, Step
+
+# Paths inside the image (Dockerfile) and the step containers.
+APP_DIR = "/app"
+WORKDIR = "/app/work"  # the notebook's folder: data files and helper modules (NB2PIPE_WORKDIR)
+VALUES_IN = "/tmp/nb2pipe/inputs"
+VALUES_OUT = "/tmp/nb2pipe/outputs"
+UID = 10001
+
+QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei|[eE][0-9]+)?$")
+LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}"
+                       r"[A-Za-z0-9])?$")
+LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+DURATION = re.compile(r"^(\d+)(s|m|h|d)?$")
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+def k8s_name(text: str, limit: int = 63) -> str:
+    """A DNS-1123 label from any text (package and step names are already close)."""
+    s = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    return (s[:limit].rstrip("-")) or "nb2pipe"
+
+
+@dataclass(frozen=True)
+class StepDeploy:
+    """A step's placement and limits, from its tags (`limit:memory:2Gi`, `image:...`, ...)."""
+
+    image: str | None = None
+    requests: dict[str, str] = field(default_factory=dict)
+    limits: dict[str, str] = field(default_factory=dict)
+    retries: int | None = None
+    timeout: int | None = None  # seconds
+    node_selector: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    cache: bool | None = None
+    secrets: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # tags that could not be used, and why
+
+
+def _key_value(rest: str) -> tuple[str, str] | None:
+    """`key:value` or `key=value` (keys may hold '/' and '.', values may hold ':')."""
+    if "=" in rest and (":" not in rest or rest.index("=") < rest.index(":")):
+        k, v = rest.split("=", 1)
+    elif ":" in rest:
+        k, v = rest.rsplit(":", 1) if rest.count(":") > 1 and "/" in rest.rsplit(":", 1)[0] \
+            else rest.split(":", 1)
+    else:
+        return None
+    return k.strip(), v.strip()
+
+
+def _seconds(text: str) -> int | None:
+    m = DURATION.match(text.strip())
+    if not m:
+        return None
+    return int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}[m.group(2)]
+
+
+def step_deploy(plan: PipelinePlan, step: Step) -> StepDeploy:
+    """Parse a step's resource tags. Unusable tags become notes, never exceptions."""
+    image = None
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    retries = timeout = None
+    nodes: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    notes_: dict[str, str] = {}
+    cache = None
+    notes: list[str] = []
+    for tag in step.tags:
+        prefix, _, rest = tag.partition(":")
+        rest = rest.strip()
+        bad = f"step {step.name}: tag {tag!r}"
+        if prefix == "image":
+            image = rest or None
+        elif prefix in ("limit", "request"):
+            kv = _key_value(rest)
+            if kv is None or not QUANTITY.match(kv[1]) or not kv[0]:
+                notes.append(f"{bad} ignored: expected {prefix}:RESOURCE:QUANTITY, "
+                              f"e.g. {prefix}:memory:2Gi")
+                continue
+            res = GPU_RESOURCE if kv[0] == "gpu" else kv[0]
+            (limits if prefix == "limit" else requests)[res] = kv[1]
+        elif prefix == "gpu":
+            if not QUANTITY.match(rest):
+                notes.append(f"{bad} ignored: expected gpu:COUNT")
+                continue
+            limits[GPU_RESOURCE] = rest
+        elif prefix == "retry":
+            if not rest.isdigit():
+                notes.append(f"{bad} ignored: expected retry:COUNT")
+                continue
+            retries = int(rest)
+        elif prefix == "timeout":
+            secs = _seconds(rest)
+            if secs is None:
+                notes.append(f"{bad} ignored: expected timeout:SECONDS or 30m / 2h")
+                continue
+            timeout = secs
+        elif prefix in ("nodeselector", "label", "annotation"):
+            kv = _key_value(rest)
+            ok = kv is not None and LABEL_KEY.match(kv[0]) and (
+                prefix == "annotation" or LABEL_VALUE.match(kv[1]))
+            if not ok or kv is None:
+                notes.append(f"{bad} ignored: expected {prefix}:KEY:VALUE with a valid "
+                              "Kubernetes label key/value")
+                continue
+            {"nodeselector": nodes, "label": labels, "annotation": notes_}[prefix][kv[0]] = kv[1]
+        elif prefix == "cache":
+            cache = rest.lower() not in ("false", "off", "no", "0", "disabled", "disable")
+    # a request above its limit is invalid in Kubernetes: the limit wins
+    for res, lim in limits.items():
+        if res in requests and _quantity(requests[res]) > _quantity(lim):
+            notes.append(f"step {step.name}: request {res}={requests[res]} is above its limit "
+                         f"{lim}; using the limit")
+            requests[res] = lim
+    return StepDeploy(image=image, requests=requests, limits=limits, retries=retries,
+                      timeout=timeout, node_selector=nodes, labels=labels, annotations=notes_,
+                      cache=cache, secrets=step_secrets(plan, step), notes=tuple(notes))
+
+
+_SUFFIX = {"m": 1e-3, "k": 1e3, "Ki": 1024, "M": 1e6, "Mi": 1024**2, "G": 1e9, "Gi": 1024**3,
+           "T": 1e12, "Ti": 1024**4, "P": 1e15, "Pi": 1024**5, "E": 1e18, "Ei": 1024**6}
+
+
+def _quantity(q: str) -> float:
+    m = re.match(r"^([0-9.]+)(.*)$", q)
+    if not m:
+        return 0.0
+    num, suf = float(m.group(1)), m.group(2)
+    if suf[:1] in ("e", "E"):
+        return num * 10 ** int(suf[1:])
+    return num * _SUFFIX.get(suf, 1)
+
+
+# ---- secrets ---------------------------------------------------------------------------------
+
+def _env_reads(code: str) -> list[str]:
+    """Names read with os.environ[...] / os.environ.get(...) / os.getenv(...)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []
+    found: list[str] = []
+
+    def is_environ(node: ast.AST) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr == "environ"
+
+    for node in ast.walk(tree):
+        key = None
+        if isinstance(node, ast.Subscript) and is_environ(node.value):
+            key = node.slice
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.func, ast.Attribute):
+            f = node.func
+            if (f.attr == "get" and is_environ(f.value)) or f.attr == "getenv":
+                key = node.args[0]
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            found.append(key.value)
+    return found
+
+
+def step_secrets(plan: PipelinePlan, step: Step) -> tuple[str, ...]:
+    """Environment variables a step needs from the pipeline's Kubernetes Secret: those named
+    in `secret:` tags, and credential-like names its code (with replayed setup and shared
+    functions) reads from the environment — which is what the secrets rewrite produces."""
+    from nb2pipe.analysis.secrets import looks_secret
+
+    names = [t.split(":", 1)[1].strip() for t in step.tags if t.startswith("secret:")]
+    codes = [step.body, *(plan.step(s).setup_body for s in step.setup_from if _has(plan, s))]
+    used = {c.emit_name for c in step.common}
+    codes += [d.code for d in plan.definitions if d.emit_name in used]
+    for code in codes:
+        names += [n for n in _env_reads(code) if looks_secret(n)]
+    return tuple(sorted(dict.fromkeys(n for n in names if re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", n))))
+
+
+def _has(plan: PipelinePlan, name: str) -> bool:
+    return any(s.name == name for s in plan.steps)
+
+
+def secret_name(plan: PipelinePlan) -> str:
+    return k8s_name(plan.package.replace("_", "-")) + "-secrets"
+
+
+# ---- data flow on a cluster -------------------------------------------------------------------
+
+def rng_source(plan: PipelinePlan, step: Step) -> str | None:
+    """The step whose random state this step continues (the last earlier one handing it on)."""
+    if not step.rng_in:
+        return None
+    src = None
+    for s in plan.steps:
+        if s.name == step.name:
+            break
+        if s.rng_out:
+            src = s.name
+    return src
+
+
+def value_inputs(plan: PipelinePlan, step: Step) -> list[tuple[str, str]]:
+    """(value name, producing step) for every value the step loads, `_rng` included."""
+    pairs = list(step.input_sources)
+    src = rng_source(plan, step)
+    if src:
+        pairs.append(("_rng", src))
+    return pairs
+
+
+def value_outputs(step: Step) -> list[str]:
+    return list(step.outputs) + (["_rng"] if step.rng_out else [])
+
+
+@dataclass(frozen=True)
+class FileFlow:
+    path: str  # relative to the notebook folder
+    writer: str
+    reader: str
+
+
+def file_flows(plan: PipelinePlan) -> list[FileFlow]:
+    """Files a step writes and a later step reads: pods share no disk, so they travel as
+    artifacts (in-process and kfp.local runs share the notebook folder instead)."""
+    flows: list[FileFlow] = []
+    last_writer: dict[str, str] = {}
+    for s in plan.steps:
+        for f in s.files:
+            if f.mode == "read" and f.path in last_writer and last_writer[f.path] != s.name:
+                flow = FileFlow(f.path, last_writer[f.path], s.name)
+                if flow not in flows:
+                    flows.append(flow)
+        for f in s.files:
+            if f.mode == "write":
+                last_writer[f.path] = s.name
+    return flows
+
+
+def data_files(plan: PipelinePlan) -> list[str]:
+    """Files the steps read that no step wrote before: the pipeline's input data."""
+    written: set[str] = set()
+    out: list[str] = []
+    for s in plan.steps:
+        for f in s.files:
+            if f.mode == "read" and f.path not in written and f.path not in out and \
+                    _relative(f.path):
+                out.append(f.path)
+        written |= {f.path for f in s.files if f.mode == "write"}
+    return out
+
+
+def _relative(path: str) -> bool:
+    return not path.startswith(("/", "~")) and ".." not in path.split("/") and "://" not in path
+
+
+def artifact_name(text: str) -> str:
+    """Argo / KFP artifact and parameter names: letters, digits, '-' and '_'."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "value"
+
+
+def file_artifact(path: str) -> str:
+    return "file-" + artifact_name(path.replace("/", "-").replace(".", "-"))
+
+
+# ---- containers -------------------------------------------------------------------------------
+
+def default_image(plan: PipelinePlan) -> str:
+    return f"{k8s_name(plan.package.replace('_', '-'))}:0.1.0"
+
+
+def step_command(plan: PipelinePlan, step: Step, param_value) -> list[str]:
+    """The container command: the same entrypoint a local run uses."""
+    cmd = ["python", "-m", plan.package, "step", step.name, "--inputs", VALUES_IN,
+           "--outputs", VALUES_OUT]
+    for p in step.params:
+        cmd += ["--param", f"{p}={param_value(p)}"]
+    return cmd
+
+
+def container_security_context() -> dict[str, Any]:
+    from kubernetes import client
+
+    return _serialize(client.V1SecurityContext(
+        allow_privilege_escalation=False, privileged=False, run_as_non_root=True,
+        run_as_user=UID, run_as_group=UID,
+        capabilities=client.V1Capabilities(drop=["ALL"]),
+        seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault")))
+
+
+def pod_security_context() -> dict[str, Any]:
+    from kubernetes import client
+
+    return _serialize(client.V1PodSecurityContext(
+        run_as_non_root=True, run_as_user=UID, run_as_group=UID, fs_group=UID,
+        seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault")))
+
+
+def resources(d: StepDeploy) -> dict[str, Any]:
+    from kubernetes import client
+
+    requests = dict(d.requests)
+    for res, default in (("cpu", "100m"), ("memory", "256Mi")):
+        if res not in requests and res not in d.limits:
+            requests[res] = default
+    return _serialize(client.V1ResourceRequirements(
+        requests=dict(sorted(requests.items())) or None,
+        limits=dict(sorted(d.limits.items())) or None))
+
+
+def env(plan: PipelinePlan, d: StepDeploy) -> list[dict[str, Any]]:
+    from kubernetes import client
+
+    items = [client.V1EnvVar(name="NB2PIPE_WORKDIR", value=WORKDIR),
+             client.V1EnvVar(name="MPLBACKEND", value="Agg")]
+    for name in d.secrets:
+        items.append(client.V1EnvVar(name=name, value_from=client.V1EnvVarSource(
+            secret_key_ref=client.V1SecretKeySelector(name=secret_name(plan), key=name))))
+    return [_serialize(e) for e in items]
+
+
+def _serialize(obj: Any) -> Any:
+    from kubernetes.client import ApiClient
+
+    return ApiClient().sanitize_for_serialization(obj)
+
+
+def all_secrets(plan: PipelinePlan) -> list[str]:
+    return sorted({n for s in plan.steps for n in step_secrets(plan, s)})
+
+
+def secret_manifest(plan: PipelinePlan) -> dict[str, Any] | None:
+    """A Secret with the names the steps need and empty values (never the values)."""
+    from kubernetes import client
+
+    names = all_secrets(plan)
+    if not names:
+        return None
+    return _serialize(client.V1Secret(
+        api_version="v1", kind="Secret", type="Opaque",
+        metadata=client.V1ObjectMeta(name=secret_name(plan), labels=labels(plan)),
+        string_data={n: "" for n in names}))
+
+
+def labels(plan: PipelinePlan) -> dict[str, str]:
+    return {"app.kubernetes.io/managed-by": "nb2pipe",
+            "app.kubernetes.io/name": k8s_name(plan.package.replace("_", "-"))}
+
+
+# ---- YAML ---------------------------------------------------------------------------------------
+
+def to_yaml(docs: list[dict[str, Any]], comment: str = "") -> str:
+    """Deterministic YAML: insertion order kept (we build in a fixed order), no timestamps."""
+    import yaml
+
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    def _str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in data else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+    _Dumper.add_representer(str, _str)
+    parts = [yaml.dump(d, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
+                       allow_unicode=True, width=100) for d in docs]
+    head = "".join(f"# {line}\n" if line else "#\n" for line in comment.split("\n")) \
+        if comment else ""
+    return head + "---\n".join(parts)

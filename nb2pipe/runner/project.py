@@ -1,0 +1,160 @@
+"""A generated project as the runner sees it: `nb2pipe.plan.json` and the package files.
+
+The runner never re-analyzes the notebook; everything it needs (steps, their data edges,
+parameters, files read and written, metrics, imported modules) is in the plan.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PLAN = "nb2pipe.plan.json"
+
+
+class ProjectError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    name: str
+    inputs: tuple[tuple[str, str], ...]  # (value name, producing step); _rng included
+    params: tuple[str, ...]
+    outputs: tuple[str, ...]
+    upstream: tuple[str, ...]
+    reads: tuple[str, ...]  # data files read (paths as written in the notebook)
+    writes: tuple[str, ...]
+    modules: tuple[str, ...]  # top-level modules its code imports (with the shared module's)
+    uses_common: bool
+    metrics: tuple[str, ...]
+
+
+def _top_modules(lines: list[str] | tuple[str, ...]) -> set[str]:
+    mods: set[str] = set()
+    for line in lines:
+        try:
+            tree = ast.parse(line)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                mods.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                mods.add(node.module.split(".")[0])
+    return mods
+
+
+class Project:
+    def __init__(self, root: Path):
+        self.root = Path(root).resolve()
+        plan_file = self.root / PLAN
+        if not plan_file.exists():
+            raise ProjectError(f"{root}: not a generated project (no {PLAN}); create one with "
+                               "`nb2pipe convert NOTEBOOK`")
+        try:
+            self.plan: dict[str, Any] = json.loads(plan_file.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ProjectError(f"{plan_file}: not valid JSON: {exc}") from None
+        self.package: str = self.plan["package"]
+        self.pkg_dir = self.root / self.package
+        if not (self.pkg_dir / "_runtime.py").exists():
+            raise ProjectError(f"{root}: package {self.package}/ is missing; re-run "
+                               "`nb2pipe convert`")
+        self.workdir = (self.root / self.plan["workdir"]).resolve()
+        self.defaults: dict[str, Any] = {}
+        for name, lit in self.plan["parameters"]:
+            try:
+                self.defaults[name] = ast.literal_eval(lit)
+            except (ValueError, SyntaxError):
+                self.defaults[name] = lit
+        plan_metrics: dict[str, list[str]] = {}
+        for m, s in self.plan.get("metrics", []):
+            plan_metrics.setdefault(s, []).append(m)
+        common_mods = _top_modules(self.plan.get("common_imports", [])) | _top_modules(
+            self.plan.get("side_effect_imports", []))
+        self.steps: dict[str, StepInfo] = {}
+        rng_from: str | None = None
+        for s in self.plan["steps"]:
+            inputs = [tuple(x) for x in s["input_sources"]]
+            upstream = list(s["upstream"])
+            if s.get("rng_in"):
+                if rng_from is None:
+                    raise ProjectError(f"step {s['name']} needs the random state but no earlier "
+                                       "step hands it on")
+                inputs.append(("_rng", rng_from))
+                if rng_from not in upstream:
+                    upstream.append(rng_from)
+            for _, src in inputs:
+                if src not in upstream:
+                    upstream.append(src)
+            uses_common = bool(s.get("setup_from") or s.get("rng_in") or s.get("rng_out")
+                               or s.get("common"))
+            mods = _top_modules(s.get("imports", []))
+            if uses_common:
+                mods |= common_mods
+            outputs = list(s["outputs"]) + (["_rng"] if s.get("rng_out") else [])
+            self.steps[s["name"]] = StepInfo(
+                name=s["name"], inputs=tuple(inputs), params=tuple(s["params"]),
+                outputs=tuple(outputs), upstream=tuple(upstream),
+                reads=tuple(dict.fromkeys(f["path"] for f in s["files"] if f["mode"] == "read")),
+                writes=tuple(dict.fromkeys(f["path"] for f in s["files"]
+                                           if f["mode"] == "write")),
+                modules=tuple(sorted(mods)), uses_common=uses_common,
+                metrics=tuple(dict.fromkeys(list(s.get("metrics", []))
+                                            + plan_metrics.get(s["name"], []))))
+            if s.get("rng_out"):
+                rng_from = s["name"]
+        for st in self.steps.values():
+            for up in st.upstream:
+                if up not in self.steps:
+                    raise ProjectError(f"step {st.name}: unknown upstream step {up!r}")
+        self.order = list(self.steps)  # notebook order is a topological order
+
+    def local_module_file(self, module: str) -> Path | None:
+        """A module next to the notebook (imported as in Jupyter), if it is one."""
+        for cand in (self.workdir / f"{module}.py", self.workdir / module / "__init__.py"):
+            if cand.exists():
+                return cand
+        return None
+
+    def data_path(self, path: str) -> Path:
+        return self.workdir / path  # absolute paths stay absolute
+
+    def step_file(self, step: str) -> Path:
+        return self.pkg_dir / "steps" / f"{step}.py"
+
+    def parse_params(self, items: list[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for text in items:
+            if "=" not in text:
+                raise ProjectError(f"--param expects NAME=VALUE, got {text!r}")
+            name, raw = text.split("=", 1)
+            name = name.strip()
+            if name not in self.defaults:
+                known = ", ".join(self.defaults) or "(none)"
+                raise ProjectError(f"unknown parameter {name!r}; known: {known}")
+            try:
+                out[name] = ast.literal_eval(raw)
+            except (ValueError, SyntaxError):
+                out[name] = raw
+        return out
+
+    def final_producers(self) -> dict[str, str]:
+        """Each final name -> the last step that outputs it (parameters have none)."""
+        out: dict[str, str] = {}
+        for st in self.steps.values():
+            for name in st.outputs:
+                if not name.startswith("_"):
+                    out[name] = st.name
+        return {n: out[n] for n in self.plan.get("final_names", []) if n in out}
+
+    def downstream(self, step: str) -> list[str]:
+        seen: set[str] = set()
+        for st in self.order:
+            if any(u == step or u in seen for u in self.steps[st].upstream):
+                seen.add(st)
+        return [s for s in self.order if s in seen]

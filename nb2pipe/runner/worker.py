@@ -1,0 +1,211 @@
+"""The process that runs steps: a warm zygote that forks one child per step.
+
+Run as a script (`python worker.py zygote PROJECT PACKAGE` or `python worker.py once PROJECT
+PACKAGE REQUEST`), never imported by the runner's own process: it imports the generated
+package (hence pandas, scikit-learn, ...) once, then `os.fork()`s a child per step, so each step
+starts from the same clean, warm interpreter state and no state leaks between steps (as in a
+pod). The child runs the container's own entrypoint logic, `<pkg>._runtime.run_step`, with its
+stdout/stderr going to log files, writes a result file and exits.
+
+Protocol (JSON lines): the runner writes requests on our stdin; we answer on the message fd
+(our original stdout): {"event": "ready"}, {"event": "started", "key", "pid"},
+{"event": "exited", "key", "pid", "returncode"}. End of stdin means the runner is gone: the
+zygote kills its children and exits (on Linux it also dies with the runner, PR_SET_PDEATHSIG).
+
+Only the standard library is imported here, besides the generated package.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import selectors
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+PRELOAD = ("pyarrow", "pyarrow.parquet", "joblib", "cloudpickle")
+
+
+def _die_with_parent() -> None:
+    """Linux: get SIGKILL when the parent dies, so no step outlives a killed run."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - best effort; stdin EOF is the portable signal
+        pass
+
+
+def _scalar(value: Any) -> float | None:
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if type(value).__module__ == "numpy" and getattr(value, "shape", None) == () \
+                and getattr(value, "dtype", None) is not None and value.dtype.kind in "iuf":
+            return float(value)
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if f == f and f not in (float("inf"), float("-inf")) else None
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, default=str))
+    os.replace(tmp, path)
+
+
+def run_request(package: str, req: dict) -> int:
+    """Run one step (in the current process) and write its result file; returns the exit code."""
+    result: dict[str, Any] = {"ok": False}
+    started = time.time()
+    try:
+        runtime = importlib.import_module(f"{package}._runtime")
+        metas = runtime.run_step(req["step"], Path(req["inputs"]), Path(req["outputs"]),
+                                 req.get("params") or {})
+        scalars = {}
+        for name, meta in metas.items():
+            if meta.get("size", 1 << 30) <= 4096 and meta.get("format") in ("json", "pickle"):
+                try:
+                    value = runtime.load_value(Path(req["outputs"]) / name)
+                except Exception:  # noqa: BLE001 - a metric is a bonus, never a failure
+                    continue
+                s = _scalar(value)
+                if s is not None:
+                    scalars[name] = s
+        result = {"ok": True, "metas": metas, "scalars": scalars}
+    except BaseException as exc:  # noqa: BLE001 - everything is reported to the runner
+        traceback.print_exc()
+        result = {"ok": False, "error": f"{type(exc).__name__}: {exc}",
+                  "traceback": traceback.format_exc()}
+    result["seconds"] = time.time() - started
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:  # noqa: BLE001
+        pass
+    _write_json(Path(req["result"]), result)
+    return 0 if result["ok"] else 1
+
+
+def _redirect(req: dict) -> None:
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    for fd, key in ((1, "stdout"), (2, "stderr")):
+        out = os.open(req[key], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(out, fd)
+        os.close(out)
+
+
+def _child(package: str, req: dict, msg_fd: int) -> None:
+    code = 1
+    try:
+        os.close(msg_fd)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        _redirect(req)
+        np = sys.modules.get("numpy")
+        if np is not None:  # a fresh process would draw fresh entropy, so does a fork
+            np.random.seed()
+        code = run_request(package, req)
+    finally:
+        os._exit(code)
+
+
+def _preload(project: str, package: str) -> None:
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    sys.path.insert(0, project)
+    for mod in (f"{package}._runtime", f"{package}.pipeline", *PRELOAD):
+        try:
+            importlib.import_module(mod)
+        except Exception:  # noqa: BLE001 - the step's own import reports it properly
+            pass
+
+
+def zygote(project: str, package: str) -> int:
+    _die_with_parent()
+    msg_fd = os.dup(1)  # the channel; fd 1 then goes to stderr so stray prints can't corrupt it
+    os.dup2(2, 1)
+    os.set_inheritable(msg_fd, False)
+
+    def send(event: dict) -> None:
+        os.write(msg_fd, (json.dumps(event) + "\n").encode())
+
+    t0 = time.time()
+    _preload(project, package)
+    send({"event": "ready", "seconds": round(time.time() - t0, 3)})
+    sel = selectors.DefaultSelector()
+    sel.register(0, selectors.EVENT_READ, None)
+    use_pidfd = hasattr(os, "pidfd_open")
+    children: dict[int, str] = {}
+    buf = b""
+    while True:
+        events = sel.select(timeout=None if use_pidfd else 0.02)
+        for key, _ in events:
+            if key.data is None:
+                chunk = os.read(0, 65536)
+                if not chunk:
+                    for pid in children:
+                        try:
+                            os.kill(pid, signal.SIGKILL)
+                        except OSError:
+                            pass
+                    return 0
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if not line.strip():
+                        continue
+                    req = json.loads(line)
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    pid = os.fork()
+                    if pid == 0:
+                        sel.close()
+                        _child(package, req, msg_fd)
+                    children[pid] = req["key"]
+                    if use_pidfd:
+                        try:
+                            sel.register(os.pidfd_open(pid), selectors.EVENT_READ, pid)
+                        except OSError:
+                            use_pidfd = False
+                    send({"event": "started", "key": req["key"], "pid": pid})
+            else:
+                sel.unregister(key.fd)
+                os.close(key.fd)
+        for pid in list(children):
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done, status = pid, 0
+            if done:
+                rc = os.waitstatus_to_exitcode(status)
+                send({"event": "exited", "key": children.pop(pid), "pid": pid,
+                      "returncode": rc})
+
+
+def once(project: str, package: str, request: str) -> int:
+    """Fallback without fork: this fresh process runs one step (stdout/stderr set by caller)."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    sys.path.insert(0, project)
+    return run_request(package, json.loads(request))
+
+
+if __name__ == "__main__":
+    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+        sys.path.pop(0)  # this folder must not shadow the steps' imports
+    mode = sys.argv[1]
+    if mode == "zygote":
+        sys.exit(zygote(sys.argv[2], sys.argv[3]))
+    sys.exit(once(sys.argv[2], sys.argv[3], sys.argv[4]))

@@ -1,0 +1,436 @@
+"""The embedded tracking store: SQLite + content-addressed artifacts in `<project>/.nb2pipe/`.
+
+Layout::
+
+    .nb2pipe/runs.db                   runs, step runs, outputs, metrics, logs (SQLite, WAL)
+    .nb2pipe/artifacts/ab/<sha256>/    one value folder (value.<ext> + meta.json), by content
+    .nb2pipe/files/ab/<sha256>         copies of data files the steps wrote, by content
+    .nb2pipe/tmp/<run>-<pid>/          work folders of a live run (removed when it ends)
+
+Crash safety: a value is written under tmp/, then renamed into artifacts/ (atomic, same file
+system), and only then is the row that refers to it committed. A run killed at any point leaves
+at worst an unreferenced complete artifact or a tmp folder, never a row naming a missing or
+half-written artifact. Writers use `BEGIN IMMEDIATE` with a busy timeout, so concurrent runs
+on one store serialize their (short) transactions instead of failing or corrupting it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+STORE_DIR = ".nb2pipe"
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  status TEXT NOT NULL,
+  started REAL NOT NULL,
+  ended REAL,
+  params TEXT NOT NULL,
+  overrides TEXT NOT NULL,
+  python TEXT,
+  host TEXT,
+  pid INTEGER,
+  git_commit TEXT,
+  git_dirty INTEGER,
+  git_error TEXT,
+  package TEXT,
+  notebook TEXT,
+  notebook_hash TEXT,
+  jobs INTEGER,
+  no_cache INTEGER,
+  executor TEXT,
+  error TEXT
+);
+CREATE TABLE IF NOT EXISTS step_runs(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id INTEGER NOT NULL,
+  step TEXT NOT NULL,
+  status TEXT NOT NULL,
+  fingerprint TEXT,
+  components TEXT,
+  cached_from INTEGER,
+  started REAL,
+  ended REAL,
+  error TEXT,
+  pid INTEGER,
+  UNIQUE(run_id, step)
+);
+CREATE INDEX IF NOT EXISTS step_runs_fp ON step_runs(step, fingerprint, status);
+CREATE TABLE IF NOT EXISTS artifacts(
+  sha TEXT PRIMARY KEY,
+  format TEXT NOT NULL,
+  type TEXT,
+  size INTEGER NOT NULL,
+  file TEXT NOT NULL,
+  created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outputs(
+  step_run_id INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  sha TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  PRIMARY KEY(step_run_id, name)
+);
+CREATE TABLE IF NOT EXISTS versions(
+  step TEXT NOT NULL,
+  name TEXT NOT NULL,
+  sha TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  first_run INTEGER,
+  PRIMARY KEY(step, name, sha)
+);
+CREATE TABLE IF NOT EXISTS written_files(
+  step_run_id INTEGER NOT NULL,
+  path TEXT NOT NULL,
+  sha TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  PRIMARY KEY(step_run_id, path)
+);
+CREATE TABLE IF NOT EXISTS metrics(
+  step_run_id INTEGER NOT NULL,
+  run_id INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  value TEXT NOT NULL,
+  source TEXT NOT NULL,
+  PRIMARY KEY(step_run_id, name)
+);
+CREATE TABLE IF NOT EXISTS logs(
+  step_run_id INTEGER NOT NULL,
+  stream TEXT NOT NULL,
+  text TEXT NOT NULL,
+  PRIMARY KEY(step_run_id, stream)
+);
+CREATE TABLE IF NOT EXISTS stat_cache(
+  path TEXT PRIMARY KEY,
+  size INTEGER, mtime_ns INTEGER, ino INTEGER, sha TEXT, checked REAL
+);
+CREATE TABLE IF NOT EXISTS kv(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+MAX_LOG = 1_000_000  # characters of each stream kept in the store
+
+
+class StoreError(Exception):
+    pass
+
+
+def file_sha(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Store:
+    def __init__(self, project: Path, create: bool = True):
+        self.project = Path(project)
+        self.root = self.project / STORE_DIR
+        self._pending_stat: list[tuple] = []
+        if not create and not (self.root / "runs.db").exists():
+            raise StoreError(f"no runs recorded yet in {self.project} (no {STORE_DIR}/runs.db)")
+        for sub in ("artifacts", "files", "tmp"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(self.root / "runs.db"), timeout=60, isolation_level=None,
+                                  check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA busy_timeout=60000")
+        if self.db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        if self.db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            with self.tx() as db:
+                for stmt in SCHEMA.split(";"):
+                    if stmt.strip():
+                        db.execute(stmt)
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ---- transactions ------------------------------------------------------------------
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def q(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        return self.db.execute(sql, args).fetchall()
+
+    def q1(self, sql: str, args: tuple = ()) -> sqlite3.Row | None:
+        return self.db.execute(sql, args).fetchone()
+
+    def kv_get(self, key: str) -> Any:
+        row = self.q1("SELECT value FROM kv WHERE key=?", (key,))
+        return json.loads(row[0]) if row else None
+
+    def kv_set(self, key: str, value: Any) -> None:
+        with self.tx() as db:
+            db.execute("INSERT OR REPLACE INTO kv(key, value) VALUES(?, ?)",
+                       (key, json.dumps(value)))
+
+    # ---- content-addressed artifacts -----------------------------------------------------
+    def artifact_dir(self, sha: str) -> Path:
+        return self.root / "artifacts" / sha[:2] / sha
+
+    def file_blob(self, sha: str) -> Path:
+        return self.root / "files" / sha[:2] / sha
+
+    def put_value(self, folder: Path) -> dict[str, Any]:
+        """Move a complete value folder (from the step's tmp outputs) into the store."""
+        meta = json.loads((folder / "meta.json").read_text())
+        sha = meta["sha256"]
+        dest = self.artifact_dir(sha)
+        if not (dest / "meta.json").exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.rename(folder, dest)
+            except OSError:
+                if not (dest / "meta.json").exists():  # not a concurrent twin: a real error
+                    raise
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        return meta
+
+    def put_file(self, path: Path, tmp_dir: Path) -> tuple[str, int]:
+        """Copy a data file a step wrote into the store (temp name, then rename)."""
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        tmp = tmp_dir / f"blob-{os.getpid()}-{time.monotonic_ns()}"
+        shutil.copyfile(path, tmp)
+        sha = file_sha(tmp)
+        dest = self.file_blob(sha)
+        if dest.exists():
+            tmp.unlink()
+        else:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, dest)
+        return sha, dest.stat().st_size
+
+    def artifact_ok(self, sha: str, size: int | None = None) -> bool:
+        d = self.artifact_dir(sha)
+        try:
+            meta = json.loads((d / "meta.json").read_text())
+            st = (d / meta["file"]).stat()
+        except (OSError, ValueError, KeyError):
+            return False
+        return size is None or st.st_size == size
+
+    # ---- data file hashes with a stat cache (like git's index) -------------------------------
+    def data_hash(self, path: Path) -> str:
+        """Content hash of a data file (or folder); 'missing' when it does not exist."""
+        try:
+            st = path.stat()
+        except OSError:
+            return "missing"
+        if path.is_dir():
+            h = hashlib.sha256()
+            for p in sorted(path.rglob("*")):
+                if p.is_file():
+                    h.update(p.relative_to(path).as_posix().encode() + b"\0")
+                    h.update(self.data_hash(p).encode())
+            return "dir:" + h.hexdigest()
+        key = str(path.resolve())
+        row = self.q1("SELECT size, mtime_ns, ino, sha, checked FROM stat_cache WHERE path=?",
+                      (key,))
+        # an entry is trusted only if the file was not modified within 2 s of hashing it
+        # ("racily clean" in git's words): a same-size rewrite in the same tick could hide
+        if row and (row["size"], row["mtime_ns"], row["ino"]) == (st.st_size, st.st_mtime_ns,
+                                                                  st.st_ino) \
+                and st.st_mtime_ns / 1e9 < row["checked"] - 2:
+            return row["sha"]
+        now = time.time()
+        sha = file_sha(path)
+        self._pending_stat.append((key, st.st_size, st.st_mtime_ns, st.st_ino, sha, now))
+        return sha
+
+    def flush_stat_cache(self) -> None:
+        pending, self._pending_stat = list(self._pending_stat), []
+        if pending:
+            with self.tx() as db:
+                db.executemany("INSERT OR REPLACE INTO stat_cache VALUES(?,?,?,?,?,?)", pending)
+
+    # ---- runs ------------------------------------------------------------------------
+    def begin_run(self, info: dict[str, Any], steps: list[str]) -> int:
+        with self.tx() as db:
+            cur = db.execute(
+                "INSERT INTO runs(status, started, params, overrides, python, host, pid, "
+                "package, notebook, notebook_hash, jobs, no_cache, executor) "
+                "VALUES('running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (time.time(), json.dumps(info["params"], sort_keys=True),
+                 json.dumps(info["overrides"], sort_keys=True), info["python"],
+                 socket.gethostname(), os.getpid(), info["package"], info["notebook"],
+                 info["notebook_hash"], info["jobs"], int(info["no_cache"]), info["executor"]))
+            run_id = int(cur.lastrowid)
+            db.executemany("INSERT INTO step_runs(run_id, step, status) VALUES(?, ?, 'pending')",
+                           [(run_id, s) for s in steps])
+        return run_id
+
+    def set_git(self, run_id: int, git: dict[str, Any]) -> None:
+        with self.tx() as db:
+            db.execute("UPDATE runs SET git_commit=?, git_dirty=?, git_error=? WHERE id=?",
+                       (git.get("commit"), None if git.get("dirty") is None else
+                        int(git["dirty"]), git.get("error"), run_id))
+
+    def end_run(self, run_id: int, status: str, error: str | None = None) -> None:
+        with self.tx() as db:
+            db.execute("UPDATE runs SET status=?, ended=?, error=? WHERE id=?",
+                       (status, time.time(), error, run_id))
+
+    def step_row(self, run_id: int, step: str) -> sqlite3.Row:
+        row = self.q1("SELECT * FROM step_runs WHERE run_id=? AND step=?", (run_id, step))
+        assert row is not None
+        return row
+
+    def set_step(self, run_id: int, step: str, **fields: Any) -> None:
+        cols = ", ".join(f"{k}=?" for k in fields)
+        with self.tx() as db:
+            db.execute(f"UPDATE step_runs SET {cols} WHERE run_id=? AND step=?",
+                       (*fields.values(), run_id, step))
+
+    def find_cached(self, step: str, fingerprint: str) -> sqlite3.Row | None:
+        """The newest finished run of this step with this fingerprint whose artifacts exist."""
+        rows = self.q("SELECT * FROM step_runs WHERE step=? AND fingerprint=? AND "
+                      "status='finished' ORDER BY id DESC LIMIT 5", (step, fingerprint))
+        for row in rows:
+            outs = self.q("SELECT o.sha, a.size FROM outputs o JOIN artifacts a ON a.sha=o.sha "
+                          "WHERE o.step_run_id=?", (row["id"],))
+            if all(self.artifact_ok(o["sha"], o["size"]) for o in outs):
+                return row
+        return None
+
+    def latest_finished(self, step: str) -> sqlite3.Row | None:
+        return self.q1("SELECT * FROM step_runs WHERE step=? AND status IN ('finished', "
+                       "'cached') ORDER BY id DESC LIMIT 1", (step,))
+
+    def outputs_of(self, step_run_id: int) -> dict[str, str]:
+        return {r["name"]: r["sha"] for r in
+                self.q("SELECT name, sha FROM outputs WHERE step_run_id=?", (step_run_id,))}
+
+    def written_of(self, step_run_id: int) -> list[sqlite3.Row]:
+        return self.q("SELECT * FROM written_files WHERE step_run_id=?", (step_run_id,))
+
+    def record_cached(self, run_id: int, step: str, source: sqlite3.Row, fingerprint: str,
+                      components: dict) -> None:
+        """A step served from the store: its row points at the run that computed it."""
+        now = time.time()
+        with self.tx() as db:
+            sid = self.step_row(run_id, step)["id"]
+            db.execute("UPDATE step_runs SET status='cached', fingerprint=?, components=?, "
+                       "cached_from=?, started=?, ended=? WHERE id=?",
+                       (fingerprint, json.dumps(components, sort_keys=True), source["id"], now,
+                        now, sid))
+            db.execute("INSERT OR REPLACE INTO outputs SELECT ?, name, sha, version FROM outputs "
+                       "WHERE step_run_id=?", (sid, source["id"]))
+            db.execute("INSERT OR REPLACE INTO written_files SELECT ?, path, sha, size FROM "
+                       "written_files WHERE step_run_id=?", (sid, source["id"]))
+            db.execute("INSERT OR REPLACE INTO metrics SELECT ?, ?, name, value, source FROM "
+                       "metrics WHERE step_run_id=?", (sid, run_id, source["id"]))
+
+    def record_finished(self, run_id: int, step: str, *, metas: dict[str, dict],
+                        written: list[tuple[str, str, int]], metrics: dict[str, tuple[Any, str]],
+                        logs: dict[str, str], ended: float) -> None:
+        """Commit a step's results; its artifacts are already in the store."""
+        with self.tx() as db:
+            sid = self.step_row(run_id, step)["id"]
+            for name, meta in metas.items():
+                sha = meta["sha256"]
+                db.execute("INSERT OR IGNORE INTO artifacts VALUES(?, ?, ?, ?, ?, ?)",
+                           (sha, meta["format"], meta.get("type"), meta["size"], meta["file"],
+                            time.time()))
+                row = db.execute("SELECT version FROM versions WHERE step=? AND name=? AND "
+                                 "sha=?", (step, name, sha)).fetchone()
+                if row is None:
+                    top = db.execute("SELECT COALESCE(MAX(version), 0) FROM versions WHERE "
+                                     "step=? AND name=?", (step, name)).fetchone()[0]
+                    version = top + 1
+                    db.execute("INSERT INTO versions VALUES(?, ?, ?, ?, ?)",
+                               (step, name, sha, version, run_id))
+                else:
+                    version = row[0]
+                db.execute("INSERT OR REPLACE INTO outputs VALUES(?, ?, ?, ?)",
+                           (sid, name, sha, version))
+            db.executemany("INSERT OR REPLACE INTO written_files VALUES(?, ?, ?, ?)",
+                           [(sid, p, sha, size) for p, sha, size in written])
+            db.executemany("INSERT OR REPLACE INTO metrics VALUES(?, ?, ?, ?, ?)",
+                           [(sid, run_id, n, json.dumps(v), src)
+                            for n, (v, src) in metrics.items()])
+            db.executemany("INSERT OR REPLACE INTO logs VALUES(?, ?, ?)",
+                           [(sid, k, v[-MAX_LOG:]) for k, v in logs.items()])
+            db.execute("UPDATE step_runs SET status='finished', ended=? WHERE id=?", (ended, sid))
+
+    def record_failed(self, run_id: int, step: str, error: str, logs: dict[str, str],
+                      status: str = "failed") -> None:
+        with self.tx() as db:
+            sid = self.step_row(run_id, step)["id"]
+            db.executemany("INSERT OR REPLACE INTO logs VALUES(?, ?, ?)",
+                           [(sid, k, v[-MAX_LOG:]) for k, v in logs.items()])
+            db.execute("UPDATE step_runs SET status=?, error=?, ended=? WHERE id=?",
+                       (status, error, time.time(), sid))
+
+    # ---- housekeeping ---------------------------------------------------------------------
+    def reap(self) -> None:
+        """Mark runs whose process is gone (killed) as interrupted; drop their tmp folders."""
+        host = socket.gethostname()
+        dead = [r["id"] for r in self.q("SELECT id, pid, host FROM runs WHERE status='running'")
+                if r["host"] == host and not pid_alive(r["pid"])]
+        if dead:
+            with self.tx() as db:
+                for rid in dead:
+                    db.execute("UPDATE runs SET status='interrupted', error=COALESCE(error, "
+                               "'the run process died (killed?)') WHERE id=? AND "
+                               "status='running'", (rid,))
+                    db.execute("UPDATE step_runs SET status='interrupted' WHERE run_id=? AND "
+                               "status IN ('running', 'pending')", (rid,))
+        for d in (self.root / "tmp").iterdir():
+            try:
+                pid = int(d.name.rsplit("-", 1)[1])
+            except (IndexError, ValueError):
+                continue
+            if not pid_alive(pid):
+                shutil.rmtree(d, ignore_errors=True)
+
+    # ---- reading runs back ------------------------------------------------------------------
+    def resolve_run(self, ref: str | int) -> int:
+        ref = str(ref)
+        if ref in ("latest", "last", "-1"):
+            row = self.q1("SELECT MAX(id) FROM runs")
+            if row is None or row[0] is None:
+                raise StoreError("no runs recorded yet")
+            return int(row[0])
+        if ref.startswith("latest~") and ref[7:].isdigit():
+            rows = self.q("SELECT id FROM runs ORDER BY id DESC LIMIT 1 OFFSET ?",
+                          (int(ref[7:]),))
+            if not rows:
+                raise StoreError(f"no run {ref}")
+            return int(rows[0][0])
+        if not ref.isdigit() or self.q1("SELECT id FROM runs WHERE id=?", (int(ref),)) is None:
+            raise StoreError(f"no run {ref!r} (see `nb2pipe runs list`)")
+        return int(ref)
