@@ -3,6 +3,7 @@ for bad notebooks, never prints."""
 
 from __future__ import annotations
 
+import functools
 import os
 import traceback
 from dataclasses import dataclass, field
@@ -125,17 +126,19 @@ def _description(nb) -> str:
     return ""
 
 
-def render(plan, nb) -> dict[str, str]:
-    """All generated files (relative path -> text), formatted and checked."""
+def render(plan, nb, capture: dict | None = None) -> dict[str, str]:
+    """All generated files (relative path -> text), formatted and checked. `capture` is the
+    captured baseline (`nb2pipe.capture.Capture.data`) for the emitters that use it."""
     from nb2pipe.emit import registry
 
     from nb2pipe.analysis.secrets import local_secrets_file
 
-    files = registry.emit_all(plan, description=_description(nb))
+    files = registry.emit_all(plan, description=_description(nb), capture=capture)
     files.update(local_secrets_file(nb))  # values live only here (git-ignored)
     return {rel: _format(rel, text) for rel, text in sorted(files.items())}
 
 
+@functools.lru_cache(maxsize=512)
 def _format(rel: str, text: str) -> str:
     if not rel.endswith(".py"):
         return text if text.endswith("\n") else text + "\n"
@@ -145,6 +148,19 @@ def _format(rel: str, text: str) -> str:
         return black.format_str(text, mode=black.Mode())
     except Exception:  # black rejects some valid code (e.g. very deep nesting): keep as is
         return text
+
+
+def _capture(nb_path: Path, out: Path, plan, run: bool, dry_run: bool, shown: str):
+    """(Capture or None, failure diagnostic or None): a fresh capture when asked, else the
+    project's existing one if it still matches the notebook and its steps."""
+    from nb2pipe import capture as capturing
+
+    if not run:
+        return (None if dry_run else capturing.load_capture(out, plan)), None
+    cap, error = capturing.capture(nb_path, plan)
+    if cap is None:
+        return None, Diagnostic("NB405", error, path=shown)
+    return cap, None
 
 
 class SelfCheckError(Exception):
@@ -162,8 +178,13 @@ def _self_check(files: dict[str, str]) -> None:
 
 def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | None = None,
             split: str = "auto", force: bool = False, dry_run: bool = False,
-            self_check: bool = True, ignore: tuple[str, ...] | list[str] = ()) -> ConversionResult:
-    """Convert one notebook. Bad notebooks give a 'failed' result with diagnostics."""
+            self_check: bool = True, ignore: tuple[str, ...] | list[str] = (),
+            capture: bool = False) -> ConversionResult:
+    """Convert one notebook. Bad notebooks give a 'failed' result with diagnostics.
+
+    With capture, the notebook is executed once (nbclient) and its step values become test
+    fixtures, types, data profiles and metrics in the project; without it, a capture already
+    in the project is kept while the notebook and its steps are unchanged."""
     nb_path = Path(notebook)
     shown = nb_path.name
     out = Path(outdir) if outdir is not None else default_outdir(nb_path)
@@ -180,11 +201,16 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
         plan, diags, nb = plan_notebook(nb_path, out, name, split, ignore)
         if plan is None or has_errors(diags):
             return ConversionResult("failed", shown, str(out), plan=plan, diagnostics=tuple(diags))
-        files = render(plan, nb)
+        cap, cap_diag = _capture(nb_path, out, plan, capture, dry_run, shown)
+        if cap_diag is not None:
+            return ConversionResult("failed", shown, str(out), plan=plan,
+                                    diagnostics=tuple(diags + [cap_diag]))
+        cap_data = cap.data if cap is not None else None
+        files = render(plan, nb, cap_data)
         if self_check:
             _self_check(files)
             plan2, _, nb2 = plan_notebook(nb_path, out, name, split)
-            if plan2 is None or render(plan2, nb2) != files:
+            if plan2 is None or render(plan2, nb2, cap_data) != files:
                 raise SelfCheckError("converting twice gave different files")
         if nb_path.resolve().parent == out.resolve() or any(
                 (out / rel).resolve() == nb_path.resolve() for rel in files):
@@ -202,7 +228,8 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
             "options": {"name": plan.package, "split": split},
             "cells": {str(c): s.name for s in plan.steps for c in s.cells},
         }
-        rep = write_tree(out, files, lock, force, shown, protect=(nb_path,))
+        rep = write_tree(out, {**files, **(cap.files if cap is not None else {})}, lock, force,
+                         shown, protect=(nb_path,))
         all_diags = tuple(diags + rep.diagnostics)
         status = "failed" if has_errors(rep.diagnostics) else (
             "converted" if rep.written or rep.removed else "unchanged")

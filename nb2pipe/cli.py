@@ -22,9 +22,22 @@ class _Parser(argparse.ArgumentParser):
 # `configure(parser)` and `main(args) -> int`, and is imported only when its command runs,
 # so the CLI's start stays light.
 PLUGINS: dict[str, tuple[str, str]] = {
+    "verify": ("run the notebook and its pipeline, compare every step's values",
+               "nb2pipe.verify"),
+    "drift": ("compare new data with the captured training-data profile (exit 1 on drift)",
+              "nb2pipe.drift"),
     "sync": ("regenerate stale pipelines (never over hand edits); exit 1 if anything changed",
              "nb2pipe.sync"),
     "lint": ("print the analyzer's findings; exit 1 on errors", "nb2pipe.lint"),
+    "run": ("run a generated pipeline locally (tracked, cached steps)", "nb2pipe.runner.cli"),
+    "status": ("which steps of a generated pipeline are stale, and why", "nb2pipe.runner.cli"),
+    "runs": ("list, show, compare and fetch recorded runs", "nb2pipe.runner.cli"),
+    "submit": ("submit a generated pipeline to Argo Workflows or Kubeflow Pipelines",
+               "nb2pipe.submit"),
+    "ci": ("write a CI workflow (GitHub Actions): check, test, run; build and submit on main",
+           "nb2pipe.ci"),
+    "compile-kfp": ("compile a project's Kubeflow pipeline (where the kfp extra is installed)",
+                    "nb2pipe.compile_kfp"),
 }
 
 
@@ -48,6 +61,9 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     c.add_argument("--dry-run", action="store_true", help="analyze and plan, write nothing")
     e = sub.add_parser("explain", help="explain a diagnostic code")
     e.add_argument("code")
+    j = sub.add_parser("eject", help="take ownership of a generated project: nb2pipe stops "
+                                     "managing it (its lock file and headers are removed)")
+    j.add_argument("outdir")
     k = sub.add_parser("check", help="exit 1 if a notebook's generated pipeline is stale")
     k.add_argument("notebooks", nargs="+")
     k.add_argument("-o", "--outdir", help="output folder (one notebook only)")
@@ -106,6 +122,19 @@ def cmd_explain(args) -> int:
     return EXIT_OK
 
 
+def cmd_eject(args) -> int:
+    from nb2pipe.writer import eject
+
+    outdir = Path(args.outdir)
+    done, problem = eject(outdir)
+    if problem:
+        print(f"nb2pipe: error: {problem}", file=sys.stderr)
+        return EXIT_FINDINGS
+    print(f"{outdir}: ejected; {done} files are yours now (nb2pipe convert will not overwrite "
+          "them without --force)")
+    return EXIT_OK
+
+
 def cmd_check(args) -> int:
     from nb2pipe.check import staleness
 
@@ -150,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             import importlib
 
             return int(importlib.import_module(PLUGINS[args.command][1]).main(args))
-        return {"convert": cmd_convert, "explain": cmd_explain, "check": cmd_check}[
+        return {"convert": cmd_convert, "explain": cmd_explain, "check": cmd_check,
+                "eject": cmd_eject}[
             args.command](args)
     except KeyboardInterrupt:
         return 130

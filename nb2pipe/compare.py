@@ -141,7 +141,7 @@ def _compare_pandas(a: Any, b: Any, rtol: float, atol: float) -> Verdict:
     try:
         if isinstance(a, pd.DataFrame):
             if a.shape != b.shape:
-                return Verdict(DIFFERENT, f"shape {a.shape} vs {b.shape}")
+                return Verdict(DIFFERENT, f"shape {a.shape} vs {b.shape}" + _index_diff(a, b))
             if list(a.columns) != list(b.columns):
                 return Verdict(DIFFERENT, f"columns differ: {list(a.columns)[:8]} vs "
                                           f"{list(b.columns)[:8]}")
@@ -149,9 +149,17 @@ def _compare_pandas(a: Any, b: Any, rtol: float, atol: float) -> Verdict:
                 if str(a[col].dtype) != str(b[col].dtype):
                     return Verdict(DIFFERENT, f"column {col!r}: dtype {a[col].dtype} vs "
                                               f"{b[col].dtype}")
-            pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=rtol, atol=atol)
+            try:
+                pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=rtol, atol=atol)
+            except AssertionError:
+                where = _frame_diff(a, b, rtol, atol)
+                if where:
+                    return Verdict(DIFFERENT, where)
+                raise
             return Verdict(EQUAL)
         if isinstance(a, pd.Series):
+            if len(a) != len(b):
+                return Verdict(DIFFERENT, f"length {len(a)} vs {len(b)}" + _index_diff(a, b))
             pd.testing.assert_series_equal(a, b, check_exact=False, rtol=rtol, atol=atol)
             return Verdict(EQUAL)
         if isinstance(a, pd.Index):
@@ -161,6 +169,68 @@ def _compare_pandas(a: Any, b: Any, rtol: float, atol: float) -> Verdict:
         first = str(exc).strip().split("\n")
         return Verdict(DIFFERENT, " ".join(x.strip() for x in first[:3])[:300])
     return Verdict(EQUAL) if a == b else Verdict(DIFFERENT, f"{_short(a)} vs {_short(b)}")
+
+
+def _index_diff(a: Any, b: Any) -> str:
+    """Which index labels only one side has (the rows a filter kept or dropped)."""
+    try:
+        only_a = a.index.difference(b.index)
+        only_b = b.index.difference(a.index)
+    except Exception:  # noqa: BLE001 - unorderable or odd indexes: no detail
+        return ""
+    parts = []
+    if len(only_a):
+        parts.append(f"{len(only_a)} row(s) only in the notebook, e.g. index "
+                     f"{list(only_a[:5])}")
+    if len(only_b):
+        parts.append(f"{len(only_b)} row(s) only in the pipeline, e.g. index "
+                     f"{list(only_b[:5])}")
+    return ("; " + "; ".join(parts)) if parts else ""
+
+
+def _frame_diff(a: Any, b: Any, rtol: float, atol: float) -> str:
+    """Which columns differ and in how many rows (frames of the same shape and columns)."""
+    import pandas as pd
+
+    if not a.index.equals(b.index):
+        return "index differs: " + _short(list(a.index[:5])) + " vs " + _short(list(b.index[:5]))
+    parts = []
+    for i, col in enumerate(a.columns):
+        x, y = a.iloc[:, i], b.iloc[:, i]
+        try:
+            pd.testing.assert_series_equal(x, y, check_exact=False, rtol=rtol, atol=atol,
+                                           check_names=False)
+            continue
+        except AssertionError:
+            pass
+        try:
+            xa, ya = x.to_numpy(), y.to_numpy()
+            if xa.dtype.kind in "fc" and ya.dtype.kind in "fc":
+                import numpy as np
+
+                same = np.isclose(xa, ya, rtol=rtol, atol=atol, equal_nan=True)
+            else:
+                same = (x.isna().to_numpy() & y.isna().to_numpy()) | (xa == ya)
+            bad = [j for j, ok in enumerate(same) if not ok]
+        except Exception:  # noqa: BLE001
+            bad = []
+        if bad:
+            j = bad[0]
+            parts.append(f"column {col!r}: {len(bad)} of {len(a)} rows differ (first at index "
+                         f"{a.index[j]!r}: {_short(_item(x.iloc[j]))} vs {_short(_item(y.iloc[j]))})")
+        else:
+            parts.append(f"column {col!r} differs")
+    if not parts:
+        return ""
+    more = f"; and {len(parts) - 3} more column(s)" if len(parts) > 3 else ""
+    return "; ".join(parts[:3]) + more
+
+
+def _item(v: Any) -> Any:
+    try:
+        return v.item() if hasattr(v, "item") else v
+    except (ValueError, TypeError):
+        return v
 
 
 def _compare_estimator(a: Any, b: Any, rtol: float, atol: float, depth: int) -> Verdict:

@@ -187,6 +187,12 @@ _CODES = [
     Code("NB404", ERROR, "output folder is unsafe",
          "The output folder is the notebook's own folder or would overwrite the notebook.",
          "Choose another output folder with -o."),
+    Code("NB405", ERROR, "capture failed",
+         "`convert --capture` executes the notebook with a real kernel to record each step's "
+         "values; the notebook raised an error (or the kernel died or timed out), so nothing "
+         "was captured and nothing was written.",
+         "Make the notebook run top to bottom (Restart & Run All), or convert without "
+         "--capture."),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _CODES}

@@ -475,6 +475,17 @@ class Analyzer:
             outer += list(node.bases) + [k.value for k in node.keywords]
         else:
             outer += list(node.args.defaults) + [d for d in node.args.kw_defaults if d]
+        annotations: list[ast.AST] = []
+        if not is_class:
+            a = node.args
+            annotations = [x.annotation for x in a.posonlyargs + a.args + a.kwonlyargs
+                           + [v for v in (a.vararg, a.kwarg) if v] if x.annotation]
+            if node.returns is not None:
+                annotations.append(node.returns)
+        # names evaluated when the def runs (decorators, defaults, bases, annotations) must
+        # be importable in the shared module too
+        outer_names = [n.id for e in outer + annotations for n in ast.walk(e)
+                       if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
         for e in outer:
             for n in ast.walk(e):
                 if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
@@ -487,7 +498,8 @@ class Analyzer:
         if not is_class:
             a = node.args
             params = [x.arg for x in a.posonlyargs + a.args + a.kwonlyargs]
-        free = free_names(node)
+        free = list(dict.fromkeys(free_names(node) + [
+            n for n in outer_names if n not in rules.BUILTINS or n in self.data_bound]))
         local = _local_names(node) - set(params)
         mp, mf, calls, draws = self.function_effects(node, set(params), local)
         prev = [d for d in self.defs if d.name == name]

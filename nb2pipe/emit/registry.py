@@ -9,13 +9,16 @@ from typing import Callable
 
 from nb2pipe.planning.model import PipelinePlan
 
-Emitter = Callable[[PipelinePlan, str], dict[str, str]]
+Emitter = Callable[..., dict[str, str]]
 _EMITTERS: dict[str, Emitter] = {}
+_WANTS_CAPTURE: set[str] = set()  # emitters called as fn(plan, description, capture)
 
 
-def register(name: str) -> Callable[[Emitter], Emitter]:
+def register(name: str, capture: bool = False) -> Callable[[Emitter], Emitter]:
     def deco(fn: Emitter) -> Emitter:
         _EMITTERS[name] = fn
+        if capture:
+            _WANTS_CAPTURE.add(name)
         return fn
 
     return deco
@@ -28,11 +31,20 @@ def _package(plan: PipelinePlan, description: str) -> dict[str, str]:
     return package_files(plan)
 
 
-@register("project")
-def _project(plan: PipelinePlan, description: str) -> dict[str, str]:
+@register("project", capture=True)
+def _project(plan: PipelinePlan, description: str, capture: dict | None) -> dict[str, str]:
     from nb2pipe.emit.project import project_files
 
-    return project_files(plan, description)
+    return project_files(plan, description, capture)
+
+
+@register("tests", capture=True)
+def _tests(plan: PipelinePlan, description: str, capture: dict | None) -> dict[str, str]:
+    """Unit tests (captured fixtures or marked stubs), data-quality and model-performance
+    tests, the validation step and the captured baseline."""
+    from nb2pipe.emit.tests import test_files
+
+    return test_files(plan, capture)
 
 
 @register("plan")
@@ -41,8 +53,33 @@ def _plan(plan: PipelinePlan, description: str) -> dict[str, str]:
     return {"nb2pipe.plan.json": plan.dumps(include_code=False) + "\n"}
 
 
-def emit_all(plan: PipelinePlan, description: str = "") -> dict[str, str]:
+@register("argo")
+def _argo(plan: PipelinePlan, description: str) -> dict[str, str]:
+    from nb2pipe.emit.argo import argo_files
+
+    return argo_files(plan)
+
+
+@register("docker")
+def _docker(plan: PipelinePlan, description: str) -> dict[str, str]:
+    from nb2pipe.emit.docker import docker_files
+
+    return docker_files(plan)
+
+
+@register("kfp")
+def _kfp(plan: PipelinePlan, description: str) -> dict[str, str]:
+    from nb2pipe.emit.kfp import kfp_files
+
+    return kfp_files(plan)
+
+
+def emit_all(plan: PipelinePlan, description: str = "",
+             capture: dict | None = None) -> dict[str, str]:
     files: dict[str, str] = {}
     for name in sorted(_EMITTERS):
-        files.update(_EMITTERS[name](plan, description))
+        if name in _WANTS_CAPTURE:
+            files.update(_EMITTERS[name](plan, description, capture))
+        else:
+            files.update(_EMITTERS[name](plan, description))
     return files

@@ -14,6 +14,7 @@ import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
@@ -44,14 +45,6 @@ class _Handler(APIHandler):
                 len(api_path) > 1 and api_path[1] == ":"):
             raise web.HTTPError(403, f"{what} path {api_path!r} is outside the server root")
         real = self._confine(self._root() / pure, api_path, what)
-        cm = self.contents_manager
-        if not getattr(cm, "allow_hidden", True):
-            try:
-                hidden = cm.is_hidden(str(pure))
-            except Exception:
-                hidden = False
-            if hidden:
-                raise web.HTTPError(404, f"no such {what}: {api_path}")
         if must_exist and not real.is_file():
             raise web.HTTPError(404, f"no such {what}: {api_path}")
         return real
@@ -67,10 +60,14 @@ class _Handler(APIHandler):
     def _api_path(self, real: Path) -> str:
         return real.relative_to(self._root()).as_posix()
 
-    def _notebook(self, api_path: str | None) -> Path:
+    async def _notebook(self, api_path: str | None) -> Path:
         nb = self._resolve(api_path, must_exist=True, what="notebook")
         if nb.suffix != ".ipynb":
             raise web.HTTPError(400, f"not a notebook (.ipynb): {api_path}")
+        cm = self.contents_manager  # hidden files stay hidden, as in the file browser
+        if not getattr(cm, "allow_hidden", True) and await ensure_async(
+                cm.is_hidden(self._api_path(nb))):
+            raise web.HTTPError(404, f"no such notebook: {api_path}")
         return nb
 
     def _outdir(self, nb: Path, api_path: str | None) -> Path:
@@ -134,7 +131,7 @@ class PreviewHandler(_Handler):
     async def get(self) -> None:
         from nb2pipe.api import SPLIT_MODES, plan_notebook
 
-        nb = self._notebook(self.get_query_argument("path", None))
+        nb = await self._notebook(self.get_query_argument("path", None))
         out = self._outdir(nb, self.get_query_argument("outdir", None))
         split = self.get_query_argument("split", "auto")
         if split not in SPLIT_MODES:
@@ -157,7 +154,7 @@ class ConvertHandler(_Handler):
         from nb2pipe.api import convert
 
         body = self._body()
-        nb = self._notebook(body.get("path"))
+        nb = await self._notebook(body.get("path"))
         out = self._outdir(nb, body.get("outdir"))
         from nb2pipe.writer import read_lock
 
@@ -183,7 +180,7 @@ class CheckHandler(_Handler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        nb = self._notebook(self.get_query_argument("path", None))
+        nb = await self._notebook(self.get_query_argument("path", None))
         out = self._outdir(nb, self.get_query_argument("outdir", None))
         data = self._status(nb, out)
         data.update({"path": self._api_path(nb), "outdir": self._api_path(out),

@@ -108,9 +108,12 @@ def _redirect(req: dict) -> None:
         os.close(out)
 
 
-def _child(package: str, req: dict, msg_fd: int) -> None:
+def _child(package: str, req: dict, msg_fd: int, zygote_pid: int) -> None:
     code = 1
     try:
+        _die_with_parent()  # not inherited through fork: a step dies with its zygote
+        if os.getppid() != zygote_pid:
+            os._exit(1)
         os.close(msg_fd)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
@@ -155,13 +158,13 @@ def zygote(project: str, package: str) -> int:
         for key, _ in events:
             if key.data is None:
                 chunk = os.read(0, 65536)
-                if not chunk:
+                if not chunk:  # the runner is gone or done: no child outlives it
                     for pid in children:
                         try:
                             os.kill(pid, signal.SIGKILL)
                         except OSError:
                             pass
-                    return 0
+                    os._exit(0)  # skip interpreter teardown (pandas & co. take a while)
                 buf += chunk
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
@@ -170,10 +173,11 @@ def zygote(project: str, package: str) -> int:
                     req = json.loads(line)
                     sys.stdout.flush()
                     sys.stderr.flush()
+                    me = os.getpid()
                     pid = os.fork()
                     if pid == 0:
                         sel.close()
-                        _child(package, req, msg_fd)
+                        _child(package, req, msg_fd, me)
                     children[pid] = req["key"]
                     if use_pidfd:
                         try:
@@ -197,6 +201,7 @@ def zygote(project: str, package: str) -> int:
 
 def once(project: str, package: str, request: str) -> int:
     """Fallback without fork: this fresh process runs one step (stdout/stderr set by caller)."""
+    _die_with_parent()
     os.environ.setdefault("MPLBACKEND", "Agg")
     sys.path.insert(0, project)
     return run_request(package, json.loads(request))

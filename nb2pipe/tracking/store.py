@@ -133,6 +133,22 @@ def file_sha(path: Path) -> str:
     return h.hexdigest()
 
 
+def _retry(fn: Any, seconds: float = 120.0) -> Any:
+    """SQLite answers "locked"/"busy" without waiting in a few cases (e.g. switching to WAL, or
+    recovery after a crash); those are retried, with backoff, like the busy timeout would."""
+    deadline = time.monotonic() + seconds
+    delay = 0.005
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            msg = str(exc).lower()
+            if ("locked" not in msg and "busy" not in msg) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
 def pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
@@ -157,6 +173,9 @@ class Store:
         self.db = sqlite3.connect(str(self.root / "runs.db"), timeout=60, isolation_level=None,
                                   check_same_thread=False)
         self.db.row_factory = sqlite3.Row
+        _retry(lambda: self._setup())
+
+    def _setup(self) -> None:
         self.db.execute("PRAGMA busy_timeout=60000")
         if self.db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -174,7 +193,7 @@ class Store:
     # ---- transactions ------------------------------------------------------------------
     @contextlib.contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
+        _retry(lambda: self.db.execute("BEGIN IMMEDIATE"))
         try:
             yield self.db
         except BaseException:

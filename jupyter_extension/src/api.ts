@@ -1,0 +1,111 @@
+// REST client for the nb2pipe server extension (nb2pipe/jupyter/handlers.py).
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+export interface IDiagnostic {
+  code: string;
+  message: string;
+  severity: 'error' | 'warning' | 'info';
+  path: string;
+  cell: number | null; // 1-based over all cells
+  line: number | null;
+  col: number | null;
+  location: string;
+}
+
+export interface IStep {
+  name: string;
+  title: string;
+  cells: number[];
+  inputs: string[];
+  input_sources: [string, string][];
+  params: string[];
+  outputs: string[];
+  upstream: string[];
+  metrics: string[];
+  body: string;
+}
+
+export interface IPlan {
+  package: string;
+  notebook: string;
+  split: string;
+  steps: IStep[];
+  parameters: [string, string][];
+  metrics: [string, string][];
+}
+
+export interface ICheck {
+  stale: boolean;
+  converted: boolean;
+  problems: string[];
+  summary: string;
+  edited: string[];
+}
+
+export interface IPreview {
+  path: string;
+  outdir: string;
+  plan: IPlan | null;
+  diagnostics: IDiagnostic[];
+  check: ICheck;
+  readme: string | null;
+}
+
+export interface IConversion {
+  status: 'converted' | 'unchanged' | 'failed';
+  path: string;
+  outdir: string;
+  plan: IPlan | null;
+  diagnostics: IDiagnostic[];
+  written: string[];
+  unchanged: string[];
+  kept: string[];
+  removed: string[];
+  internal_error: string | null;
+  readme: string | null;
+  check: ICheck;
+}
+
+/** Call the server extension; throws an Error carrying the server's message on failure. */
+export async function requestAPI<T>(
+  endpoint: string,
+  init: RequestInit = {},
+  query: Record<string, string> = {}
+): Promise<T> {
+  const settings = ServerConnection.makeSettings();
+  const qs = URLExt.objectToQueryString(query);
+  const url = URLExt.join(settings.baseUrl, 'nb2pipe', endpoint) + qs;
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    throw new ServerConnection.NetworkError(error as TypeError);
+  }
+  const text = await response.text();
+  let data: any = null;
+  if (text.length > 0) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = { message: text };
+    }
+  }
+  if (!response.ok) {
+    const message =
+      (data && (data.message || data.reason)) || response.statusText || 'request failed';
+    throw new Error(`nb2pipe ${endpoint}: ${response.status} ${message}`);
+  }
+  return data as T;
+}
+
+export function preview(path: string): Promise<IPreview> {
+  return requestAPI<IPreview>('preview', { method: 'GET' }, { path });
+}
+
+export function convert(path: string, force = false): Promise<IConversion> {
+  return requestAPI<IConversion>('convert', {
+    method: 'POST',
+    body: JSON.stringify({ path, force })
+  });
+}

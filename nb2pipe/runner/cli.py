@@ -1,0 +1,268 @@
+"""`nb2pipe run`, `nb2pipe status` and `nb2pipe runs ...` (plugins of nb2pipe.cli).
+
+`configure` only declares arguments (no heavy imports); `main` does the work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    command = parser.prog.split()[-1]
+    if command == "run":
+        parser.add_argument("project", help="generated project folder (holds nb2pipe.plan.json)")
+        parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                            help="override a pipeline parameter (Python literal)")
+        parser.add_argument("-j", "--jobs", type=int, default=0,
+                            help="steps run in parallel at most (default: CPU count)")
+        parser.add_argument("--no-cache", action="store_true",
+                            help="run every step, even if its results are in the store")
+        parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    elif command == "status":
+        parser.add_argument("project")
+        parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+        parser.add_argument("--json", action="store_true")
+    else:
+        sub = parser.add_subparsers(dest="runs_command", parser_class=type(parser))
+        sub.required = True
+        p = sub.add_parser("list", help="runs recorded in a project's store")
+        p.add_argument("project")
+        p.add_argument("--json", action="store_true")
+        p = sub.add_parser("show", help="one run: steps, artifacts, metrics, lineage")
+        p.add_argument("project")
+        p.add_argument("run", nargs="?", default="latest", help="run id, or latest (default)")
+        p.add_argument("--json", action="store_true")
+        p = sub.add_parser("compare", help="parameter, metric and artifact differences")
+        p.add_argument("project")
+        p.add_argument("run_a")
+        p.add_argument("run_b")
+        p.add_argument("--json", action="store_true")
+        p = sub.add_parser("logs", help="a step's captured stdout/stderr")
+        p.add_argument("project")
+        p.add_argument("run")
+        p.add_argument("step")
+        p.add_argument("--json", action="store_true")
+        p = sub.add_parser("fetch", help="copy an artifact of a run out of the store")
+        p.add_argument("project")
+        p.add_argument("run")
+        p.add_argument("name", help="output name (e.g. model)")
+        p.add_argument("--step", help="the producing step (default: the last one)")
+        p.add_argument("-o", "--output", help="file to write (default: ./NAME.<format>)")
+        p.add_argument("--json", action="store_true")
+
+
+def _err(msg: str) -> int:
+    print(f"nb2pipe: error: {msg}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def main(args: argparse.Namespace) -> int:
+    from nb2pipe.runner.project import ProjectError
+    from nb2pipe.tracking.store import StoreError
+
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "status":
+            return cmd_status(args)
+        return cmd_runs(args)
+    except (ProjectError, StoreError, KeyError) as exc:
+        return _err(str(exc).strip("'\""))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from nb2pipe.runner.executor import run_project
+    from nb2pipe.runner.progress import make_progress
+
+    display = make_progress(quiet=args.quiet or args.json)
+    res = run_project(Path(args.project), jobs=max(0, args.jobs), no_cache=args.no_cache,
+                      display=display, param_items=args.param)
+    if args.json:
+        print(json.dumps({"run": res.run_id, "status": res.status, "steps": res.steps,
+                          "errors": res.errors, "seconds": round(res.seconds, 3)}, indent=2))
+    elif res.errors and not args.quiet:
+        print(f"(logs: nb2pipe runs logs {args.project} {res.run_id} STEP)", file=sys.stderr)
+    return EXIT_OK if res.ok else EXIT_FINDINGS
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from nb2pipe.runner.report import project_status
+
+    st = project_status(Path(args.project), args.param)
+    if args.json:
+        print(json.dumps(st, indent=2, sort_keys=True))
+    else:
+        n = len(st["steps"])
+        print(f"{st['package']}: " + (f"{len(st['stale'])} of {n} steps stale" if st["stale"]
+                                      else f"all {n} steps up to date"))
+        width = max([len(s) for s in st["steps"]] + [4])
+        for name, e in st["steps"].items():
+            if not e["stale"]:
+                print(f"  {name:<{width}}  fresh   (run {e['run']})")
+                continue
+            why = e["reasons"]
+            print(f"  {name:<{width}}  stale   {why[0]['kind']}: {why[0]['detail']}")
+            for r in why[1:]:
+                print(f"  {'':<{width}}          {r['kind']}: {r['detail']}")
+    return EXIT_FINDINGS if st["stale"] else EXIT_OK
+
+
+def _when(ts: float | None) -> str:
+    if not ts:
+        return "-"
+    return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return json.dumps(v) if not isinstance(v, str) else v
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from nb2pipe.runner import report
+
+    project = Path(args.project)
+    sub = args.runs_command
+    if sub == "list":
+        runs = report.list_runs(project)
+        if args.json:
+            print(json.dumps(runs, indent=2, sort_keys=True))
+            return EXIT_OK
+        if not runs:
+            print("no runs yet")
+        for r in runs:
+            steps = ", ".join(f"{n} {s}" for s, n in sorted(r["steps"].items()))
+            git = (r["git_commit"] or "")[:8] + ("+dirty" if r["git_dirty"] else "") \
+                if r["git_commit"] else "-"
+            over = " ".join(f"{k}={v!r}" for k, v in (r["overrides"] or {}).items())
+            mets = " ".join(f"{k}={_fmt(v)}" for k, v in list(r["metrics"].items())[:4])
+            secs = f"{r['seconds']:.2f}s" if r["seconds"] is not None else "-"
+            print(f"{r['id']:>4}  {r['status']:<11} {_when(r['started'])}  {secs:>8}  "
+                  f"git {git:<14} {steps}" + (f"  [{over}]" if over else "")
+                  + (f"  {mets}" if mets else ""))
+        return EXIT_OK
+    if sub == "show":
+        run = report.show_run(project, args.run)
+        if args.json:
+            print(json.dumps(run, indent=2, sort_keys=True))
+            return EXIT_OK
+        _print_show(run)
+        return EXIT_OK
+    if sub == "compare":
+        cmp = report.compare_runs(project, args.run_a, args.run_b)
+        if args.json:
+            print(json.dumps(cmp, indent=2, sort_keys=True))
+            return EXIT_OK
+        _print_compare(cmp)
+        return EXIT_OK
+    if sub == "logs":
+        logs = report.step_logs(project, args.run, args.step)
+        if args.json:
+            print(json.dumps(logs, indent=2, sort_keys=True))
+            return EXIT_OK
+        print(f"# run {logs['run']} step {logs['step']} ({logs['status']})"
+              + (f": {logs['error']}" if logs["error"] else ""))
+        print("# stdout\n" + logs["stdout"], end="" if logs["stdout"].endswith("\n") else "\n")
+        print("# stderr\n" + logs["stderr"], end="" if logs["stderr"].endswith("\n") else "\n")
+        return EXIT_OK
+    folder = report.artifact_folder(project, args.run, args.name, args.step)
+    meta = json.loads((folder / "meta.json").read_text())
+    dest = Path(args.output or f"{args.name}.{meta['format']}")
+    shutil.copyfile(folder / meta["file"], dest)
+    if args.json:
+        print(json.dumps({"path": str(dest), **meta}, indent=2, sort_keys=True))
+    else:
+        print(f"{dest} ({meta['format']}, {meta['type']}, {_size(meta['size'])}, "
+              f"sha256 {meta['sha256'][:12]})")
+    return EXIT_OK
+
+
+def _print_show(run: dict[str, Any]) -> None:
+    git = run["git_commit"] or f"- ({run['git_error']})"
+    if run["git_dirty"]:
+        git += " (dirty)"
+    secs = f"{run['seconds']:.2f}s" if run["seconds"] is not None else "-"
+    print(f"run {run['id']}: {run['status']}  {_when(run['started'])}  {secs}")
+    print(f"  package {run['package']} from {run['notebook']}; python {run['python']}; "
+          f"git {git}")
+    if run["params"]:
+        print("  params: " + ", ".join(f"{k}={v!r}" for k, v in run["params"].items()))
+    if run["metrics"]:
+        print("  metrics: " + ", ".join(f"{k}={_fmt(v)}" for k, v in run["metrics"].items()))
+    if run["error"]:
+        print(f"  error: {run['error']}")
+    print()
+    for name, s in run["step_runs"].items():
+        how = f"cached from run {s['cached_from_run']}" if s["cached_from_run"] else s["status"]
+        secs = f", {s['seconds']:.2f}s" if s["seconds"] is not None else ""
+        print(f"step {name}: {how}{secs}" + (f" — {s['error']}" if s["error"] else ""))
+        if s["code"]:
+            print("  code:   " + ", ".join(f"{k}@{v[:10]}" for k, v in s["code"].items()))
+        if s["params"]:
+            print("  params: " + ", ".join(f"{k}={v}" for k, v in s["params"].items()))
+        for k, v in (s["inputs"] or {}).items():
+            print(f"  input   {k}@{v[:12]}")
+        for k, v in (s["data"] or {}).items():
+            print(f"  data    {k}@{v[:12]}")
+        for k, o in s["outputs"].items():
+            print(f"  output  {k}@{o['sha256'][:12]} v{o['version']} {o['format']} "
+                  f"{_size(o['size'])} ({o['type']})")
+        for k, o in s["written_files"].items():
+            print(f"  wrote   {k}@{o['sha256'][:12]} {_size(o['size'])}")
+    print("\nlineage (artifact <- step, inputs, data files read by it and its ancestors):")
+    for key, lin in run["lineage"].items():
+        if key.endswith("._rng"):
+            continue
+        ins = ", ".join(f"{i} ({v['from']})" for i, v in lin["inputs"].items()
+                        if i != "_rng") or "-"
+        data = ", ".join(f"{p}@{h[:8]}" for p, h in lin["all_data"].items()) or "-"
+        print(f"  {key} v{lin['version']} <- {lin['step']}"
+              + (f" (run {lin['computed_in_run']})" if lin["computed_in_run"] else "")
+              + f"; inputs: {ins}; data: {data}")
+
+
+def _print_compare(c: dict[str, Any]) -> None:
+    print(f"run {c['a']} ({c['status']['a']}) vs run {c['b']} ({c['status']['b']})")
+    print("parameters:" + ("" if c["params"] else " same"))
+    for k, v in c["params"].items():
+        print(f"  {k}: {v['a']!r} -> {v['b']!r}")
+    print("metrics:" + ("" if c["metrics"] else " none"))
+    for k, v in c["metrics"].items():
+        delta = f"  ({v['delta']:+.6g})" if "delta" in v and v["changed"] else ""
+        mark = "" if v["changed"] else "  (same)"
+        print(f"  {k}: {_fmt(v['a'])} -> {_fmt(v['b'])}{delta}{mark}")
+    ch = [k for k in c["changed_artifacts"] if not k.endswith("._rng")]
+    print(f"artifacts: {len(ch)} changed of {len(c['artifacts'])}")
+    for k in ch:
+        a, b = c["artifacts"][k]["a"], c["artifacts"][k]["b"]
+        print(f"  {k}: " + (f"v{a['version']}" if a else "(none)") + " -> "
+              + (f"v{b['version']}" if b else "(none)"))
+    for title, key in (("code", "code"), ("packages", "packages"), ("data", "data")):
+        if c[key]:
+            print(f"{title}:")
+            for step, d in c[key].items():
+                for k, v in d.items():
+                    print(f"  {step}: {k} {str(v['a'])[:12]} -> {str(v['b'])[:12]}")
+    if c["git"]:
+        print("git: " + ", ".join(f"{k} {v['a']} -> {v['b']}" for k, v in c["git"].items()))

@@ -1,0 +1,300 @@
+"""`nb2pipe submit PROJECT`: send a generated pipeline to a cluster.
+
+Argo: the Workflow from deploy/argo-workflow.yaml, created through the Kubernetes API
+(CustomObjectsApi, kubeconfig or in-cluster config). KFP: deploy/kfp-pipeline.yaml through the
+kfp client. `--dry-run` prints what would be sent and sends nothing. API errors become one
+clear sentence (exit 1), never a traceback.
+
+Heavy imports (kubernetes, yaml, kfp) stay inside the functions: the CLI imports this module
+only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+GROUP, VERSION, PLURAL = "argoproj.io", "v1alpha1", "workflows"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class SubmitError(Exception):
+    """A problem worth one sentence to the user (bad project, API refusal, no cluster)."""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("project", help="the generated project folder")
+    parser.add_argument("--engine", choices=["argo", "kfp"], default="argo")
+    parser.add_argument("--image", help="image for every step without its own image: tag")
+    parser.add_argument("--namespace", help="namespace (default: the kubeconfig context's)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="pipeline parameter (a Python literal, as in the notebook)")
+    parser.add_argument("--dry-run", action="store_true", help="print what would be sent")
+    parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, "
+                                             "~/.kube/config, then in-cluster)")
+    parser.add_argument("--context", help="kubeconfig context")
+    parser.add_argument("--pvc", action="store_true",
+                        help="argo: pass values over a volume (argo-workflow-pvc.yaml) instead "
+                             "of the artifact repository")
+    parser.add_argument("--data-from", metavar="KEY_PREFIX",
+                        help="argo: read the data files from the artifact repository under "
+                             "this key prefix instead of from the image")
+    parser.add_argument("--service-account", help="argo: service account the pods run as")
+    parser.add_argument("--host", help="kfp: the Kubeflow Pipelines API endpoint")
+    parser.add_argument("--experiment", help="kfp: experiment name")
+    parser.add_argument("--run-name", help="kfp: run name (default: from the package)")
+
+
+# ---- argo ------------------------------------------------------------------------------------
+
+def load_workflow(project: Path, pvc: bool = False) -> dict[str, Any]:
+    import yaml
+
+    path = project / "deploy" / ("argo-workflow-pvc.yaml" if pvc else "argo-workflow.yaml")
+    if not path.is_file():
+        raise SubmitError(f"{path} not found: convert the notebook first (nb2pipe convert)")
+    for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+        if isinstance(doc, dict) and doc.get("kind") == "Workflow":
+            return doc
+    raise SubmitError(f"{path} holds no Workflow document")
+
+
+def _plan(project: Path) -> dict[str, Any]:
+    path = project / "nb2pipe.plan.json"
+    if not path.is_file():
+        raise SubmitError(f"{path} not found: is {project} a project nb2pipe generated?")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _params(texts: list[str], known: list[str]) -> dict[str, str]:
+    import ast
+
+    out: dict[str, str] = {}
+    for t in texts:
+        if "=" not in t:
+            raise SubmitError(f"--param expects NAME=VALUE, got {t!r}")
+        name, value = t.split("=", 1)
+        name = name.strip()
+        if name not in known:
+            raise SubmitError(f"unknown parameter {name!r}; known: {', '.join(known) or '(none)'}")
+        try:  # keep literals as the notebook wrote them; bare words are strings
+            ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            value = repr(value)
+        out[name] = value
+    return out
+
+
+def prepare_workflow(project: Path, image: str | None = None, namespace: str | None = None,
+                     params: dict[str, str] | None = None, pvc: bool = False,
+                     data_from: str | None = None,
+                     service_account: str | None = None) -> dict[str, Any]:
+    """The Workflow as it will be sent: image, namespace, parameters and data filled in."""
+    from nb2pipe.emit import k8s
+
+    wf = copy.deepcopy(load_workflow(project, pvc))
+    plan = _plan(project)
+    default = f"{k8s.k8s_name(plan['package'].replace('_', '-'))}:0.1.0"
+    spec = wf["spec"]
+    for tpl in spec.get("templates", []):
+        c = tpl.get("container")
+        if c is not None and image and c.get("image") == default:
+            c["image"] = image
+    if namespace:
+        wf["metadata"]["namespace"] = namespace
+    for p in spec.get("arguments", {}).get("parameters", []):
+        if params and p["name"] in params:
+            p["value"] = params[p["name"]]
+    if service_account:
+        spec["serviceAccountName"] = service_account
+    if data_from:
+        _data_inputs(wf, plan, data_from.rstrip("/"))
+    return wf
+
+
+def _data_inputs(wf: dict[str, Any], plan: dict[str, Any], prefix: str) -> None:
+    """Data files as input artifacts from the artifact repository (key-only S3 artifacts use
+    the repository's bucket and endpoint), placed where the step reads them."""
+    from nb2pipe.emit import k8s
+
+    written: set[str] = set()
+    needs: dict[str, list[str]] = {}
+    for s in plan["steps"]:
+        for f in s["files"]:
+            if f["mode"] == "read" and f["path"] not in written and k8s._relative(f["path"]):
+                needs.setdefault(s["k8s_name"], []).append(f["path"])
+        written |= {f["path"] for f in s["files"] if f["mode"] == "write"}
+    for tpl in wf["spec"]["templates"]:
+        for path in dict.fromkeys(needs.get(tpl["name"], [])):
+            arts = tpl.setdefault("inputs", {}).setdefault("artifacts", [])
+            arts.append({"name": "data-" + k8s.artifact_name(path.replace("/", "-")
+                                                             .replace(".", "-")),
+                         "path": f"{k8s.WORKDIR}/{path}", "s3": {"key": f"{prefix}/{path}"}})
+
+
+def _load_kube_config(kubeconfig: str | None, context: str | None) -> str | None:
+    """Load credentials; returns the context's namespace if it names one."""
+    from kubernetes import config
+
+    try:
+        config.load_kube_config(config_file=kubeconfig, context=context)
+    except Exception as exc:  # noqa: BLE001 - every kind of bad kubeconfig
+        if kubeconfig or context:
+            raise SubmitError(f"cannot load kubeconfig {kubeconfig or ''}: {exc}") from None
+        try:
+            config.load_incluster_config()
+        except Exception:  # noqa: BLE001
+            raise SubmitError("no Kubernetes credentials: no kubeconfig (--kubeconfig, "
+                              "$KUBECONFIG, ~/.kube/config) and not running in a cluster"
+                              ) from None
+        try:
+            return Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace").read_text(
+            ).strip() or None
+        except OSError:
+            return None
+    try:
+        _, active = config.list_kube_config_contexts(config_file=kubeconfig)
+        if context:
+            contexts, _ = config.list_kube_config_contexts(config_file=kubeconfig)
+            active = next((c for c in contexts if c["name"] == context), active)
+        return (active or {}).get("context", {}).get("namespace")
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def api_error_message(status: int, body: str, namespace: str, what: str) -> str:
+    reason = ""
+    try:
+        reason = json.loads(body).get("message", "")
+    except (ValueError, AttributeError):
+        reason = (body or "").strip()[:300]
+    if status == 409:
+        return (f"{what} already exists in namespace {namespace!r} ({reason}); submit again "
+                "(generateName gives a new name) or delete the old one")
+    if status == 403:
+        return (f"forbidden: your credentials may not create Argo workflows in namespace "
+                f"{namespace!r} ({reason}); ask for a Role granting 'create' on "
+                "workflows.argoproj.io, or use --namespace")
+    if status == 401:
+        return f"unauthorized: the cluster rejected the credentials ({reason}); log in again"
+    if status == 404:
+        return (f"not found: namespace {namespace!r} does not exist or Argo Workflows is not "
+                f"installed (no workflows.argoproj.io resource) ({reason})")
+    if status == 422:
+        return (f"the cluster rejected the Workflow as invalid: {reason}; this is a bug in "
+                "nb2pipe if the project is unedited, please report it")
+    return f"the Kubernetes API answered {status}: {reason}"
+
+
+def submit_argo(args: argparse.Namespace) -> int:
+    import yaml
+
+    project = Path(args.project)
+    plan = _plan(project)
+    params = _params(args.param, [n for n, _ in plan["parameters"]])
+    if args.dry_run:
+        ns = args.namespace or "<context namespace>"
+        wf = prepare_workflow(project, args.image, args.namespace, params, args.pvc,
+                              args.data_from, args.service_account)
+        print(f"# POST /apis/{GROUP}/{VERSION}/namespaces/{ns}/{PLURAL} (dry run: not sent)")
+        print(yaml.safe_dump(wf, sort_keys=False, width=100), end="")
+        return EXIT_OK
+    ctx_ns = _load_kube_config(args.kubeconfig, args.context)
+    namespace = args.namespace or ctx_ns or "default"
+    wf = prepare_workflow(project, args.image, namespace, params, args.pvc, args.data_from,
+                          args.service_account)
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    try:
+        created = client.CustomObjectsApi().create_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, wf)
+    except ApiException as exc:
+        raise SubmitError(api_error_message(exc.status, exc.body or exc.reason or "", namespace,
+                                            "the Workflow")) from None
+    except Exception as exc:  # noqa: BLE001 - connection refused, TLS, DNS ...
+        raise SubmitError(f"cannot reach the Kubernetes API: {exc}") from None
+    name = (created or {}).get("metadata", {}).get("name", "?")
+    print(f"submitted workflow {name} in namespace {namespace}")
+    print(f"watch it: argo watch -n {namespace} {name}   (or kubectl get wf -n {namespace} {name})")
+    return EXIT_OK
+
+
+# ---- kfp -------------------------------------------------------------------------------------
+
+def submit_kfp(args: argparse.Namespace) -> int:
+    project = Path(args.project)
+    plan = _plan(project)
+    params = _params(args.param, [n for n, _ in plan["parameters"]])
+    arguments = {n: params.get(n, lit) for n, lit in plan["parameters"]}
+    package = project / "deploy" / "kfp-pipeline.yaml"
+    run_name = args.run_name or plan["package"].replace("_", "-")
+    if args.image:
+        package = _recompile_with_image(project, args.image)
+    elif not package.is_file():
+        raise SubmitError(f"{package} not found: run `nb2pipe compile-kfp {project}` where the "
+                          "kfp SDK is installed (pip install 'nb2pipe[kfp]')")
+    if args.dry_run:
+        print(f"# kfp: create run {run_name!r} on {args.host or '<KF_PIPELINES_ENDPOINT>'}"
+              f" (dry run: not sent)")
+        print(json.dumps({"pipeline_package": str(package), "arguments": arguments,
+                          "experiment": args.experiment, "namespace": args.namespace},
+                         indent=1))
+        return EXIT_OK
+    try:
+        import kfp
+    except ImportError:
+        raise SubmitError("the kfp SDK is not installed: pip install 'nb2pipe[kfp]' (in its "
+                          "own environment: kfp pins an older kubernetes client)") from None
+    try:
+        client = kfp.Client(host=args.host, namespace=args.namespace)
+        run = client.create_run_from_pipeline_package(
+            str(package), arguments=arguments, run_name=run_name,
+            experiment_name=args.experiment, namespace=args.namespace)
+    except Exception as exc:  # noqa: BLE001 - kfp raises many kinds
+        status = getattr(exc, "status", None)
+        if isinstance(status, int):
+            raise SubmitError(api_error_message(status, getattr(exc, "body", "") or "",
+                                                args.namespace or "", "the run")) from None
+        raise SubmitError(f"Kubeflow Pipelines refused the run: {exc}") from None
+    print(f"submitted run {run_name} (id {getattr(run, 'run_id', '?')})")
+    return EXIT_OK
+
+
+def _recompile_with_image(project: Path, image: str) -> Path:
+    import os
+    import tempfile
+
+    from nb2pipe.emit.kfp import compile_source, kfp_available
+
+    if not kfp_available():
+        raise SubmitError("--image with --engine kfp recompiles the pipeline and needs the kfp "
+                          "SDK: pip install 'nb2pipe[kfp]'")
+    source = (project / "deploy" / "kfp_pipeline.py").read_text(encoding="utf-8")
+    out = Path(tempfile.mkdtemp(prefix="nb2pipe-kfp-")) / "kfp-pipeline.yaml"
+    old = os.environ.get("NB2PIPE_IMAGE")
+    os.environ["NB2PIPE_IMAGE"] = image
+    try:
+        compile_source(source, str(out))
+    finally:
+        if old is None:
+            os.environ.pop("NB2PIPE_IMAGE", None)
+        else:
+            os.environ["NB2PIPE_IMAGE"] = old
+    return out
+
+
+def main(args: argparse.Namespace) -> int:
+    project = Path(args.project)
+    if not project.is_dir():
+        print(f"nb2pipe: error: {project}: no such project folder", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return submit_argo(args) if args.engine == "argo" else submit_kfp(args)
+    except SubmitError as exc:
+        print(f"nb2pipe submit: {exc}", file=sys.stderr)
+        return EXIT_FAILED

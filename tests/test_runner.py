@@ -1,0 +1,305 @@
+"""The local runner and its store, through the real CLI in real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from runner_helpers import (BAD_OUTPUT, SLOW, TOY, check_store_consistent, cli, cli_json, db,
+                            project_from)
+
+
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory):
+    return tmp_path_factory.mktemp("runner_templates")
+
+
+@pytest.fixture
+def toy(templates, tmp_path):
+    return project_from(TOY, "toy", templates, tmp_path / "nb")
+
+
+def statuses(project: Path, run: str = "latest") -> dict[str, str]:
+    rc, show = cli_json("runs", "show", project, run)
+    assert rc == 0
+    return {k: v["status"] for k, v in show["step_runs"].items()}
+
+
+def test_run_then_everything_cached(toy, tmp_path):
+    # run from another folder: relative data paths resolve against the notebook's folder
+    proc = cli("run", toy, cwd=Path("/"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "finished" in proc.stdout  # plain progress lines when stdout is not a TTY
+    assert statuses(toy) == {"load": "finished", "lhs": "finished", "rhs": "finished",
+                             "combine": "finished"}
+    rc, out = cli_json("run", toy)
+    assert rc == 0 and set(out["steps"].values()) == {"cached"}
+    rc, show = cli_json("runs", "show", toy, "2")
+    assert show["step_runs"]["combine"]["cached_from_run"] == 1
+    assert show["metrics"]["total"] == pytest.approx((2 + 4 + 6) + 3 + (2 + 4 + 6) * 10)
+    rc, status = cli_json("status", toy)
+    assert rc == 0 and status["stale"] == []
+    check_store_consistent(toy)
+
+
+def test_record_contents_and_logs(toy):
+    assert cli("run", toy).returncode == 0
+    rc, show = cli_json("runs", "show", toy, "1")
+    load = show["step_runs"]["load"]
+    assert {"toy_pipeline/steps/load.py", "toy_pipeline/_runtime.py"} <= set(load["code"])
+    assert load["params"] == {"scale": "2"}
+    assert "numpy" in load["packages"] and "python" in load["packages"]
+    data_hash = load["data"]["data/vals.txt"]
+    import hashlib
+
+    assert data_hash == hashlib.sha256((toy.parent / "data/vals.txt").read_bytes()).hexdigest()
+    base = load["outputs"]["base"]
+    assert base["format"] == "npy" and base["type"] == "numpy.ndarray" and base["version"] == 1
+    assert show["step_runs"]["lhs"]["inputs"] == {"base": base["sha256"]}
+    assert show["git_commit"] is None and show["git_error"] == "not a git repository"
+    assert show["python"] == sys.version.split()[0]
+    # lineage: the total was computed from lhs/rhs outputs and, through them, data/vals.txt
+    lin = show["lineage"]["combine.total"]
+    assert lin["all_data"] == {"data/vals.txt": data_hash}
+    assert lin["inputs"]["left"]["from"] == "lhs"
+    rc, logs = cli_json("runs", "logs", toy, "1", "lhs")
+    assert "lhs says 15.0" in logs["stdout"]
+    # an older artifact can be fetched back
+    out = toy.parent / "base.npy"
+    assert cli("runs", "fetch", toy, "1", "base", "-o", out).returncode == 0
+    import numpy as np
+
+    assert np.load(out).tolist() == [2.0, 4.0, 6.0]
+
+
+def test_code_change_reruns_step_and_downstream_only(toy):
+    assert cli("run", toy).returncode == 0
+    step = toy / "toy_pipeline" / "steps" / "rhs.py"
+    step.write_text(step.read_text().replace("base * 10", "base * 11"))
+    rc, st = cli_json("status", toy)
+    assert rc == 1 and st["stale"] == ["rhs", "combine"]
+    assert st["steps"]["rhs"]["reasons"] == [{"kind": "code",
+                                               "detail": "toy_pipeline/steps/rhs.py changed"}]
+    assert st["steps"]["combine"]["reasons"] == [{"kind": "upstream",
+                                                   "detail": "upstream step rhs is stale"}]
+    proc = cli("status", toy)
+    assert "rhs" in proc.stdout and "code: toy_pipeline/steps/rhs.py changed" in proc.stdout
+    rc, out = cli_json("run", toy)
+    assert out["steps"] == {"load": "cached", "lhs": "cached", "rhs": "finished",
+                            "combine": "finished"}
+
+
+def test_staleness_reasons_param_data_package(toy):
+    assert cli("run", toy).returncode == 0
+    rc, st = cli_json("status", toy, "--param", "scale=3")
+    assert st["stale"] == ["load", "lhs", "rhs", "combine"]
+    assert st["steps"]["load"]["reasons"] == [{"kind": "parameter", "detail": "scale: 2 -> 3"}]
+    assert st["steps"]["lhs"]["reasons"][0]["kind"] == "upstream"
+    rc, st = cli_json("status", toy, "--param", "nap=0.01")
+    assert st["stale"] == ["lhs", "rhs", "combine"]
+    (toy.parent / "data" / "vals.txt").write_text("1\n2\n5\n")
+    rc, st = cli_json("status", toy)
+    assert st["steps"]["load"]["reasons"] == [{"kind": "data",
+                                                "detail": "data/vals.txt changed"}]
+    (toy.parent / "data" / "vals.txt").write_text("1\n2\n3\n")
+    rc, st = cli_json("status", toy)
+    assert rc == 0 and st["stale"] == []
+    # an upgraded package: the store's cached module -> version map is what the next run sees
+    con = db(toy)
+    row = json.loads(con.execute("SELECT value FROM kv WHERE key='package_map'").fetchone()[0])
+    old = row["map"]["numpy"]["numpy"]
+    row["map"]["numpy"] = {"numpy": "0.0.1"}
+    with con:
+        con.execute("UPDATE kv SET value=? WHERE key='package_map'", (json.dumps(row),))
+    con.close()
+    rc, st = cli_json("status", toy)
+    assert {"kind": "package", "detail": f"numpy: {old} -> 0.0.1"} in \
+        st["steps"]["load"]["reasons"]
+
+
+def test_parameters_compare_and_show_json(toy):
+    assert cli("run", toy).returncode == 0
+    rc, out = cli_json("run", toy, "--param", "scale=3")
+    assert rc == 0 and out["steps"]["load"] == "finished"
+    rc, runs = cli_json("runs", "list", toy)
+    assert [r["overrides"] for r in runs] == [{}, {"scale": 3}]
+    rc, cmp = cli_json("runs", "compare", toy, "1", "2")
+    assert cmp["params"] == {"scale": {"a": 2, "b": 3}}
+    assert cmp["metrics"]["total"]["changed"]
+    assert cmp["metrics"]["total"]["delta"] == pytest.approx(201 - 135)
+    assert {"load.base", "combine.total", "rhs.right"} <= set(cmp["changed_artifacts"])
+    assert "load.vals" not in cmp["changed_artifacts"]
+    assert cmp["artifacts"]["load.base"]["b"]["version"] == 2
+    text = cli("runs", "compare", toy, "1", "2").stdout
+    assert "scale: 2 -> 3" in text and "total" in text
+    # back to the defaults: served from run 1, versions as first recorded
+    rc, out = cli_json("run", toy)
+    assert set(out["steps"].values()) == {"cached"}
+    rc, show = cli_json("runs", "show", toy, "latest")
+    assert show["step_runs"]["load"]["outputs"]["base"]["version"] == 1
+    assert "lineage" in show and "combine.total" in show["lineage"]
+    assert cli("runs", "show", toy, "99").returncode == 2
+
+
+def test_failing_step_then_resume(toy):
+    proc = cli("run", toy, env={"NB2PIPE_TEST_FAIL": "1"})
+    assert proc.returncode == 1
+    assert "boom in rhs" in proc.stdout
+    assert statuses(toy) == {"load": "finished", "lhs": "finished", "rhs": "failed",
+                             "combine": "skipped"}
+    rc, runs = cli_json("runs", "list", toy)
+    assert runs[-1]["status"] == "failed"
+    rc, logs = cli_json("runs", "logs", toy, "1", "rhs")
+    assert "RuntimeError: boom in rhs" in logs["stderr"]
+    rc, out = cli_json("run", toy)
+    assert rc == 0
+    assert out["steps"] == {"load": "cached", "lhs": "cached", "rhs": "finished",
+                            "combine": "finished"}
+    check_store_consistent(toy)
+
+
+def test_unserializable_output_names_step_and_variable(templates, tmp_path):
+    project = project_from(BAD_OUTPUT, "bad", templates, tmp_path / "nb")
+    rc, out = cli_json("run", project)
+    assert rc == 1
+    assert out["steps"] == {"make": "failed", "use": "skipped"}
+    err = out["errors"]["make"]
+    assert "step 'make'" in err and "output 'lock'" in err and "cannot be serialized" in err
+    check_store_consistent(project)
+
+
+def test_parallel_jobs(toy):
+    rc, out = cli_json("run", toy, "--param", "nap=0.6", "--jobs", "2")
+    assert rc == 0
+    con = db(toy)
+    rows = {r["step"]: (r["started"], r["ended"]) for r in
+            con.execute("SELECT step, started, ended FROM step_runs WHERE run_id=1")}
+    con.close()
+    (a0, a1), (b0, b1) = rows["lhs"], rows["rhs"]
+    assert a0 < b1 and b0 < a1, "independent steps did not overlap with --jobs 2"
+    rc, out = cli_json("run", toy, "--param", "nap=0.3", "--jobs", "1")
+    con = db(toy)
+    rows = {r["step"]: (r["started"], r["ended"]) for r in
+            con.execute("SELECT step, started, ended FROM step_runs WHERE run_id=2")}
+    con.close()
+    (a0, a1), (b0, b1) = rows["lhs"], rows["rhs"]
+    assert a1 <= b0 or b1 <= a0, "steps overlapped with --jobs 1"
+
+
+def test_fallback_without_fork(toy):
+    rc, out = cli_json("run", toy, env={"NB2PIPE_NO_FORK": "1"})
+    assert rc == 0 and set(out["steps"].values()) == {"finished"}
+    rc, show = cli_json("runs", "show", toy, "1")
+    assert show["executor"] == "subprocess"
+    rc, out = cli_json("run", toy)  # the fork executor computes the same: all cached
+    assert set(out["steps"].values()) == {"cached"}
+
+
+def test_step_isolation(templates, tmp_path):
+    """Each step runs in its own process, never in the runner's (as in a pod)."""
+    cells = [
+        ("code", "import os", ["imports"]),
+        ("code", "pid_a = os.getpid()", ["step:first"]),
+        ("code", "pid_b = os.getpid()\nsame = pid_a == pid_b", ["step:second", "prev:first"]),
+    ]
+    project = project_from(cells, "iso", templates, tmp_path / "nb")
+    rc, out = cli_json("run", project, "--jobs", "1")
+    assert rc == 0, out
+    from nb2pipe.runner.report import load_values
+
+    values = load_values(project, names=["pid_a", "pid_b", "same"])
+    assert values["same"] is False and os.getpid() not in (values["pid_a"], values["pid_b"])
+    con = db(project)
+    recorded = {r[0]: r[1] for r in con.execute("SELECT step, pid FROM step_runs")}
+    con.close()
+    assert recorded == {"first": values["pid_a"], "second": values["pid_b"]}
+
+
+def test_git_commit_and_dirty_flag(toy):
+    git = pytest.importorskip("git")
+    repo = git.Repo.init(str(toy.parent))
+    with repo.config_writer() as cw:
+        cw.set_value("user", "name", "t")
+        cw.set_value("user", "email", "t@example.com")
+    repo.index.add(["toy.ipynb", "data/vals.txt"])
+    commit = repo.index.commit("init").hexsha
+    assert cli("run", toy).returncode == 0
+    (toy.parent / "data" / "vals.txt").write_text("1\n2\n4\n")
+    assert cli("run", toy).returncode == 0
+    rc, runs = cli_json("runs", "list", toy)
+    assert [(r["git_commit"], r["git_dirty"]) for r in runs] == [(commit, False),
+                                                                 (commit, True)]
+
+
+def test_sigkill_mid_step_leaves_store_consistent_and_resumes(templates, tmp_path):
+    project = project_from(SLOW, "slow", templates, tmp_path / "nb")
+    marker = tmp_path / "marker"
+    env = dict(os.environ, NB2PIPE_TEST_SLOW="1", NB2PIPE_TEST_MARKER=str(marker))
+    proc = subprocess.Popen([sys.executable, "-m", "nb2pipe", "run", str(project)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while not marker.exists():
+        assert proc.poll() is None, "the run ended before the slow step started"
+        assert time.time() < deadline, "the slow step never started"
+        time.sleep(0.05)
+    con = db(project)
+    pid = con.execute("SELECT pid FROM step_runs WHERE step='slow'").fetchone()[0]
+    con.close()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    # the step's process dies with the run (no orphan keeps writing)
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the step process outlived the killed run")
+    check_store_consistent(project)
+    rc, runs = cli_json("runs", "list", project)
+    assert runs[0]["status"] == "interrupted"
+    assert statuses(project, "1") == {"first": "finished", "slow": "interrupted",
+                                      "last": "interrupted"}
+    rc, out = cli_json("run", project)
+    assert rc == 0
+    assert out["steps"] == {"first": "cached", "slow": "finished", "last": "finished"}
+    check_store_consistent(project)
+    assert not any((project / ".nb2pipe" / "tmp").iterdir())
+
+
+def test_concurrent_runs_do_not_corrupt_the_store(toy):
+    procs = [subprocess.Popen([sys.executable, "-m", "nb2pipe", "run", str(toy), "--json",
+                               "--no-cache", "--jobs", "2"] + (["--param", "scale=3"] if i
+                                                               else []),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(3)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    for p, (so, se) in zip(procs, outs):
+        assert p.returncode == 0, so + se
+        assert set(json.loads(so)["steps"].values()) == {"finished"}
+    check_store_consistent(toy)
+    rc, runs = cli_json("runs", "list", toy)
+    assert sorted(r["id"] for r in runs) == [1, 2, 3]
+    assert all(r["status"] == "finished" for r in runs)
+    con = db(toy)
+    # one version per distinct content, however many runs raced to record it
+    versions = con.execute("SELECT step, name, COUNT(*) FROM versions GROUP BY step, name"
+                           ).fetchall()
+    con.close()
+    assert {(s, n): c for s, n, c in versions}[("load", "base")] == 2
+    rc, out = cli_json("run", toy)
+    assert set(out["steps"].values()) == {"cached"}
+
+
+def test_usage_errors(toy, tmp_path):
+    assert cli("run", tmp_path).returncode == 2
+    proc = cli("run", toy, "--param", "nope=1")
+    assert proc.returncode == 2 and "unknown parameter 'nope'" in proc.stderr
+    assert cli("runs", "list", toy).returncode == 2  # no store yet
