@@ -133,7 +133,7 @@ class _Section:
     def load(self, t) -> str:
         extra = ""
         if self.rng.random() < 0.3:
-            extra = f", usecols=None, low_memory=False"
+            extra = ", usecols=None, low_memory=False"
         return f'{t["var"]} = pd.read_csv("{t["file"]}"{extra})\nprint({t["var"]}.shape)'
 
     def peek(self, t) -> str:
@@ -244,7 +244,7 @@ class _Section:
             f'df["{v}_{c}_{self.i}"] = {v}["{c}"].median()',
             f'df = df[df["{MAIN_COLS[1]}"] >= 0]',
             f'df["spend_{self.i}"] = df["spend"] * {self.rng.randint(2, 9) / 10}',
-            f'df.fillna({{"spend": 0}}, inplace=True)',
+            'df.fillna({"spend": 0}, inplace=True)',
         ])
 
     def reseed(self, t) -> str:

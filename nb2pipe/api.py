@@ -155,12 +155,23 @@ def _capture(nb_path: Path, out: Path, plan, run: bool, dry_run: bool, shown: st
     project's existing one if it still matches the notebook and its steps."""
     from nb2pipe import capture as capturing
 
+    if dry_run:  # write nothing, execute nothing
+        return None, None
     if not run:
-        return (None if dry_run else capturing.load_capture(out, plan)), None
+        return capturing.load_capture(out, plan), None
     cap, error = capturing.capture(nb_path, plan)
     if cap is None:
         return None, Diagnostic("NB405", error, path=shown)
     return cap, None
+
+
+def _emit_notes(files: dict[str, str], shown: str) -> list[Diagnostic]:
+    from nb2pipe.emit.kfp import COMPILED, SOURCE
+
+    if SOURCE in files and COMPILED not in files:
+        return [Diagnostic("NB409", f"{COMPILED} not written: the kfp SDK is not installed "
+                                    "here; run `nb2pipe compile-kfp` where it is", path=shown)]
+    return []
 
 
 class SelfCheckError(Exception):
@@ -207,6 +218,7 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
                                     diagnostics=tuple(diags + [cap_diag]))
         cap_data = cap.data if cap is not None else None
         files = render(plan, nb, cap_data)
+        diags.extend(_emit_notes(files, shown))
         if self_check:
             _self_check(files)
             plan2, _, nb2 = plan_notebook(nb_path, out, name, split)
@@ -244,7 +256,21 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
         return ConversionResult("failed", shown, str(out), diagnostics=(Diagnostic(
             "NB104", "code is nested too deeply to analyze", path=shown),))
     except Exception as exc:  # the boundary: no traceback reaches the user
-        tb = traceback.format_exc(limit=-3)
+        report = _save_crash_report(traceback.format_exc())
+        where = f" (details in {report})" if report else ""
         return ConversionResult("failed", shown, str(out), diagnostics=(Diagnostic(
-            "NB403", f"internal error {type(exc).__name__}: {exc} — please report it",
-            path=shown),), internal_error=tb)
+            "NB403", f"internal error {type(exc).__name__}: {exc} — please report it{where}",
+            path=shown),), internal_error=f"{type(exc).__name__}: {exc}{where}")
+
+
+def _save_crash_report(text: str) -> str | None:
+    """Keep the traceback for a bug report in a file, never in the user's output."""
+    import tempfile
+
+    try:
+        fd, path = tempfile.mkstemp(prefix="nb2pipe-crash-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return path
+    except OSError:
+        return None

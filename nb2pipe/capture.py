@@ -363,10 +363,6 @@ def capture(nb_path: Path, plan: Any, timeout: int = 600) -> tuple[Capture | Non
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def capture_text(cap: Capture) -> str:
-    return json.dumps(cap.data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-
-
 def load_capture(outdir: Path, plan: Any) -> Capture | None:
     """A capture already in the project, reused while the notebook and steps are unchanged."""
     path = outdir / CAPTURE_FILE

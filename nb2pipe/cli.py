@@ -59,6 +59,9 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print the result and PipelinePlan as JSON")
     c.add_argument("--force", action="store_true", help="overwrite hand-edited generated files")
     c.add_argument("--dry-run", action="store_true", help="analyze and plan, write nothing")
+    c.add_argument("--capture", action="store_true",
+                   help="execute the notebook once and record each step's values (test "
+                        "fixtures, types, data profiles, metrics)")
     e = sub.add_parser("explain", help="explain a diagnostic code")
     e.add_argument("code")
     j = sub.add_parser("eject", help="take ownership of a generated project: nb2pipe stops "
@@ -88,7 +91,7 @@ def cmd_convert(args) -> int:
         print(f"nb2pipe: error: {args.notebook} is a folder, not a notebook", file=sys.stderr)
         return EXIT_USAGE
     res = convert(nb, args.outdir, name=args.name, split=args.split, force=args.force,
-                  dry_run=args.dry_run)
+                  dry_run=args.dry_run, capture=args.capture)
     if args.json:
         print(json.dumps(res.to_json(), indent=2, sort_keys=True, ensure_ascii=False))
         _print_diags([d for d in res.diagnostics if d.severity != "info"], sys.stderr)

@@ -184,6 +184,11 @@ _CODES = [
          "nb2pipe produced a file that does not compile, or converting twice gave different "
          "bytes. This is a bug in nb2pipe.",
          "Please report it with the notebook (or a reduced copy)."),
+    Code("NB409", INFO, "Kubeflow pipeline not compiled",
+         "The kfp SDK is not installed where nb2pipe ran, so deploy/kfp-pipeline.yaml was not "
+         "written; deploy/kfp_pipeline.py (the pipeline in the kfp DSL) was. kfp is an optional "
+         "extra because it pins an older kubernetes client.",
+         "Run `nb2pipe compile-kfp PROJECT` in an environment with `pip install 'nb2pipe[kfp]'`."),
     Code("NB404", ERROR, "output folder is unsafe",
          "The output folder is the notebook's own folder or would overwrite the notebook.",
          "Choose another output folder with -o."),

@@ -42,8 +42,7 @@ def main(args) -> int:
         _, diags, _ = plan_notebook(path, split=args.split, ignore=tuple(ignore))
         for d in diags:
             if d.severity != "info" or args.show_info:
-                # the path as given, so the location opens in the user's editor
-                print(d.format().replace(d.path or "<notebook>", nb, 1) if d.path else
-                      f"{nb}: {d.format()}")
+                # the location with the path as given, so it opens in the user's editor
+                print(nb + d.format()[len(d.path or "<notebook>"):])
         failed += has_errors(diags)
     return 1 if failed else 0

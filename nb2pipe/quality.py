@@ -22,7 +22,10 @@ N_BINS = 20  # quantile bins kept for PSI / KS
 
 # Tolerances of the checks (override per call).
 TOLERANCES: dict[str, float] = {
-    "range_margin": 0.1,  # allowed overshoot of [min, max], as a fraction of the range
+    "range_margin": 0.1,  # allowed overshoot of [min, max], as a fraction of the range ...
+    "range_std": 1.0,  # ... plus this many baseline standard deviations (sampling tails);
+    "range_share": 0.002,  # a share of values up to this may fall just outside (rare tails),
+    # none beyond three times the margin
     "mean_std": 0.25,  # allowed mean shift, in baseline standard deviations
     "std_ratio": 1.5,  # allowed std ratio (either way)
     "proportion": 0.05,  # allowed absolute change of a category's share
@@ -174,10 +177,12 @@ def check(value: Any, prof: dict[str, Any], **tolerances: float) -> list[str]:
                 continue
             arr = values.to_numpy(dtype="float64")
             span = base["max"] - base["min"]
-            margin = tol["range_margin"] * (span if span > 0 else max(abs(base["max"]), 1.0))
+            margin = tol["range_margin"] * (span if span > 0 else max(abs(base["max"]), 1.0)) \
+                + tol["range_std"] * (base.get("std") or 0.0)
             lo, hi = base["min"] - margin, base["max"] + margin
             out = int(np.count_nonzero((arr < lo) | (arr > hi)))
-            if out:
+            far = int(np.count_nonzero((arr < lo - 2 * margin) | (arr > hi + 2 * margin)))
+            if far or out > tol["range_share"] * len(arr):
                 bad = arr[(arr < lo) | (arr > hi)]
                 problems.append(f"column {name!r}: {out} value(s) outside the observed range "
                                 f"[{base['min']:.6g}, {base['max']:.6g}] (+/- {margin:.3g}), "

@@ -185,8 +185,9 @@ def api_error_message(status: int, body: str, namespace: str, what: str) -> str:
         return (f"not found: namespace {namespace!r} does not exist or Argo Workflows is not "
                 f"installed (no workflows.argoproj.io resource) ({reason})")
     if status == 422:
-        return (f"the cluster rejected the Workflow as invalid: {reason}; this is a bug in "
-                "nb2pipe if the project is unedited, please report it")
+        return (f"the cluster rejected the Workflow as invalid (namespace {namespace!r}): "
+                f"{reason}; this is a bug in nb2pipe if the project is unedited, please "
+                "report it")
     return f"the Kubernetes API answered {status}: {reason}"
 
 

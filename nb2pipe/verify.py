@@ -30,27 +30,30 @@ from typing import Any
 EQUAL, DIFFERENT, NOT_COMPARABLE = "equal", "different", "not comparable"
 NONDETERMINISTIC, ERROR = "nondeterministic", "error"
 
-CHILD = r"""
-import importlib, json, os, sys, traceback
-from pathlib import Path
-project, package, step, values_dir, nb_dump, spec = sys.argv[1:7]
-spec = json.loads(spec)
-sys.path.insert(0, project)
-result = {"error": None, "values": [], "inputs_differ": []}
-try:
+def _run_one(package: str, spec: dict[str, Any], values_dir: str, nb_dump: str) -> dict:
+    """Run one step on the pipeline's own earlier outputs and compare with the notebook.
+
+    Runs in a forked child of the zygote (`_zygote`): fresh module state for the generated
+    package, heavy libraries already imported.
+    """
+    import importlib
+
     import cloudpickle
+
     from nb2pipe.compare import compare
+
+    step = spec["name"]
+    result: dict[str, Any] = {"error": None, "values": [], "inputs_differ": []}
     rt = importlib.import_module(package + "._runtime")
     pipeline = importlib.import_module(package + ".pipeline")
     func = getattr(importlib.import_module(f"{package}.steps.{step}"), step)
 
-    def notebook(phase):
+    def notebook(phase: str) -> tuple[Path, dict]:
         folder = Path(nb_dump) / step / phase
         idx = folder / "index.json"
-        recs = json.loads(idx.read_text()) if idx.exists() else {}
-        return folder, recs
+        return folder, (json.loads(idx.read_text()) if idx.exists() else {})
 
-    def load_nb(folder, rec):
+    def load_nb(folder: Path, rec: dict) -> Any:
         with open(folder / rec["dump"], "rb") as fh:
             return cloudpickle.load(fh)
 
@@ -65,12 +68,11 @@ try:
     for name, rec in recs.items():
         if name == "_rng" or not rec.get("dump") or name not in given:
             continue
-        v = compare(load_nb(folder, rec), given[name])
-        if v.status == "different":
+        if compare(load_nb(folder, rec), given[name]).status == DIFFERENT:
             result["inputs_differ"].append(name)
-    seen = {}
+    seen: dict[str, Any] = {}
 
-    def hook(frame, event, arg):
+    def hook(frame: Any, event: str, arg: Any) -> None:
         if event == "return" and frame.f_code is func.__code__:
             seen.update(frame.f_locals)
 
@@ -86,25 +88,105 @@ try:
     for name, rec in sorted(recs.items()):
         if not rec.get("defined"):
             if name in seen:
-                result["values"].append([name, "different",
-                                         "the notebook leaves it undefined, the pipeline defines it"])
+                result["values"].append([name, DIFFERENT, "the notebook leaves it undefined, "
+                                                          "the pipeline defines it"])
             continue
         if not rec.get("dump"):
-            result["values"].append([name, "not comparable", rec.get("note", "not captured")])
+            result["values"].append([name, NOT_COMPARABLE, rec.get("note", "not captured")])
             continue
         if name not in seen:
-            result["values"].append([name, "different", "the pipeline step does not define it"])
+            result["values"].append([name, DIFFERENT, "the pipeline step does not define it"])
             continue
         try:
             v = compare(load_nb(folder, rec), seen[name])
             result["values"].append([name, v.status, v.detail])
-        except Exception as exc:
-            result["values"].append([name, "not comparable",
+        except Exception as exc:  # noqa: BLE001 - a failing comparison is a finding
+            result["values"].append([name, NOT_COMPARABLE,
                                      f"comparison failed: {type(exc).__name__}: {exc}"])
-except BaseException:
-    result["error"] = traceback.format_exc(limit=-4)[-3000:]
-print("NB2PIPE-VERIFY " + json.dumps(result))
-"""
+    return result
+
+
+def _zygote(argv: list[str]) -> None:
+    """Import the heavy libraries once, then run each step in a forked child (a fresh
+    package state per step, as a container has) and print the results as one JSON line."""
+    import importlib
+    import time
+    import traceback
+
+    project, package, values_dir, nb_dump, job_file = argv[:5]
+    job = json.loads(Path(job_file).read_text())
+    sys.path.insert(0, project)
+    for mod in ["cloudpickle", "nb2pipe.compare"] + job["preimport"]:
+        try:
+            importlib.import_module(mod)
+        except Exception:  # noqa: BLE001 - the step will report it
+            pass
+    results: dict[str, dict] = {}
+    failed: set[str] = set()
+    rng_from = None
+    for spec in job["steps"]:
+        name = spec["name"]
+        blocked = sorted({src for _, src in spec["input_sources"]} & failed)
+        if spec["rng_in"] and rng_from in failed:
+            blocked.append(rng_from)
+        if blocked:
+            results[name] = {"error": f"not run: upstream step(s) {', '.join(blocked)} failed",
+                             "values": [], "inputs_differ": []}
+            failed.add(name)
+            continue
+        spec = dict(spec, rng_from=rng_from)
+        out_file = Path(values_dir) / f".result-{name}.json"
+        if not hasattr(os, "fork"):  # no isolation without fork: run in this process
+            try:
+                res = _run_one(package, spec, values_dir, nb_dump)
+            except BaseException:  # noqa: BLE001
+                res = {"error": traceback.format_exc(limit=-4)[-3000:], "values": [],
+                       "inputs_differ": []}
+        else:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:  # the child: run, write the result, leave without cleanup
+                code = 0
+                try:
+                    res = _run_one(package, spec, values_dir, nb_dump)
+                except BaseException:  # noqa: BLE001 - any failure is the step's error
+                    res = {"error": traceback.format_exc(limit=-4)[-3000:], "values": [],
+                           "inputs_differ": []}
+                try:
+                    out_file.write_text(json.dumps(res))
+                except BaseException:  # noqa: BLE001
+                    code = 1
+                os._exit(code)
+            deadline = time.monotonic() + job["timeout"]
+            status = None
+            while status is None:
+                done, st = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    status = st
+                elif time.monotonic() > deadline:
+                    os.kill(pid, 9)
+                    os.waitpid(pid, 0)
+                    status = -1
+                else:
+                    time.sleep(0.02)
+            if out_file.exists():
+                res = json.loads(out_file.read_text())
+            elif status == -1:
+                res = {"error": f"timed out after {job['timeout']} s", "values": [],
+                       "inputs_differ": []}
+            else:
+                res = {"error": f"the step process died (status {status})", "values": [],
+                       "inputs_differ": []}
+        results[name] = res
+        if res["error"]:
+            failed.add(name)
+        if spec["rng_out"]:
+            rng_from = name
+    print("NB2PIPE-VERIFY " + json.dumps(results))
+
+
+ZYGOTE = "import sys; from nb2pipe.verify import _zygote; _zygote(sys.argv[1:])"
 
 
 @dataclass
@@ -179,21 +261,27 @@ def _read_plan(project: Path) -> dict[str, Any]:
     return json.loads((project / "nb2pipe.plan.json").read_text(encoding="utf-8"))
 
 
-def _run_step(project: Path, package: str, spec: dict[str, Any], values: Path, dump: Path,
-              timeout: int) -> dict[str, Any]:
+def _run_steps(project: Path, plan: dict[str, Any], steps: list[dict[str, Any]], values: Path,
+               dump: Path, timeout: int) -> dict[str, dict]:
+    """All steps, in notebook order, each in its own forked interpreter state."""
+    job = values / ".job.json"
+    job.write_text(json.dumps({"steps": steps, "timeout": timeout,
+                               "preimport": [m for m in plan.get("imported_modules", [])
+                                             if m not in plan.get("local_modules", [])]}))
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0")
+    cmd = [sys.executable, "-c", ZYGOTE, str(project), plan["package"], str(values), str(dump),
+           str(job)]
     try:
-        proc = subprocess.run([sys.executable, "-c", CHILD, str(project), package, spec["name"],
-                               str(values), str(dump), json.dumps(spec)],
-                              capture_output=True, text=True, timeout=timeout, env=env,
-                              cwd=str(project))
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(project),
+                              timeout=timeout * max(len(steps), 1) + 60)
     except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout} s", "values": [], "inputs_differ": []}
+        return {s["name"]: {"error": "timed out", "values": [], "inputs_differ": []}
+                for s in steps}
     for line in proc.stdout.splitlines():
         if line.startswith("NB2PIPE-VERIFY "):
             return json.loads(line[len("NB2PIPE-VERIFY "):])
-    return {"error": f"the step process exited {proc.returncode}:\n{proc.stderr[-3000:]}",
-            "values": [], "inputs_differ": []}
+    err = f"the pipeline process exited {proc.returncode}:\n{proc.stderr[-3000:]}"
+    return {s["name"]: {"error": err, "values": [], "inputs_differ": []} for s in steps}
 
 
 def _same_in_notebook_runs(dump_a: Path, dump_b: Path, step: str, name: str) -> bool | None:
@@ -212,8 +300,8 @@ def _same_in_notebook_runs(dump_a: Path, dump_b: Path, step: str, name: str) -> 
         return None
 
 
-def verify(notebook: Path, project: Path, timeout: int = 600, recheck: bool = True,
-           workdir: Path | None = None) -> VerifyReport:
+def verify(notebook: Path, project: Path, timeout: int = 600,
+           recheck: bool = True) -> VerifyReport:
     """Compare the notebook with its generated pipeline, step by step."""
     from nb2pipe.capture import plan_steps, run_hooked
 
@@ -235,25 +323,12 @@ def verify(notebook: Path, project: Path, timeout: int = 600, recheck: bool = Tr
             return report
         values = tmp / "values"
         values.mkdir()
-        rng_from = None
-        failed: set[str] = set()
+        results = _run_steps(project, plan, steps, values, tmp / "nb1", timeout)
         for s in steps:
-            spec = dict(s, rng_from=rng_from)
-            res = StepResult(s["name"])
-            report.steps.append(res)
-            blocked = sorted({src for _, src in s["input_sources"]} & failed)
-            if blocked or (s["rng_in"] and rng_from in failed):
-                res.error = f"not run: upstream step(s) {', '.join(blocked or [rng_from])} failed"
-                failed.add(s["name"])
-                continue
-            out = _run_step(project, plan["package"], spec, values, tmp / "nb1", timeout)
-            res.error = out["error"] or ""
-            res.inputs_differ = out["inputs_differ"]
-            res.values = [ValueResult(*v) for v in out["values"]]
-            if res.error:
-                failed.add(s["name"])
-            if s["rng_out"]:
-                rng_from = s["name"]
+            out = results.get(s["name"]) or {"error": "not run", "values": [],
+                                             "inputs_differ": []}
+            report.steps.append(StepResult(s["name"], [ValueResult(*v) for v in out["values"]],
+                                           out["error"] or "", out["inputs_differ"]))
         different = [(s.step, v) for s in report.steps for v in s.values if v.status == DIFFERENT]
         if different and recheck:
             run2 = run_hooked(notebook, steps, tmp / "nb2", timeout=timeout, describe=False)

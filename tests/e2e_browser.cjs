@@ -51,11 +51,18 @@ async function stepNames(page) {
       es => es.map(e => [e.getAttribute('data-from'), e.getAttribute('data-to')]));
     result.resultText = await page.locator('#nb2pipe-panel .nb2pipe-result').innerText();
     result.hasReadmeLink = await page.locator('#nb2pipe-panel .nb2pipe-readme').count() > 0;
-    result.panelErrors = await page.$$eval('#nb2pipe-panel .nb2pipe-error',
+    result.panelErrors = await page.$$eval('#nb2pipe-panel [role=alert]',
       es => es.map(e => e.textContent));
     result.io = await page.$$eval('#nb2pipe-panel .nb2pipe-step', cards =>
       cards.map(c => c.innerText.replace(/\s+/g, ' ').trim()));
     await page.screenshot({ path: shot });
+
+    // The README link opens the generated README in JupyterLab.
+    await page.locator('#nb2pipe-panel .nb2pipe-readme').click();
+    await page.locator('.lm-TabBar-tabLabel', { hasText: 'README.md' }).first()
+      .waitFor({ timeout: 20000 });
+    result.readmeOpened = true;
+    await page.locator('.lm-TabBar-tabLabel', { hasText: 'sales.ipynb' }).first().click();
 
     // Tag the last code cell `skip` from the cell context menu, save: the panel refreshes.
     const cells = page.locator('.jp-Notebook .jp-Cell.jp-CodeCell');
@@ -71,12 +78,31 @@ async function stepNames(page) {
     result.stepsAfterSkip = await stepNames(page);
     result.statusAfterSkip = await page.locator('#nb2pipe-panel .nb2pipe-status').innerText();
 
+    // Click a diagnostic: its cell becomes the active cell.
+    const diag = page.locator('#nb2pipe-panel .nb2pipe-diag.nb2pipe-clickable').first();
+    if (await diag.count()) {
+      const code = await diag.getAttribute('data-code');
+      await diag.click();
+      const active = await page.$$eval('.jp-Notebook .jp-Cell',
+        cs => cs.findIndex(c => c.classList.contains('jp-mod-active')));
+      result.diagnosticJump = { code, activeCell: active + 1 };
+    }
+
     // Click a node: the step's cells become active; its code shows.
     await page.locator('#nb2pipe-panel .nb2pipe-dag-node').first().click();
     result.selectedCode = await page.locator('#nb2pipe-panel .nb2pipe-code pre').first()
       .innerText({ timeout: 5000 }).catch(() => null);
     await page.screenshot({ path: shot.replace(/\.png$/, '-after-skip.png') });
     result.consoleErrors = consoleErrors.filter(t => /nb2pipe/i.test(t));
+
+    // A failing request is shown in the panel, not swallowed.
+    await page.route('**/nb2pipe/preview**', route => route.fulfill({
+      status: 500, contentType: 'application/json',
+      body: JSON.stringify({ message: 'simulated server failure' })
+    }));
+    await page.locator('#nb2pipe-panel .nb2pipe-refresh').click();
+    result.shownError = await page.locator('#nb2pipe-panel [role=alert]').innerText({ timeout: 10000 });
+    await page.unroute('**/nb2pipe/preview**');
     result.ok = true;
   } catch (error) {
     result.error = String(error && error.stack || error);

@@ -47,6 +47,14 @@ BAD_OUTPUT = [
     ("code", "with lock:\n    m = n + 1", ["step:use", "prev:make"]),
 ]
 
+# `write` leaves a file that `read` reads back: a side effect the cache must restore.
+FILES = [
+    ("code", "import numpy as np", ["imports"]),
+    ("code", "k = 2", ["pipeline-parameters"]),
+    ("code", "np.savetxt('out.txt', np.arange(3) * k)\nwritten = 3", ["step:write"]),
+    ("code", "back = np.loadtxt('out.txt').tolist()", ["step:read", "prev:write"]),
+]
+
 _TEMPLATES: dict[str, Path] = {}
 
 

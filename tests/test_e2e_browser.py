@@ -32,6 +32,10 @@ pytestmark = pytest.mark.browser
 def _missing() -> str | None:
     if not Path(CHROMIUM).exists():
         return f"{CHROMIUM} is missing (apt-get install chromium; .ci/setup.d/60-jupyter.sh)"
+    import importlib.util
+
+    if importlib.util.find_spec("jupyterlab") is None:
+        return "jupyterlab is not installed (.ci/setup.d/60-jupyter.sh installs it)"
     if shutil.which("node") is None:
         return "node is missing"
     if not (EXT / "node_modules" / "playwright-core").is_dir():
@@ -59,7 +63,10 @@ def lab(tmp_path):
     write_sample(root / "sales.ipynb")
     port, token = _free_port(), secrets.token_hex(16)
     home = tmp_path / "home"
-    home.mkdir()
+    labconfig = home / ".jupyter" / "labconfig"
+    labconfig.mkdir(parents=True)
+    (labconfig / "page_config.json").write_text(json.dumps(  # no "news?" pop-up in the shots
+        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
     env = dict(os.environ, HOME=str(home), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
                JUPYTER_CONFIG_DIR=str(home / ".jupyter"), JUPYTER_PLATFORM_DIRS="1")
     log = (tmp_path / "lab.log").open("w")
@@ -127,4 +134,8 @@ def test_convert_button_writes_the_pipeline_and_the_panel_shows_the_steps(lab, t
     assert seen["stepsAfterSkip"] == ["load", "clean_step"]
     assert "stale" in seen["statusAfterSkip"]
     assert seen["consoleErrors"] == []
+    assert seen["readmeOpened"]
+    assert "500 simulated server failure" in seen["shownError"]
+    # NB305 (the skipped section left no step) points at cell 7; clicking it went there
+    assert seen.get("diagnosticJump") == {"code": "NB305", "activeCell": 7}, seen
     assert shot.is_file() and shot.stat().st_size > 10_000

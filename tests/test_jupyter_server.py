@@ -153,3 +153,41 @@ async def test_output_folder_outside_the_root_is_refused(jp_fetch, jp_root_dir, 
 async def test_missing_notebook_is_404(jp_fetch, jp_root_dir):
     code, body = await _error(jp_fetch("nb2pipe", "preview", params={"path": "nope.ipynb"}))
     assert code == 404 and "nope.ipynb" in body["message"]
+
+
+def test_cli_and_extension_entry_points_do_not_import_jupyter_server(tmp_path):
+    import subprocess
+    import sys
+
+    nb = write_sample(tmp_path / "sales.ipynb")
+    code = ("import sys, nb2pipe.jupyter, nb2pipe.cli\n"
+            f"rc = nb2pipe.cli.main(['check', '--ignore-unconverted', {str(nb)!r}])\n"
+            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('jupyter_server', 'tornado', 'nbformat', 'libcst', 'black'))\n"
+            "assert rc == 0 and not heavy, (rc, heavy)\n"
+            "assert nb2pipe.jupyter._jupyter_server_extension_points() == "
+            "[{'module': 'nb2pipe.jupyter'}]\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class TestAuthorization:
+    """The handlers ask the server's authorizer about resource `nb2pipe` (read / write)."""
+
+    @pytest.fixture
+    def jp_server_config(self):
+        from jupyter_server.auth.authorizer import Authorizer
+
+        class DenyNb2pipeWrites(Authorizer):
+            def is_authorized(self, handler, user, action, resource):
+                return not (resource == "nb2pipe" and action == "write")
+
+        return {"ServerApp": {"jpserver_extensions": {"nb2pipe.jupyter": True},
+                              "authorizer_class": DenyNb2pipeWrites}}
+
+    async def test_authorizer_decides(self, jp_fetch, jp_root_dir, notebook):
+        r = await jp_fetch("nb2pipe", "preview", params={"path": notebook})  # read: allowed
+        assert json.loads(r.body)["plan"]["steps"]
+        code, body = await _error(jp_fetch("nb2pipe", "convert", method="POST",
+                                           body=json.dumps({"path": notebook})))
+        assert code == 403 and "nb2pipe" in body["message"]
+        assert not (jp_root_dir / "work" / "sales_pipeline").exists()

@@ -62,14 +62,16 @@ def hooks(tmp_path_factory):
     sha = _git(snap, "rev-parse", "HEAD").strip()
     home = tmp_path_factory.mktemp("pre-commit-home")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "PRE_COMMIT"))}
+    # PIP_COMPILE=0: no bytecode compilation of the hook env's ~100 packages (halves the
+    # build, the slow part of these tests); the hooks behave the same.
     env.update(PRE_COMMIT_HOME=str(home), PRE_COMMIT_COLOR="never",
-               PIP_DISABLE_PIP_VERSION_CHECK="1")
+               PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_COMPILE="0")
     return snap, sha, env
 
 
 @pytest.fixture
 def project(tmp_path, hooks):
-    """A user's repository: a converted sample notebook, committed."""
+    """A user's repository: a converted sample notebook, committed, hooks configured."""
     snap, sha, env = hooks
     repo = tmp_path / "project"
     _init(repo)
@@ -84,45 +86,58 @@ def project(tmp_path, hooks):
     return repo
 
 
-def _edit_notebook(nb: Path, source: str) -> None:
+def _edit_notebook(nb: Path, source: str, cell: int = -1) -> None:
     data = json.loads(nb.read_text())
-    data["cells"][-1]["source"] = source
+    data["cells"][cell]["source"] = source
     nb.write_text(json.dumps(data, indent=1) + "\n")
 
 
-def _try(hook: str, repo: Path, hooks, *extra: str) -> subprocess.CompletedProcess:
+def _pre_commit(repo: Path, hooks, *args: str) -> subprocess.CompletedProcess:
+    return _run([*PRE_COMMIT, *args], repo, hooks[2])
+
+
+def _out(proc: subprocess.CompletedProcess) -> str:
+    return proc.stdout + proc.stderr
+
+
+STEP = Path("sales_pipeline") / "sales_pipeline" / "steps" / "summarize.py"
+DOUBLED = ("totals = {}\nfor r in clean:\n    totals[r['region']] = "
+           "totals.get(r['region'], 0) + 2 * r['amount']\nprint(totals)")
+
+
+def test_try_repo_on_a_stale_notebook(project, hooks):
+    """`pre-commit try-repo` (a fresh hook environment each call, so only once here)."""
     snap, sha, env = hooks
-    return _run([*PRE_COMMIT, "try-repo", str(snap), hook, "--ref", sha, *extra], repo, env)
+    _edit_notebook(project / "sales.ipynb", DOUBLED)
+    _git(project, "add", "sales.ipynb")
+    tried = _run([*PRE_COMMIT, "try-repo", str(snap), "--ref", sha], project, env)
+    out = _out(tried)
+    assert tried.returncode == 1, out
+    stale = [ln for ln in out.splitlines() if ln.startswith("sales.ipynb: stale")]
+    assert len(stale) == 1 and "notebook changed" in stale[0], out  # one line per notebook
+    assert "sales.ipynb: regenerated" in out  # nb2pipe-sync ran after it
+    assert "2 * r" in (project / STEP).read_text()
 
 
-def test_check_blocks_a_stale_pipeline_and_sync_fixes_it(project, hooks):
-    _, _, env = hooks
-    nb = project / "sales.ipynb"
-    _edit_notebook(nb, "totals = {}\nfor r in clean:\n    totals[r['region']] = "
-                       "totals.get(r['region'], 0) + 2 * r['amount']\nprint(totals)")
+def test_commit_blocked_while_stale_then_passes_after_sync(project, hooks):
+    assert _pre_commit(project, hooks, "install").returncode == 0
+    _edit_notebook(project / "sales.ipynb", DOUBLED)
     _git(project, "add", "sales.ipynb")
 
-    tried = _try("nb2pipe-check", project, hooks)
-    assert tried.returncode == 1, tried.stdout + tried.stderr
-    stale_lines = [ln for ln in tried.stdout.splitlines() if ln.startswith("sales.ipynb: ")]
-    assert len(stale_lines) == 1 and "notebook changed" in stale_lines[0], tried.stdout
+    blocked = _run(["git", "commit", "-m", "double the amounts"], project, hooks[2])
+    out = _out(blocked)
+    assert blocked.returncode != 0, out
+    assert "sales.ipynb: stale: notebook changed" in out
+    assert "sales.ipynb: regenerated" in out and "re-stage" in out
+    assert "2 * r" in (project / STEP).read_text()
+    assert _git(project, "log", "--format=%s", "-1").strip() == "notebook and its pipeline"
 
-    # a real commit through the installed hook: blocked, the pipeline regenerated
-    assert _run([*PRE_COMMIT, "install"], project, env).returncode == 0
-    blocked = _run(["git", "commit", "-m", "double the amounts"], project, env)
-    assert blocked.returncode != 0, blocked.stdout
-    assert "sales.ipynb: stale: notebook changed" in blocked.stdout
-    assert "regenerated" in blocked.stdout
-    assert "2 * r" in (project / "sales_pipeline" / "sales_pipeline" / "steps"
-                       / "summarize.py").read_text()
-    assert subprocess.run([*NB2PIPE, "check", "sales.ipynb"], cwd=project).returncode == 0
-
-    # re-stage what sync wrote: the commit passes
-    _git(project, "add", "-A")
-    passed = _run(["git", "commit", "-m", "double the amounts"], project, env)
-    assert passed.returncode == 0, passed.stdout + passed.stderr
-    assert "nb2pipe check" in passed.stdout and "Passed" in passed.stdout
+    _git(project, "add", "-A")  # re-stage what sync wrote: the commit passes
+    passed = _run(["git", "commit", "-m", "double the amounts"], project, hooks[2])
+    assert passed.returncode == 0, _out(passed)
+    assert "nb2pipe check" in _out(passed) and "Failed" not in _out(passed)
     assert _git(project, "status", "--porcelain") == ""
+    assert _git(project, "log", "--format=%s", "-1").strip() == "double the amounts"
 
 
 def test_hand_edited_pipeline_blocks_and_is_never_overwritten(project, hooks):
@@ -133,51 +148,48 @@ def test_hand_edited_pipeline_blocks_and_is_never_overwritten(project, hooks):
                    "print(sorted(totals.items()))")
     _git(project, "add", "-A")
 
-    tried = _try("nb2pipe-check", project, hooks, "--all-files")
-    assert tried.returncode == 1
-    line = next(ln for ln in tried.stdout.splitlines() if ln.startswith("sales.ipynb: "))
+    checked = _pre_commit(project, hooks, "run", "nb2pipe-check", "--all-files")
+    assert checked.returncode == 1
+    line = next(ln for ln in _out(checked).splitlines() if ln.startswith("sales.ipynb: "))
     assert "notebook changed" in line and "README.md edited by hand" in line
 
-    synced = _try("nb2pipe-sync", project, hooks, "--all-files")
+    synced = _pre_commit(project, hooks, "run", "nb2pipe-sync", "--all-files")
     assert synced.returncode == 1
-    assert "kept hand-edited README.md" in synced.stdout
+    assert "kept hand-edited README.md" in _out(synced)
     assert "A note by hand." in readme.read_text()
-    assert "sorted(totals.items())" in (project / "sales_pipeline" / "sales_pipeline" / "steps"
-                                        / "summarize.py").read_text()
+    assert "sorted(totals.items())" in (project / STEP).read_text()
     # still blocked: only the user can decide about the hand edit
-    again = _try("nb2pipe-check", project, hooks, "--all-files")
-    assert again.returncode == 1 and "README.md edited by hand" in again.stdout
+    again = _pre_commit(project, hooks, "run", "nb2pipe-check", "--all-files")
+    assert again.returncode == 1 and "README.md edited by hand" in _out(again)
+    assert "notebook changed" not in _out(again)
 
 
-def test_lint_fails_on_errors_and_honours_suppressions(tmp_path, hooks):
-    repo = tmp_path / "lint"
-    _init(repo)
-    nb = write_sample(repo / "warn.ipynb")
+def test_lint_hook_fails_on_errors_and_honours_suppressions(project, hooks):
+    nb = write_sample(project / "warn.ipynb")
     data = json.loads(nb.read_text())
     data["cells"][2]["source"] = "%cd /tmp\n" + "".join(data["cells"][2]["source"])
+    data["cells"].append({"cell_type": "code", "id": "bash", "metadata": {}, "outputs": [],
+                          "execution_count": None, "source": "%%bash\necho hello"})
     nb.write_text(json.dumps(data))
-    _git(repo, "add", "-A")
-    warned = _try("nb2pipe-lint", repo, hooks)
-    assert warned.returncode == 0, warned.stdout
-    assert "warn.ipynb:cell_3:1:1: NB110" in warned.stdout
+    _git(project, "add", "-A")
+    warned = _pre_commit(project, hooks, "run", "nb2pipe-lint", "--files", "warn.ipynb")
+    assert warned.returncode == 0, _out(warned)
+    assert "warn.ipynb:cell_8:1:1: NB106" in _out(warned)  # warnings print
+    assert "NB110" not in _out(warned)  # silenced by the hook's args: [--ignore, NB110]
 
-    data["metadata"]["nb2pipe"] = {"ignore": ["NB110"]}  # per-notebook suppression
+    data["metadata"]["nb2pipe"] = {"ignore": ["NB106"]}  # silenced by the notebook
     nb.write_text(json.dumps(data))
-    _git(repo, "add", "-A")
-    quiet = _try("nb2pipe-lint", repo, hooks)
-    assert quiet.returncode == 0 and "NB110" not in quiet.stdout, quiet.stdout
+    quiet = _pre_commit(project, hooks, "run", "nb2pipe-lint", "--files", "warn.ipynb")
+    assert quiet.returncode == 0 and "NB106" not in _out(quiet), _out(quiet)
 
-    bad = write_sample(repo / "bad.ipynb")
-    data = json.loads(bad.read_text())
-    data["cells"][4]["source"] = "clean = [r for r in rowz]"
-    bad.write_text(json.dumps(data))
-    _git(repo, "add", "-A")
-    failed = _try("nb2pipe-lint", repo, hooks)
+    bad = write_sample(project / "bad.ipynb")
+    _edit_notebook(bad, "clean = [r for r in rowz]", cell=4)
+    failed = _pre_commit(project, hooks, "run", "nb2pipe-lint", "--files", "bad.ipynb")
     assert failed.returncode == 1
-    assert "bad.ipynb:cell_5:1:" in failed.stdout and "NB201" in failed.stdout
+    assert "bad.ipynb:cell_5:1:" in _out(failed) and "NB201" in _out(failed)
 
 
-def test_lint_ignore_flag_and_unsuppressible_errors(tmp_path):
+def test_lint_cli_ignore_flag_and_unsuppressible_errors(tmp_path):
     nb = write_sample(tmp_path / "w.ipynb")
     data = json.loads(nb.read_text())
     data["cells"][2]["source"] = "%cd /tmp\n" + "".join(data["cells"][2]["source"])
@@ -193,3 +205,16 @@ def test_lint_ignore_flag_and_unsuppressible_errors(tmp_path):
                          text=True)
     assert err.returncode == 1 and "NB201" in err.stdout
     assert "NB201 cannot be ignored" in err.stderr
+
+
+def test_check_and_sync_cli(tmp_path):
+    nb = write_sample(tmp_path / "a.ipynb")
+    never = subprocess.run([*NB2PIPE, "check", str(nb)], capture_output=True, text=True)
+    assert never.returncode == 1 and "not converted yet" in never.stdout
+    assert subprocess.run([*NB2PIPE, "check", "--ignore-unconverted", str(nb)]).returncode == 0
+    assert subprocess.run([*NB2PIPE, "sync", "--ignore-unconverted", str(nb)]).returncode == 0
+    first = subprocess.run([*NB2PIPE, "sync", str(nb)], capture_output=True, text=True)
+    assert first.returncode == 1 and "regenerated" in first.stdout  # converted: re-stage
+    again = subprocess.run([*NB2PIPE, "sync", str(nb)], capture_output=True, text=True)
+    assert again.returncode == 0 and again.stdout == ""
+    assert subprocess.run([*NB2PIPE, "check", str(nb)]).returncode == 0

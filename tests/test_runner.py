@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from runner_helpers import (BAD_OUTPUT, SLOW, TOY, check_store_consistent, cli, cli_json, db,
+from runner_helpers import (BAD_OUTPUT, FILES, SLOW, TOY, check_store_consistent, cli, cli_json, db,
                             project_from)
 
 
@@ -87,7 +87,7 @@ def test_code_change_reruns_step_and_downstream_only(toy):
     assert st["steps"]["rhs"]["reasons"] == [{"kind": "code",
                                                "detail": "toy_pipeline/steps/rhs.py changed"}]
     assert st["steps"]["combine"]["reasons"] == [{"kind": "upstream",
-                                                   "detail": "upstream step rhs is stale"}]
+                                                   "detail": "rhs is stale"}]
     proc = cli("status", toy)
     assert "rhs" in proc.stdout and "code: toy_pipeline/steps/rhs.py changed" in proc.stdout
     rc, out = cli_json("run", toy)
@@ -145,6 +145,34 @@ def test_parameters_compare_and_show_json(toy):
     assert show["step_runs"]["load"]["outputs"]["base"]["version"] == 1
     assert "lineage" in show and "combine.total" in show["lineage"]
     assert cli("runs", "show", toy, "99").returncode == 2
+    text = cli("runs", "show", toy, "2").stdout
+    assert "lineage" in text and "combine.total v2 <- combine" in text
+    text = cli("runs", "list", toy).stdout
+    assert len(text.splitlines()) == 3 and "[scale=3]" in text.splitlines()[1]
+
+
+def test_live_progress_on_a_terminal(toy):
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "nb2pipe", "run", str(toy)], stdout=slave,
+                            stderr=slave, env=dict(os.environ, COLUMNS="100", TERM="xterm"))
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(master)
+    out = b"".join(chunks).decode("utf-8", "replace")
+    assert proc.returncode == 0
+    assert "\x1b[" in out, "no terminal control codes: not a live display"
+    assert "combine" in out and "finished" in out and "run 1" in out
 
 
 def test_failing_step_then_resume(toy):
@@ -303,3 +331,42 @@ def test_usage_errors(toy, tmp_path):
     proc = cli("run", toy, "--param", "nope=1")
     assert proc.returncode == 2 and "unknown parameter 'nope'" in proc.stderr
     assert cli("runs", "list", toy).returncode == 2  # no store yet
+
+
+def test_cached_step_restores_the_files_it_wrote(templates, tmp_path):
+    project = project_from(FILES, "files", templates, tmp_path / "nb")
+    out_file = project.parent / "out.txt"
+    assert cli("run", project).returncode == 0
+    first = out_file.read_bytes()
+    rc, out = cli_json("run", project, "--param", "k=3")
+    assert out["steps"] == {"write": "finished", "read": "finished"}
+    assert out_file.read_bytes() != first
+    rc, st = cli_json("status", project)
+    assert st["stale"] == []  # the k=2 results are in the store
+    rc, out = cli_json("run", project)
+    assert out["steps"] == {"write": "cached", "read": "cached"}
+    assert out_file.read_bytes() == first
+    out_file.unlink()
+    rc, out = cli_json("run", project)
+    assert set(out["steps"].values()) == {"cached"} and out_file.read_bytes() == first
+    rc, show = cli_json("runs", "show", project, "1")
+    assert list(show["step_runs"]["write"]["written_files"]) == ["out.txt"]
+    from nb2pipe.runner.report import load_values
+
+    assert load_values(project, "2", names=["back"]) == {"back": [0.0, 3.0, 6.0]}
+
+
+def test_zygote_applies_literal_environment_setup_before_imports(tmp_path):
+    """OMP_NUM_THREADS & co. are read by native libraries when they load: the zygote sets the
+    notebook's literal os.environ setup before importing the package."""
+    from nb2pipe.runner.worker import _setup_environ
+
+    pkg = tmp_path / "p"
+    pkg.mkdir()
+    (pkg / "common.py").write_text(
+        "import os\n\n\ndef helper():\n    os.environ['NOT_SETUP'] = '1'\n\n\n"
+        "def setup_load():\n    os.environ['OMP_NUM_THREADS'] = '1'\n"
+        "    os.environ.setdefault('MKL_NUM_THREADS', '2')\n"
+        "    os.environ.update({'A': 'x'}, B='y')\n    os.environ['C'] = str(3)\n")
+    assert _setup_environ(str(tmp_path), "p") == {"OMP_NUM_THREADS": "1",
+                                                  "MKL_NUM_THREADS": "2", "A": "x", "B": "y"}

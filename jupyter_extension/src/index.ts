@@ -92,7 +92,6 @@ const plugin: JupyterFrontEndPlugin<void> = {
         panel.setNotebook(current);
       }
     });
-    tracker.widgetAdded.connect(() => undefined);
 
     const hasNotebook = () => tracker.currentWidget !== null;
 

@@ -1,5 +1,6 @@
 // The side panel: the step DAG, each step's inputs/outputs, the diagnostics (click one to jump
 // to its cell) and the result of the last conversion. Errors are shown, never swallowed.
+import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { NotebookPanel } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
 
@@ -217,7 +218,10 @@ export class PipelinePanel extends Widget {
         'nb2pipe-status ' + (pv.check.stale ? 'nb2pipe-stale' : 'nb2pipe-fresh'),
         pv.check.converted
           ? pv.check.stale
-            ? `Pipeline ${pv.outdir}: ${pv.check.summary}`
+            ? `Pipeline ${pv.outdir} is stale: ${pv.check.problems.join('; ')}` +
+              (pv.check.edited.length
+                ? ' (Convert keeps hand edits)'
+                : ' — Convert to update it')
             : `Pipeline ${pv.outdir} is up to date`
           : `Not converted yet (output: ${pv.outdir})`
       );
@@ -256,6 +260,20 @@ export class PipelinePanel extends Widget {
         this._options.openFile(readme);
       };
       box.appendChild(link);
+    }
+    if (r.kept.length) {
+      const force = h('button', 'jp-mod-styled jp-mod-warn nb2pipe-force', 'Overwrite hand edits…');
+      force.onclick = async () => {
+        const answer = await showDialog({
+          title: 'Overwrite hand-edited files?',
+          body: `nb2pipe will regenerate ${r.kept.join(', ')} and lose the edits made by hand.`,
+          buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Overwrite' })]
+        });
+        if (answer.button.accept) {
+          await this.convert(true);
+        }
+      };
+      box.appendChild(force);
     }
     const lists: [string, string[]][] = [
       ['Written', r.written],
@@ -352,14 +370,18 @@ export class PipelinePanel extends Widget {
 
   private _renderDiagnostics(diags: IDiagnostic[]): HTMLElement {
     const box = h('section', 'nb2pipe-diagnostics');
-    const shown = diags.filter(d => d.severity !== 'info');
-    const notes = diags.length - shown.length;
-    box.appendChild(
-      h('h3', '', `Diagnostics (${shown.length}${notes ? `, ${notes} notes` : ''})`)
-    );
+    const count = (sev: string) => diags.filter(d => d.severity === sev).length;
+    const parts = [
+      [count('error'), 'error'],
+      [count('warning'), 'warning'],
+      [count('info'), 'note']
+    ]
+      .filter(([n]) => n)
+      .map(([n, label]) => `${n} ${label}${n === 1 ? '' : 's'}`);
+    box.appendChild(h('h3', '', `Diagnostics${parts.length ? ` (${parts.join(', ')})` : ''}`));
     const ul = h('ul');
     for (const d of diags) {
-      const li = h('li', `nb2pipe-diag nb2pipe-${d.severity}`);
+      const li = h('li', `nb2pipe-diag nb2pipe-sev-${d.severity}`);
       li.dataset.code = d.code;
       const where = d.cell !== null ? `cell ${d.cell}:${d.line ?? 1}` : 'notebook';
       li.appendChild(h('span', 'nb2pipe-diag-code', d.code));

@@ -235,8 +235,7 @@ class Analyzer:
         parsed = parse_cell(cell.source)
         if parsed.error is not None:
             msg, line, col = parsed.error
-            self.diag("NB104", msg, cell.index, line + parsed.line_offset if parsed.line_offset
-                      else line, col)
+            self.diag("NB104", msg, cell.index, line, col)  # parse_cell already shifted it
             return
         if parsed.cell_magic is not None:
             cm = parsed.cell_magic

@@ -81,8 +81,10 @@ def parse_cell(source: str) -> ParsedCell:
         return ParsedCell(python=text, tree=None, error=(f"cannot read IPython syntax: {exc}", 1, 0))
     tree, err2 = _parse(transformed)
     if tree is None:
-        # Report the error of the original text when it was plain Python.
-        return ParsedCell(python=text, tree=None, error=err or err2)
+        # IPython's transformer keeps line numbers, so when it changed the text (magics,
+        # shell escapes) its error location is right; for plain Python, the original's is.
+        use = err2 if transformed != text or err is None else err
+        return ParsedCell(python=text, tree=None, error=use)
     magic = _cell_magic_call(tree)
     if magic is None:
         return ParsedCell(python=transformed, tree=tree)

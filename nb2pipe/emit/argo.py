@@ -237,10 +237,20 @@ def deploy_readme(plan: PipelinePlan) -> str:
                   "conversion wrote (git-ignored, never commit it):", "",
                   "```", f"kubectl create secret generic {name}-secrets "
                   "--from-env-file=secrets.local.env", "```", ""]
+        handed = k8s.secret_values_handed_on(plan)
+        if handed:
+            lines += ["**Careful:** these variables hold a secret and are handed to later steps "
+                      "as values, so on a cluster they are stored in the artifact repository. "
+                      "Read the environment variable in each step that needs it instead:", ""]
+            lines += [f"- `{var}` (from `{env}`), output of step `{st}`"
+                      for st, var, env in handed] + [""]
     lines += ["## Kubeflow Pipelines", "",
               "`kfp-pipeline.yaml` is written when the `kfp` extra is installed "
               "(`pip install nb2pipe[kfp]`), or later with `nb2pipe compile-kfp .`; submit it with "
-              "`nb2pipe submit . --engine kfp --host URL --image IMAGE`.", ""]
+              "`nb2pipe submit . --engine kfp --host URL --image IMAGE`. KFP builds the pods "
+              "itself (no per-task security context): enforce the `restricted` Pod Security "
+              "Standard on the namespace. Components install kfp into the image at run time "
+              "unless compiled with NB2PIPE_KFP_INSTALL=0 for an image that has it.", ""]
     if notes:
         lines += ["## Tags not used", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(lines)

@@ -72,7 +72,22 @@ def _seconds(text: str) -> int | None:
     return int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}[m.group(2)]
 
 
+_MEMO: dict[tuple[int, str], tuple[PipelinePlan, StepDeploy]] = {}
+
+
 def step_deploy(plan: PipelinePlan, step: Step) -> StepDeploy:
+    """Parse a step's resource tags (memoized per plan: every emitter asks)."""
+    hit = _MEMO.get((id(plan), step.name))
+    if hit is not None and hit[0] is plan:
+        return hit[1]
+    if len(_MEMO) > 256:
+        _MEMO.clear()
+    result = _step_deploy(plan, step)
+    _MEMO[(id(plan), step.name)] = (plan, result)
+    return result
+
+
+def _step_deploy(plan: PipelinePlan, step: Step) -> StepDeploy:
     """Parse a step's resource tags. Unusable tags become notes, never exceptions."""
     image = None
     requests: dict[str, str] = {}
@@ -179,15 +194,37 @@ def step_secrets(plan: PipelinePlan, step: Step) -> tuple[str, ...]:
     """Environment variables a step needs from the pipeline's Kubernetes Secret: those named
     in `secret:` tags, and credential-like names its code (with replayed setup and shared
     functions) reads from the environment — which is what the secrets rewrite produces."""
-    from nb2pipe.analysis.secrets import looks_secret
+    from nb2pipe.analysis.secrets import SHAPES, looks_secret
+
+    shaped = {env for env, _ in SHAPES}
 
     names = [t.split(":", 1)[1].strip() for t in step.tags if t.startswith("secret:")]
     codes = [step.body, *(plan.step(s).setup_body for s in step.setup_from if _has(plan, s))]
     used = {c.emit_name for c in step.common}
     codes += [d.code for d in plan.definitions if d.emit_name in used]
     for code in codes:
-        names += [n for n in _env_reads(code) if looks_secret(n)]
+        names += [n for n in _env_reads(code) if looks_secret(n) or n in shaped]
     return tuple(sorted(dict.fromkeys(n for n in names if re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", n))))
+
+
+def secret_values_handed_on(plan: PipelinePlan) -> list[tuple[str, str, str]]:
+    """(step, variable, env name) for variables bound from a secret that the step hands on as
+    a value: on a cluster such a value lands in the artifact repository."""
+    out: list[tuple[str, str, str]] = []
+    for step in plan.steps:
+        secrets = set(step_deploy(plan, step).secrets)
+        try:
+            tree = ast.parse(step.body)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                reads = [n for n in _env_reads(ast.unparse(node.value)) if n in secrets]
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for t in targets:
+                    if isinstance(t, ast.Name) and t.id in step.outputs and reads:
+                        out.append((step.name, t.id, reads[0]))
+    return out
 
 
 def _has(plan: PipelinePlan, name: str) -> bool:
@@ -339,7 +376,7 @@ def _serialize(obj: Any) -> Any:
 
 
 def all_secrets(plan: PipelinePlan) -> list[str]:
-    return sorted({n for s in plan.steps for n in step_secrets(plan, s)})
+    return sorted({n for s in plan.steps for n in step_deploy(plan, s).secrets})
 
 
 def secret_manifest(plan: PipelinePlan) -> dict[str, Any] | None:
@@ -366,7 +403,9 @@ def to_yaml(docs: list[dict[str, Any]], comment: str = "") -> str:
     """Deterministic YAML: insertion order kept (we build in a fixed order), no timestamps."""
     import yaml
 
-    class _Dumper(yaml.SafeDumper):
+    base = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: same bytes, faster
+
+    class _Dumper(base):  # type: ignore[misc, valid-type]
         pass
 
     def _str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:

@@ -11,7 +11,6 @@ Without kfp, `nb2pipe compile-kfp PROJECT` (run where kfp is installed) compiles
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from nb2pipe.emit import k8s
 from nb2pipe.emit.package import header

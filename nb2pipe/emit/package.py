@@ -155,7 +155,8 @@ def pipeline_module(plan: PipelinePlan) -> str:
              f'"""Run the steps of {plan.notebook} in-process, in notebook order.',
              "",
              f"    python -m {pkg}.pipeline [--param NAME=VALUE ...]",
-             '"""', "", "from __future__ import annotations", "", "from typing import Any", "",
+             '"""', "", "from __future__ import annotations", "", "import copy",
+             "from typing import Any", "",
              f"from {pkg} import _runtime"]
     for s in plan.steps:
         lines.append(f"from {pkg}.steps.{s.name} import {s.name}")
@@ -182,7 +183,7 @@ def pipeline_module(plan: PipelinePlan) -> str:
               "    unknown = sorted(set(params) - set(PARAMETERS))",
               "    if unknown:",
               "        raise TypeError(f\"unknown pipeline parameter(s): {unknown}\")",
-              "    v: dict[str, Any] = {**PARAMETERS, **params}",
+              "    v: dict[str, Any] = copy.deepcopy({**PARAMETERS, **params})",
               "    with _runtime.in_workdir():"]
     for s in plan.steps:
         args = [f"v[{n!r}]" for n in s.inputs]

@@ -78,6 +78,11 @@ def main(args: argparse.Namespace) -> int:
         return cmd_runs(args)
     except (ProjectError, StoreError, KeyError) as exc:
         return _err(str(exc).strip("'\""))
+    except BrokenPipeError:  # `nb2pipe runs show ... | head`
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -114,6 +119,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  {name:<{width}}  stale   {why[0]['kind']}: {why[0]['detail']}")
             for r in why[1:]:
                 print(f"  {'':<{width}}          {r['kind']}: {r['detail']}")
+        for note in st.get("notes", []):
+            print(f"note: {note}")
     return EXIT_FINDINGS if st["stale"] else EXIT_OK
 
 
@@ -221,6 +228,8 @@ def _print_show(run: dict[str, Any]) -> None:
             print("  code:   " + ", ".join(f"{k}@{v[:10]}" for k, v in s["code"].items()))
         if s["params"]:
             print("  params: " + ", ".join(f"{k}={v}" for k, v in s["params"].items()))
+        if s["packages"]:
+            print("  packages: " + ", ".join(f"{k} {v}" for k, v in s["packages"].items()))
         for k, v in (s["inputs"] or {}).items():
             print(f"  input   {k}@{v[:12]}")
         for k, v in (s["data"] or {}).items():

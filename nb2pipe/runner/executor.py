@@ -165,6 +165,10 @@ def run_project(project_dir: Path, params: dict[str, Any] | None = None, *, jobs
                 no_cache: bool = False, display: Any = None,
                 param_items: list[str] | None = None) -> RunResult:
     t0 = time.time()
+    git: dict[str, Any] = {}  # asked first: `git status` runs while we plan
+    git_thread = threading.Thread(target=lambda: git.update(git_info(Path(project_dir))),
+                                  daemon=True)
+    git_thread.start()
     project = Project(project_dir)
     overrides = dict(params or {})
     if param_items:
@@ -174,10 +178,6 @@ def run_project(project_dir: Path, params: dict[str, Any] | None = None, *, jobs
     store = Store(project.root)
     store.reap()
     fp = Fingerprinter(project, store, overrides)
-    git: dict[str, Any] = {}
-    git_thread = threading.Thread(target=lambda: git.update(git_info(project.root)),
-                                  daemon=True)
-    git_thread.start()
     info = {"params": fp.params, "overrides": overrides, "python": sys.version.split()[0],
             "package": project.package, "notebook": project.plan["notebook"],
             "notebook_hash": project.plan.get("notebook_hash"), "jobs": jobs,
@@ -334,7 +334,13 @@ def run_project(project_dir: Path, params: dict[str, Any] | None = None, *, jobs
                 store.set_step(run_id, ev["key"], pid=ev["pid"])
             elif kind == "exited":
                 step = ev["key"]
-                ingest(step, ev.get("returncode"))
+                try:
+                    ingest(step, ev.get("returncode"))
+                except Exception as exc:  # noqa: BLE001 - e.g. disk full: the step failed
+                    err = f"could not store the outputs: {type(exc).__name__}: {exc}"
+                    store.record_failed(run_id, step, err, {})
+                    errors[step] = err
+                    set_status(step, "failed", err)
                 running.pop(step, None)
             elif kind == "worker-exit":
                 log = _read_text(tmp / "zygote.log")[-2000:]
@@ -355,9 +361,10 @@ def run_project(project_dir: Path, params: dict[str, Any] | None = None, *, jobs
         store.flush_stat_cache()
     if interrupted:
         run_status = "interrupted"
-        for step in running:
-            store.record_failed(run_id, step, "interrupted", {}, status="interrupted")
-            status[step] = "interrupted"
+        for step in project.order:
+            if step in running or status[step] == "pending":
+                store.record_failed(run_id, step, "interrupted", {}, status="interrupted")
+                status[step] = "interrupted"
     elif any(s != "finished" and s != "cached" for s in status.values()):
         run_status = "failed"
     git_thread.join(timeout=10)

@@ -27,6 +27,8 @@ def _site_signature() -> list:
     """Changes when packages are installed, upgraded or removed (their folders' mtimes)."""
     sig = []
     for p in sys.path:
+        if "site-packages" not in p and "dist-packages" not in p:
+            continue  # the cwd or script folder would change with every file written there
         try:
             st = os.stat(p or ".")
         except OSError:
@@ -67,7 +69,16 @@ def package_versions(store: Store, modules: set[str]) -> dict[str, dict[str, str
     return {m: known[m] for m in wanted}
 
 
+def _in_git_repo(path: Path) -> bool:
+    if os.environ.get("GIT_DIR"):
+        return True
+    p = Path(path).resolve()
+    return any((d / ".git").exists() for d in (p, *p.parents))
+
+
 def git_info(path: Path) -> dict[str, Any]:
+    if not _in_git_repo(path):  # answered without importing gitpython (most of a no-op run)
+        return {"commit": None, "dirty": None, "error": "not a git repository"}
     try:
         import git
     except ImportError:
@@ -84,8 +95,8 @@ def git_info(path: Path) -> dict[str, Any]:
         commit = None  # a repository without commits
     except Exception as exc:  # noqa: BLE001
         return {"commit": None, "dirty": None, "error": f"{type(exc).__name__}: {exc}"}
-    try:
-        dirty = repo.is_dirty()
+    try:  # one `git status` (Repo.is_dirty runs two `git diff`s); untracked files don't count
+        dirty = bool(repo.git.status("--porcelain", "--untracked-files=no").strip())
     except Exception as exc:  # noqa: BLE001
         return {"commit": commit, "dirty": None, "error": f"{type(exc).__name__}: {exc}"}
     finally:
@@ -133,14 +144,18 @@ class Fingerprinter:
                 out[dist] = ver
         return out
 
-    def components(self, st: StepInfo, inputs: dict[str, str] | None) -> dict[str, Any]:
-        """inputs: name -> artifact hash (None while upstream results are unknown)."""
+    def components(self, st: StepInfo, inputs: dict[str, str] | None,
+                   files: dict[str, str] | None = None) -> dict[str, Any]:
+        """inputs: name -> artifact hash (None while upstream results are unknown); files:
+        hashes of data files as an upstream cached step will restore them (for `status`)."""
+        files = files or {}
         return {
             "code": self.code(st),
             "params": {p: repr(self.params.get(p)) for p in st.params},
             "packages": self.packages(st),
             "inputs": inputs,
-            "data": {p: self.store.data_hash(self.project.data_path(p)) for p in st.reads},
+            "data": {p: files[p] if p in files else
+                     self.store.data_hash(self.project.data_path(p)) for p in st.reads},
         }
 
 

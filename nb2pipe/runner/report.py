@@ -32,23 +32,25 @@ def project_status(project_dir: Path, param_items: list[str] | None = None) -> d
         fp = Fingerprinter(project, store, overrides)
         steps: dict[str, dict[str, Any]] = {}
         known: dict[str, dict[str, str]] = {}
+        restored: dict[str, str] = {}  # files a cached step would put back, by path
         for name in project.order:
             st = project.steps[name]
             stale_ups = [u for u in st.upstream if steps[u]["stale"]]
             inputs = None if stale_ups else {n: known[src][n] for n, src in st.inputs}
-            comps = fp.components(st, inputs)
+            comps = fp.components(st, inputs, restored)
             latest = store.latest_finished(name)
             entry: dict[str, Any] = {"stale": True, "reasons": [], "run": None}
             if inputs is not None:
                 row = store.find_cached(name, fingerprint(comps))
                 if row is not None:
                     known[name] = store.outputs_of(row["id"])
+                    restored.update({w["path"]: w["sha"] for w in store.written_of(row["id"])})
                     entry.update(stale=False, run=row["run_id"])
                     steps[name] = entry
                     continue
             why = reasons(_loads(latest["components"]) if latest else None, comps,
                           dict(st.inputs))
-            why += [{"kind": "upstream", "detail": f"upstream step {u} is stale"}
+            why += [{"kind": "upstream", "detail": f"{u} is stale"}
                     for u in stale_ups]
             if not why:
                 why = [{"kind": "store", "detail": "its artifacts are missing from the store"}]
@@ -59,7 +61,22 @@ def project_status(project_dir: Path, param_items: list[str] | None = None) -> d
         store.close()
     stale = [s for s in project.order if steps[s]["stale"]]
     return {"project": str(project.root), "package": project.package, "stale": stale,
-            "steps": steps}
+            "steps": steps, "notes": _conversion_notes(project)}
+
+
+def _conversion_notes(project: Project) -> list[str]:
+    """The runner runs the generated code; say so when it no longer matches the notebook."""
+    try:
+        from nb2pipe.check import check_notebook
+        from nb2pipe.writer import read_lock
+
+        lock = read_lock(project.root) or {}
+        if not lock.get("notebook"):
+            return []
+        notebook = (project.root / lock["notebook"]).resolve()
+        return check_notebook(notebook, project.root) if notebook.exists() else []
+    except Exception:  # noqa: BLE001 - a note is a bonus, never a failure of `status`
+        return []
 
 
 # ---- runs ---------------------------------------------------------------------------------

@@ -126,8 +126,60 @@ def _child(package: str, req: dict, msg_fd: int, zygote_pid: int) -> None:
         os._exit(code)
 
 
+def _setup_environ(project: str, package: str) -> dict[str, str]:
+    """Environment variables the notebook's setup state sets to literals (`os.environ[k] = v`,
+    `.setdefault`, `.update`), found in the shared module's setup functions. Native libraries
+    read some of them only when they load (OMP_NUM_THREADS and its kin): the notebook set them
+    before importing scikit-learn, so the zygote must too, before it imports the package."""
+    import ast
+
+    try:
+        tree = ast.parse(Path(project, package, "common.py").read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return {}
+
+    def is_environ(node: ast.AST) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr == "environ" and \
+            isinstance(node.value, ast.Name) and node.value.id == "os"
+
+    def lit(node: ast.AST) -> str | None:
+        return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+            else None
+
+    found: dict[str, str] = {}
+    for fn in tree.body:
+        if not (isinstance(fn, ast.FunctionDef) and fn.name.startswith("setup_")):
+            continue
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                t = node.targets[0]
+                if isinstance(t, ast.Subscript) and is_environ(t.value):
+                    k, v = lit(t.slice), lit(node.value)
+                    if k is not None and v is not None:
+                        found[k] = v
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                    is_environ(node.func.value):
+                if node.func.attr == "setdefault" and len(node.args) == 2:
+                    k, v = lit(node.args[0]), lit(node.args[1])
+                    if k is not None and v is not None:
+                        found.setdefault(k, v)
+                elif node.func.attr == "update":
+                    for kw in node.keywords:
+                        if kw.arg and lit(kw.value) is not None:
+                            found[kw.arg] = lit(kw.value)  # type: ignore[assignment]
+                    for arg in node.args:
+                        if isinstance(arg, ast.Dict):
+                            for k_node, v_node in zip(arg.keys, arg.values):
+                                k = lit(k_node) if k_node is not None else None
+                                v = lit(v_node)
+                                if k is not None and v is not None:
+                                    found[k] = v
+    return found
+
+
 def _preload(project: str, package: str) -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.update(_setup_environ(project, package))
     sys.path.insert(0, project)
     for mod in (f"{package}._runtime", f"{package}.pipeline", *PRELOAD):
         try:

@@ -1,0 +1,189 @@
+"""verify: the pipeline computes what the notebook computed, step by step (issue 4, point 2),
+and capture records what the generated tests need (point 1)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from capture_helpers import (SAMPLE_NAMES, captured_project, copy_project, package_of)
+from nb2pipe.compare import DIFFERENT, EQUAL, compare
+
+# ---- readable differences (no kernel) --------------------------------------------------------
+
+
+def test_frame_difference_names_the_column_and_the_rows():
+    a = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": ["a", "b", "c"]})
+    b = a.copy()
+    b.loc[1, "x"] = np.nan
+    v = compare(a, b)
+    assert v.status == DIFFERENT
+    assert "column 'x'" in v.detail and "1 of 3 rows" in v.detail and "index 1" in v.detail
+    assert "column 'y'" not in v.detail
+
+
+def test_dropped_rows_are_listed_by_index():
+    a = pd.DataFrame({"x": range(10)})
+    v = compare(a, a[a.x > 2])
+    assert v.status == DIFFERENT
+    assert "3 row(s) only in the notebook" in v.detail and "[0, 1, 2]" in v.detail
+
+
+def test_equal_frames_and_models_are_equal():
+    from sklearn.linear_model import LinearRegression
+
+    x = np.arange(20.0).reshape(10, 2)
+    m1, m2 = LinearRegression().fit(x, x[:, 0]), LinearRegression().fit(x, x[:, 0])
+    assert compare(m1, m2).status == EQUAL
+    assert compare(pd.DataFrame(x), pd.DataFrame(x.copy())).status == EQUAL
+
+
+# ---- verify on real notebooks ------------------------------------------------------------------
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("name", SAMPLE_NAMES)
+def test_verify_passes_on_every_sample(name):
+    from nb2pipe.capture import CAPTURE_FILE
+    from nb2pipe.verify import verify
+    from capture_helpers import SAMPLES
+
+    project = captured_project(name)
+    report = verify(SAMPLES / f"{name}.ipynb", project)
+    assert report.ok, report.format()
+    counts = report.counts()
+    assert counts.get(EQUAL, 0) >= 5
+    # every step compared something, the last step's values included
+    assert all(s.values for s in report.steps), report.format()
+    # capture recorded types, fingerprints, samples and profiles of every step output
+    cap = json.loads((project / CAPTURE_FILE).read_text())
+    plan = json.loads((project / "nb2pipe.plan.json").read_text())
+    for step in plan["steps"]:
+        outs = cap["steps"][step["name"]]["outputs"]
+        for out in step["outputs"]:
+            rec = outs[out]
+            assert rec["type"] and rec["fingerprint"].startswith("sha256:") and "sample" in rec
+            if rec["type"].startswith("pandas") and rec["type"].endswith("DataFrame"):
+                prof = rec["profile"]
+                assert prof["rows"] == rec["shape"][0]
+                col = next(iter(prof["columns"].values()))
+                assert {"dtype", "missing", "kind"} <= set(col)
+
+
+@pytest.mark.kernel
+def test_verify_catches_a_dropped_in_place_mutation(tmp_path, monkeypatch):
+    """The conversion 'forgets' df.dropna(..., inplace=True): verify fails with a diff."""
+    from nb2pipe.verify import verify
+    from capture_helpers import SAMPLES
+
+    monkeypatch.setenv("NB2PIPE_WORKDIR", str(SAMPLES))  # the copy is elsewhere
+
+    project = copy_project(captured_project("churn"), tmp_path / "churn_pipeline")
+    step = project / package_of(project) / "steps" / "clean.py"
+    text = step.read_text()
+    line = 'df.dropna(subset=["monthly_charges"], inplace=True)'
+    assert line in text
+    step.write_text(text.replace(line, "pass"))
+    report = verify(SAMPLES / "churn.ipynb", project, recheck=False)
+    assert not report.ok
+    clean = next(s for s in report.steps if s.step == "clean")
+    assert not clean.error, report.format()
+    df = next(v for v in clean.values if v.name == "df")
+    assert df.status == DIFFERENT
+    assert "row(s) only in the pipeline" in df.detail, df.detail
+    later = next(s for s in report.steps if s.step == "features")
+    assert later.inputs_differ == ["df"]
+    text = report.format()
+    assert "DIFFERENT" in text and "result:" in text and "FAILED" in text
+
+
+@pytest.mark.kernel
+def test_verify_catches_a_dropped_setup_call(tmp_path):
+    """Each step runs in a fresh interpreter, so a step without its setup replay differs."""
+    from nb2pipe.api import convert
+    from nb2pipe.verify import verify
+    from capture_helpers import ROOT
+
+    nb = ROOT / "tests" / "golden" / "setup_state" / "notebook.ipynb"
+    project = tmp_path / "setup_pipeline"
+    assert convert(nb, project).ok
+    assert verify(nb, project, recheck=False).ok
+    step = project / "setup_pipeline" / "steps" / "draw_more.py"
+    text = step.read_text()
+    assert "_common.setup_setup_step()" in text
+    step.write_text(text.replace("_common.setup_setup_step()", "pass"))
+    report = verify(nb, project, recheck=False)
+    assert not report.ok
+    rows = next(v for s in report.steps for v in s.values if v.name == "rows")
+    assert rows.status == DIFFERENT and "20" in rows.detail and "60" in rows.detail
+
+
+@pytest.mark.kernel
+def test_unseeded_randomness_is_reported_as_such(tmp_path, notebook_factory):
+    from nb2pipe.api import convert
+    from nb2pipe.verify import NONDETERMINISTIC, verify
+
+    nb = notebook_factory([
+        ("md", "## Draw"),
+        ("code", "import numpy as np\nx = np.random.rand(5)\nn = 3"),
+        ("md", "## Use"),
+        ("code", "total = float(x.sum()) + n"),
+    ])
+    project = tmp_path / "rand_pipeline"
+    assert convert(nb, project).ok
+    report = verify(nb, project)
+    statuses = {(s.step, v.name): v.status for s in report.steps for v in s.values}
+    assert statuses[("draw", "x")] == NONDETERMINISTIC
+    assert statuses[("draw", "n")] == EQUAL
+    assert report.ok, report.format()  # randomness in the notebook is not a conversion bug
+    assert "unseeded randomness" in report.format()
+
+
+@pytest.mark.kernel
+def test_verify_cli_json_and_exit_codes(tmp_path, notebook_factory, capsys):
+    from nb2pipe.api import convert
+    from nb2pipe.cli import main
+
+    nb = notebook_factory([("md", "## A"), ("code", "a = [1, 2, 3]"), ("md", "## B"),
+                           ("code", "a.append(4)\nb = sum(a)")])
+    project = tmp_path / "small_pipeline"
+    assert convert(nb, project).ok
+    assert main(["verify", str(nb), "-o", str(project), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] and data["counts"] == {"equal": 3}
+    step = next(p for p in (project / "small_pipeline" / "steps").glob("*.py")
+                if "a.append(4)" in p.read_text())
+    step.write_text(step.read_text().replace("a.append(4)", "a.append(5)"))
+    assert main(["verify", str(nb), "-o", str(project), "--no-recheck"]) == 1
+    out = capsys.readouterr().out
+    assert "DIFFERENT" in out and "5 vs" not in out and "10 vs 11" in out
+    assert main(["verify", str(nb), "-o", str(tmp_path / "nowhere")]) == 2
+
+
+@pytest.mark.kernel
+def test_capture_is_kept_by_a_plain_convert_and_dropped_when_the_notebook_changes(tmp_path):
+    import shutil
+
+    from nb2pipe.api import convert
+    from nb2pipe.capture import CAPTURE_FILE
+    from capture_helpers import ROOT
+
+    nb = tmp_path / "nb" / "notebook.ipynb"
+    nb.parent.mkdir()
+    shutil.copy(ROOT / "tests" / "golden" / "setup_state" / "notebook.ipynb", nb)
+    project = tmp_path / "setup_pipeline"
+    assert convert(nb, project, capture=True).ok
+    assert (project / CAPTURE_FILE).exists()
+    fixtures = sorted(p.relative_to(project) for p in (project / "tests" / "fixtures").rglob("*"))
+    again = convert(nb, project)  # no --capture: the capture still matches the notebook
+    assert again.status == "unchanged", again.written
+    assert sorted(p.relative_to(project) for p in (project / "tests" / "fixtures").rglob("*")) \
+        == fixtures
+    text = nb.read_text().replace("np.random.rand(2)", "np.random.rand(3)")
+    nb.write_text(text)
+    changed = convert(nb, project)
+    assert changed.ok and not (project / CAPTURE_FILE).exists()
+    assert "tests/fixtures/capture.json" in changed.removed
