@@ -68,11 +68,18 @@ def plan_notebook(notebook: str | Path, outdir: str | Path | None = None, name: 
     Warnings and notes whose code the notebook's metadata (`nb2pipe.ignore`) or `ignore`
     silences are left out of the diagnostics; errors never are.
     """
-    plan, diags, nb = _plan(notebook, outdir, name, split)
-    from nb2pipe.diagnostics import suppress, suppressed_codes
+    from nb2pipe.diagnostics import suppress
 
-    codes = set(ignore) | (suppressed_codes(nb.metadata) if nb is not None else set())
-    return plan, suppress(diags, codes), nb
+    plan, diags, nb = _plan(notebook, outdir, name, split)
+    return plan, suppress(diags, _silenced(nb, ignore)), nb
+
+
+def _silenced(nb, ignore: tuple[str, ...] | list[str]) -> set[str]:
+    """Codes silenced for this notebook: its metadata `nb2pipe.ignore`, and `ignore`."""
+    from nb2pipe.diagnostics import suppressed_codes
+
+    return {c.upper() for c in ignore} | (
+        set(suppressed_codes(nb.metadata)) if nb is not None else set())
 
 
 def _plan(notebook: str | Path, outdir: str | Path | None, name: str | None, split: str):
@@ -218,7 +225,9 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
                                     diagnostics=tuple(diags + [cap_diag]))
         cap_data = cap.data if cap is not None else None
         files = render(plan, nb, cap_data)
-        diags.extend(_emit_notes(files, shown))
+        from nb2pipe.diagnostics import suppress
+
+        diags.extend(suppress(_emit_notes(files, shown), _silenced(nb, ignore)))
         if self_check:
             _self_check(files)
             plan2, _, nb2 = plan_notebook(nb_path, out, name, split)

@@ -59,6 +59,9 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print the result and PipelinePlan as JSON")
     c.add_argument("--force", action="store_true", help="overwrite hand-edited generated files")
     c.add_argument("--dry-run", action="store_true", help="analyze and plan, write nothing")
+    c.add_argument("--ignore", action="append", default=[], metavar="CODE",
+                   help="silence a warning code (repeatable, or comma-separated); the notebook "
+                        "can also list codes in its metadata: {\"nb2pipe\": {\"ignore\": [...]}}")
     c.add_argument("--capture", action="store_true",
                    help="execute the notebook once and record each step's values (test "
                         "fixtures, types, data profiles, metrics)")
@@ -90,8 +93,11 @@ def cmd_convert(args) -> int:
     if nb.is_dir():
         print(f"nb2pipe: error: {args.notebook} is a folder, not a notebook", file=sys.stderr)
         return EXIT_USAGE
+    from nb2pipe.diagnostics import parse_codes
+
     res = convert(nb, args.outdir, name=args.name, split=args.split, force=args.force,
-                  dry_run=args.dry_run, capture=args.capture)
+                  dry_run=args.dry_run, capture=args.capture,
+                  ignore=tuple(parse_codes(args.ignore)))
     if args.json:
         print(json.dumps(res.to_json(), indent=2, sort_keys=True, ensure_ascii=False))
         _print_diags([d for d in res.diagnostics if d.severity != "info"], sys.stderr)

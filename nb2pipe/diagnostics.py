@@ -276,6 +276,11 @@ def suppress(diags: list[Diagnostic] | tuple[Diagnostic, ...],
     return [d for d in diags if d.is_error or d.code not in silenced]
 
 
+def parse_codes(values: list[str] | tuple[str, ...]) -> frozenset[str]:
+    """Codes from command-line values: repeatable and comma-separated (`--ignore NB211,NB106`)."""
+    return frozenset(c.strip().upper() for v in values for c in v.split(",") if c.strip())
+
+
 def unsuppressible(codes: frozenset[str] | set[str] | tuple[str, ...] | list[str]) -> list[str]:
     """The given codes that are errors (or unknown), for a message to the user."""
     return sorted(c for c in {c.upper() for c in codes}

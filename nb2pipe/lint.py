@@ -19,15 +19,11 @@ def configure(parser) -> None:
     parser.add_argument("--show-info", action="store_true", help="print notes (info) too")
 
 
-def codes_from(values: list[str]) -> frozenset[str]:
-    return frozenset(c.strip().upper() for v in values for c in v.split(",") if c.strip())
-
-
 def main(args) -> int:
     from nb2pipe.api import plan_notebook
-    from nb2pipe.diagnostics import has_errors, unsuppressible
+    from nb2pipe.diagnostics import has_errors, parse_codes, unsuppressible
 
-    ignore = codes_from(args.ignore)
+    ignore = parse_codes(args.ignore)
     bad = unsuppressible(ignore)
     if bad:
         print(f"nb2pipe: note: {', '.join(bad)} cannot be ignored (errors stop conversion; "

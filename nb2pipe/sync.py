@@ -23,12 +23,12 @@ def configure(parser) -> None:
 
 def main(args) -> int:
     from nb2pipe.check import staleness
-    from nb2pipe.lint import codes_from
+    from nb2pipe.diagnostics import parse_codes
 
     if args.outdir and len(args.notebooks) > 1:
         print("nb2pipe: error: -o works with one notebook only", file=sys.stderr)
         return 2
-    ignore = codes_from(args.ignore)
+    ignore = parse_codes(args.ignore)
     failed = 0
     for nb in args.notebooks:
         state = staleness(Path(nb), Path(args.outdir) if args.outdir else None)

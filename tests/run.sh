@@ -35,4 +35,9 @@ echo "== tests on the oldest libraries (core)"
   || status=1
 echo "== tests on the newest libraries (everything)"
 "$NEW/bin/python" -m pytest -q -p no:cacheprovider tests || status=1
+if [ -x .venv-test-kfp/bin/python ]; then
+  echo "== Kubeflow Pipelines tests (kfp pins an older kubernetes client: own venv)"
+  .venv-test-kfp/bin/python -m pytest -q -p no:cacheprovider -m kfp tests/test_deploy_kfp.py \
+    || status=1
+fi
 exit $status

@@ -535,3 +535,23 @@ def test_diagnostic_codes_are_unique():
     from nb2pipe.diagnostics import _CODES
 
     assert [c for c, n in Counter(x.code for x in _CODES).items() if n > 1] == []
+
+
+def test_secrets_in_dicts_and_ipython_cells_are_rewritten():
+    import json
+
+    from nb2pipe.analysis.secrets import rewrite_secrets
+    from nb2pipe.notebook import parse_notebook
+
+    raw = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                      "source": "cfg = {'user': 'bob', 'password': 'pw-123456'}\n%time x = 1\n"
+                                "token = 'abc-def-123'\n"}],
+           "metadata": {"kernelspec": {"name": "python3", "language": "python"}},
+           "nbformat": 4, "nbformat_minor": 5}
+    nb, _ = parse_notebook(json.dumps(raw), "t.ipynb")
+    new, diags = rewrite_secrets(nb)
+    src = new.cells[0].source
+    assert "pw-123456" not in src and "abc-def-123" not in src
+    assert src.splitlines()[1] == "%time x = 1"  # untouched lines stay as they were
+    assert [(d.code, d.line) for d in diags] == [("NB220", 1), ("NB220", 3)]
+    assert "secret:PASSWORD" in new.cells[0].tags

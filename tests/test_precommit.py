@@ -199,6 +199,13 @@ def test_lint_cli_ignore_flag_and_unsuppressible_errors(tmp_path):
     quiet = subprocess.run([*NB2PIPE, "lint", "--ignore", "nb110", str(nb)],
                            capture_output=True, text=True)
     assert quiet.returncode == 0 and "NB110" not in quiet.stdout
+    # convert goes through the same filter
+    conv = subprocess.run([*NB2PIPE, "convert", "--dry-run", str(nb)], capture_output=True,
+                          text=True)
+    assert conv.returncode == 0 and "NB110" in conv.stderr
+    conv = subprocess.run([*NB2PIPE, "convert", "--dry-run", "--ignore", "NB110", str(nb)],
+                          capture_output=True, text=True)
+    assert conv.returncode == 0 and "NB110" not in conv.stderr
     data["cells"][4]["source"] = "clean = [r for r in rowz]"
     nb.write_text(json.dumps(data))
     err = subprocess.run([*NB2PIPE, "lint", "--ignore", "NB201", str(nb)], capture_output=True,

@@ -128,9 +128,8 @@ def churn_captured():
 ])
 def test_generated_data_quality_tests_fail_on_corrupted_data(tmp_path, churn_captured, kind,
                                                              expect):
+    # (the same tests pass on the intact data: test_generated_tests_pass_as_generated)
     data = sample_copy(tmp_path / "samples")
-    ok = run_generated_tests(churn_captured, "tests/test_data_quality.py", workdir=data)
-    assert ok.returncode == 0, ok.stdout[-2000:]
     _corrupt_customers(kind, data / "data" / "customers.csv")
     bad = run_generated_tests(churn_captured, "tests/test_data_quality.py", workdir=data)
     assert bad.returncode == 1, bad.stdout[-2000:]

@@ -187,3 +187,16 @@ def test_capture_is_kept_by_a_plain_convert_and_dropped_when_the_notebook_change
     changed = convert(nb, project)
     assert changed.ok and not (project / CAPTURE_FILE).exists()
     assert "tests/fixtures/capture.json" in changed.removed
+
+
+@pytest.mark.kernel
+def test_capture_of_a_failing_notebook_is_a_finding(tmp_path, notebook_factory):
+    from nb2pipe.api import convert
+
+    nb = notebook_factory([("md", "## A"), ("code", "x = 1"), ("md", "## B"),
+                           ("code", "y = x / 0")])
+    res = convert(nb, tmp_path / "bad_pipeline", capture=True)
+    assert not res.ok and res.exit_code == 1
+    diag = next(d for d in res.diagnostics if d.code == "NB405")
+    assert "cell 4" in diag.message and "ZeroDivisionError" in diag.message
+    assert not (tmp_path / "bad_pipeline").exists()

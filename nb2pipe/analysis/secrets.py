@@ -10,7 +10,8 @@ Kubernetes Secret.
 What counts as a secret (parsed, not regexed, except for the shape of the literal itself):
 * an assignment of a non-empty string literal to a name, attribute or `os.environ[...]` key
   whose words look like a credential (token, password, secret, api key, ...);
-* a keyword argument with such a name and a string literal (`connect(password="...")`);
+* a keyword argument or dictionary key with such a name and a string literal
+  (`connect(password="...")`, `{"password": "..."}`);
 * any string literal shaped like a known credential (AWS access key id, GitHub / Slack /
   OpenAI-style tokens, PEM private keys), wherever it is;
 * a `secret:NAME` tag on a cell that assigns NAME a string literal.
@@ -58,7 +59,7 @@ class SecretRef:
     cell: int
     line: int
     col: int
-    via: str  # "name" | "keyword" | "shape" | "tag"
+    via: str  # "name" | "keyword" | "key" | "shape" | "tag"
     value: str = field(repr=False, default="")  # the literal: only for secrets.local.env
 
 
@@ -152,6 +153,12 @@ class _Finder(ast.NodeVisitor):
         for kw in node.keywords:
             if kw.arg and looks_secret(kw.arg):
                 self._add(kw.value, _env_for(kw.arg), "keyword")
+        self.generic_visit(node)
+
+    def visit_Dict(self, node: ast.Dict) -> None:  # {"password": "..."} (connection configs)
+        for k, v in zip(node.keys, node.values):
+            if isinstance(k, ast.Constant) and isinstance(k.value, str) and looks_secret(k.value):
+                self._add(v, _env_for(k.value), "key")
         self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
@@ -279,6 +286,7 @@ def _char_col(src: str, starts: list[int], lineno: int, byte_col: int) -> int:
 def _why(via: str) -> str:
     return {"name": "string assigned to a credential-like name",
             "keyword": "string passed as a credential-like keyword argument",
+            "key": "string stored under a credential-like dictionary key",
             "shape": "string shaped like a known credential",
             "tag": "cell tagged secret:"}[via]
 

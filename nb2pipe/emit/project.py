@@ -174,13 +174,15 @@ def readme(plan: PipelinePlan, description: str, unknown: list[str],
             "(missing values, dtypes, ranges, mean/std, categories and their shares).",
             "- `tests/test_model_performance.py`: the retrained model's metrics against the "
             "captured ones.",
-            f"- `nb2pipe verify {plan.notebook} -o .` runs the notebook and the pipeline and "
+            f"- `nb2pipe verify {plan.workdir}/{plan.notebook} -o .` runs the notebook and the "
+            "pipeline and "
             "compares every value step by step.",
             "- `nb2pipe drift . NEW.csv` compares new data with the captured training-data "
             "profile (exit 1 on drift).", ""]
     if not capture:
         out += ["No capture yet: the fixture, data-quality and performance tests are skipped "
-                f"stubs. Run `nb2pipe convert {plan.notebook} --capture` to execute the "
+                f"stubs. Run `nb2pipe convert {plan.workdir}/{plan.notebook} -o . --capture` "
+                "(here) to execute the "
                 "notebook once and fill them in.", ""]
     out += ["## What was stripped", "",
             "Display and plotting code, magics and shell commands are not part of the steps. "

@@ -194,6 +194,17 @@ def single(nb: Notebook) -> list[Group]:
 
 
 def split(nb: Notebook, mode: str, diags: list[Diagnostic]) -> tuple[str, list[Group]]:
+    chosen, groups = _split(nb, mode, diags)
+    by_index = {c.index: c for c in nb.cells}
+    for g in groups:  # per-step settings (limit:, retry:, ...) whatever made the split
+        for i in g.cells:
+            for t in by_index[i].tags:
+                if t.startswith(RESOURCE_PREFIXES) and t not in g.tags:
+                    g.tags.append(t)
+    return chosen, groups
+
+
+def _split(nb: Notebook, mode: str, diags: list[Diagnostic]) -> tuple[str, list[Group]]:
     if mode in ("auto", "tags") and has_step_tags(nb):
         return "tags", split_by_tags(nb, diags)
     if mode == "tags":
