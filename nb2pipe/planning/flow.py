@@ -426,7 +426,8 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
             setup_from=tuple(s.setup_from), imports=tuple(imports),
             common=tuple(CommonRef(n, d.emit_name) for n, d in sorted(s.common.items())),
             files=tuple(s.files), stripped=tuple(s.stripped), rng_in=s.rng_in,
-            rng_out=s.rng_out, has_setup=bool(s.setup_stmts), setup_reads=tuple(s.setup_reads),
+            rng_out=s.rng_out, rng_from=s.inputs.get(RNG, "") if s.rng_in else "",
+            has_setup=bool(s.setup_stmts), setup_reads=tuple(s.setup_reads),
             metrics=tuple(dict.fromkeys(s.metrics)), tags=tuple(s.tags),
             body="\n".join(parts), setup_body="\n".join(setup_parts), terminal=tuple(terminal)))
 

@@ -54,6 +54,7 @@ class Step:
     stripped: tuple[Stripped, ...]
     rng_in: bool = False  # receives the notebook's global random state
     rng_out: bool = False  # hands its random state on
+    rng_from: str = ""  # the step whose random state it receives (when rng_in)
     has_setup: bool = False  # establishes setup state later steps replay
     setup_reads: tuple[str, ...] = ()  # names its setup statements read
     metrics: tuple[str, ...] = ()

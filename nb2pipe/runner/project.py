@@ -82,6 +82,7 @@ class Project:
             inputs = [tuple(x) for x in s["input_sources"]]
             upstream = list(s["upstream"])
             if s.get("rng_in"):
+                rng_from = s.get("rng_from") or rng_from  # the plan names it (older: inferred)
                 if rng_from is None:
                     raise ProjectError(f"step {s['name']} needs the random state but no earlier "
                                        "step hands it on")
