@@ -32,7 +32,7 @@ MAX_FIXTURE_BYTES = 20 * 1024 * 1024  # per value; larger values get no fixture 
 KERNEL_SETUP = r'''
 def __nb2pipe_make_recorder(out_dir, fixtures_dir, quality_src, runtime_src, max_bytes,
                             describe=True):
-    import hashlib, json, os, pickle, sys, traceback
+    import hashlib, json, os, pickle, re, sys
     import cloudpickle
     quality, runtime = ({"__name__": "nb2pipe_quality"},
                         {"__name__": "nb2pipe_runtime", "__file__": os.path.join(out_dir, "x", "_runtime.py")})
@@ -74,6 +74,7 @@ def __nb2pipe_make_recorder(out_dir, fixtures_dir, quality_src, runtime_src, max
                 text = repr(v)
         except Exception as exc:
             text = f"<repr failed: {type(exc).__name__}>"
+        text = re.sub(r" at 0x[0-9a-fA-F]+", "", text)  # deterministic capture files
         return text if len(text) <= 1500 else text[:1497] + "..."
 
     def scalar(v):

@@ -41,6 +41,20 @@ def test_equal_frames_and_models_are_equal():
     assert compare(pd.DataFrame(x), pd.DataFrame(x.copy())).status == EQUAL
 
 
+def test_models_without_comparable_state_compare_by_predictions():
+    from sklearn.linear_model import LinearRegression
+
+    from nb2pipe.verify import _compare_predictions
+
+    x = np.arange(20.0).reshape(10, 2)
+    a = LinearRegression().fit(x, x[:, 0])
+    b = LinearRegression().fit(x, x[:, 0] * 2)
+    assert _compare_predictions(a, a, {"X_test": x, "y": x[:, 0]}).status == EQUAL
+    v = _compare_predictions(a, b, {"X_test": x})
+    assert v.status == DIFFERENT and "predictions on X_test" in v.detail
+    assert _compare_predictions(a, b, {"y": x[:, 0]}) is None
+
+
 # ---- verify on real notebooks ------------------------------------------------------------------
 
 

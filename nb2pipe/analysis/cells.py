@@ -178,6 +178,7 @@ class Analyzer:
         self.viz: set[str] = set()
         self.pt: dict[str, frozenset[int]] = {}
         self.containers: set[str] = set()
+        self.immutable: set[str] = set()  # names bound to scalar literals: never mutated
         self.next_obj = 0
         self.seq = 0
         self.cell_kinds: dict[int, str] = {}
@@ -373,6 +374,8 @@ class Analyzer:
         value = ast.unparse(node.value)
         for t in targets:
             self.parameters[t.id] = (value, cell.index, st.line)
+            if _is_scalar_literal(node.value):
+                self.immutable.add(t.id)
             self.data_bound.add(t.id)
             self.pt[t.id] = self.fresh()
         st.kind = "param"
@@ -966,6 +969,8 @@ class Analyzer:
         if v is None:
             return True, frozenset()
         if isinstance(v, ast.Name):
+            if v.id in self.immutable:
+                return True, frozenset()  # an int or a string cannot be changed in place
             o = self.pt.get(v.id)
             return (False, o) if o else (True, frozenset())
         if isinstance(v, (ast.List, ast.Tuple, ast.Set)):
@@ -1040,6 +1045,10 @@ class Analyzer:
                     for n in _names_in_target(t):
                         pairs.append((n, v))
             for n in names:
+                if isinstance(target, ast.Name) and _is_scalar_literal(value):
+                    self.immutable.add(n)
+                else:
+                    self.immutable.discard(n)
                 if pairs:
                     v = next((vv for nn, vv in pairs if nn == n), None)
                     f2, r2 = self.objs_of(v)
@@ -1058,6 +1067,7 @@ class Analyzer:
             handled.update(_names_in_target(target))
         for n in (st.binds | st.maybe) - handled:
             self.pt[n] = self.fresh()
+            self.immutable.discard(n)
         for n in st.deletes:
             self.pt.pop(n, None)
 
@@ -1106,6 +1116,14 @@ def _pip_requirements(cmd: list[str]) -> list[str] | None:
             continue
         out.append(w.strip("'\""))
     return out
+
+
+def _is_scalar_literal(v: ast.AST | None) -> bool:
+    """A number, string, bool or None (possibly negated): immutable, never aliased."""
+    if isinstance(v, ast.UnaryOp) and isinstance(v.op, (ast.USub, ast.UAdd)):
+        v = v.operand
+    return isinstance(v, (ast.Constant, ast.JoinedStr)) and not isinstance(
+        getattr(v, "value", None), bytes) or False
 
 
 def _is_literal(v: ast.AST) -> bool:

@@ -30,7 +30,16 @@ def _cells(cells: tuple[int, ...]) -> str:
     return "cells " + ", ".join(runs)
 
 
-def step_module(plan: PipelinePlan, step: Step) -> str:
+def _annotations(capture, step: str) -> dict[str, dict[str, str]]:
+    """Types captured by running the notebook (`convert --capture`), if any."""
+    if not capture:
+        return {"inputs": {}, "outputs": {}}
+    from nb2pipe.capture import step_annotations
+
+    return step_annotations(capture, step)
+
+
+def step_module(plan: PipelinePlan, step: Step, capture=None) -> str:
     pkg = plan.package
     lines = [header(plan), f'"""Step `{step.name}`: {_q(step.title)} ({_cells(step.cells)} of '
              f'{plan.notebook})."""', ""]
@@ -46,8 +55,11 @@ def step_module(plan: PipelinePlan, step: Step) -> str:
         else:
             lines.append(f"from {pkg}.common import {ref.emit_name} as {ref.name}")
     lines += ["", ""]
-    params = list(step.inputs)
-    kw = [f"{p}={_param_default(plan, p)}" for p in step.params]
+    types = _annotations(capture, step.name)
+    t_in, t_out = types["inputs"], types["outputs"]
+    params = [f"{n}: {t_in[n]!r}" if n in t_in else n for n in step.inputs]
+    kw = [(f"{p}: {t_in[p]!r} = " if p in t_in else f"{p}=") + _param_default(plan, p)
+          for p in step.params]
     if step.rng_in:
         kw.append("_rng=None")
     sig = ", ".join(params + (["*"] + kw if kw else []))
@@ -57,7 +69,9 @@ def step_module(plan: PipelinePlan, step: Step) -> str:
         doc.append("Inputs: " + ", ".join(f"{n} (from {src})" for n, src in step.input_sources))
     if step.params:
         doc.append("Parameters: " + ", ".join(step.params))
-    doc.append("Returns: " + (", ".join(step.outputs) if step.outputs else "nothing") + ".")
+    doc.append("Returns: " + (", ".join(f"{o} ({t_out[o]})" if o in t_out else o
+                                         for o in step.outputs) if step.outputs else "nothing")
+               + ".")
     doc.append('"""')
     lines.extend("    " + d if d else "" for d in doc)
     for owner in step.setup_from:
@@ -220,7 +234,7 @@ def runtime_module(plan: PipelinePlan) -> str:
     return header(plan) + src
 
 
-def package_files(plan: PipelinePlan) -> dict[str, str]:
+def package_files(plan: PipelinePlan, capture=None) -> dict[str, str]:
     pkg = plan.package
     files = {
         f"{pkg}/__init__.py": init_module(plan),
@@ -232,5 +246,5 @@ def package_files(plan: PipelinePlan) -> dict[str, str]:
                                                    'each."""\n',
     }
     for s in plan.steps:
-        files[f"{pkg}/steps/{s.name}.py"] = step_module(plan, s)
+        files[f"{pkg}/steps/{s.name}.py"] = step_module(plan, s, capture)
     return files

@@ -24,11 +24,11 @@ def register(name: str, capture: bool = False) -> Callable[[Emitter], Emitter]:
     return deco
 
 
-@register("package")
-def _package(plan: PipelinePlan, description: str) -> dict[str, str]:
+@register("package", capture=True)
+def _package(plan: PipelinePlan, description: str, capture: dict | None) -> dict[str, str]:
     from nb2pipe.emit.package import package_files
 
-    return package_files(plan)
+    return package_files(plan, capture)
 
 
 @register("project", capture=True)
