@@ -91,7 +91,6 @@ def featurize_op(
     param_max_features: str,
     out_X_test: dsl.Output[dsl.Artifact],
     out_X_train: dsl.Output[dsl.Artifact],
-    out_max_features: dsl.Output[dsl.Artifact],
     out_test_df: dsl.Output[dsl.Artifact],
     out_train_df: dsl.Output[dsl.Artifact],
     out_vec: dsl.Output[dsl.Artifact],
@@ -134,9 +133,6 @@ def featurize_op(
         os.path.join(outputs, "X_train"), out_X_train.path, dirs_exist_ok=True
     )
     shutil.copytree(
-        os.path.join(outputs, "max_features"), out_max_features.path, dirs_exist_ok=True
-    )
-    shutil.copytree(
         os.path.join(outputs, "test_df"), out_test_df.path, dirs_exist_ok=True
     )
     shutil.copytree(
@@ -156,7 +152,6 @@ def train_op(
     in_X_train: dsl.Input[dsl.Artifact],
     in_y_train: dsl.Input[dsl.Artifact],
     param_C: str,
-    out_C: dsl.Output[dsl.Artifact],
     out_cv: dsl.Output[dsl.Artifact],
     out_lst: dsl.Output[dsl.Artifact],
     out_model: dsl.Output[dsl.Artifact],
@@ -187,7 +182,6 @@ def train_op(
         ],
         check=True,
     )
-    shutil.copytree(os.path.join(outputs, "C"), out_C.path, dirs_exist_ok=True)
     shutil.copytree(os.path.join(outputs, "cv"), out_cv.path, dirs_exist_ok=True)
     shutil.copytree(os.path.join(outputs, "lst"), out_lst.path, dirs_exist_ok=True)
     shutil.copytree(os.path.join(outputs, "model"), out_model.path, dirs_exist_ok=True)
