@@ -5,9 +5,9 @@ start-up against a bare interpreter. Run by hand (not in CI); see benchmarks/REA
     /work/venv/bin/python benchmarks/bench_convert.py --quick    # sizes 10/100, 3 repeats, no write
 
 Every measured command runs in a fresh subprocess (so interpreter start-up and imports are
-included). Wall time comes from time.perf_counter around the child; CPU time (user + sys) and
-peak RSS come from os.wait4() for that child alone, so there is no /usr/bin/time wrapper in
-the measurement. The two tools are run interleaved (nb2pipe, nbconvert, nb2pipe, ...) so drift
+included). Wall time comes from time.perf_counter around the child, CPU time (user + sys)
+from os.wait4() for that child, peak RSS from GNU /usr/bin/time (%M) wrapped around the
+command when it exists (see run_child for why). The two tools are run interleaved (nb2pipe, nbconvert, nb2pipe, ...) so drift
 in machine load hits both alike. Each nb2pipe convert gets a fresh (deleted) output folder, so
 every run writes every file, as nbconvert does.
 
@@ -55,17 +55,36 @@ class Run:
     stderr: str
 
 
+TIME_BIN = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+RSS_SOURCE = ("GNU `/usr/bin/time -f %M` around each command, whose ~1 ms start-up is in "
+              "the wall and CPU times" if TIME_BIN else
+              "`ru_maxrss` from `os.wait4`; values below the benchmark's own ~20 MB are floored "
+              "to it")
+
+
 def run_child(cmd: list[str], env: dict[str, str], cwd: Path) -> Run:
-    """Run one command; wall time, CPU time and peak RSS of this child alone."""
-    with tempfile.TemporaryFile() as err:
+    """Run one command; wall time, CPU time and peak RSS of this child alone.
+
+    Peak RSS comes from GNU time's %M when /usr/bin/time exists: a child forked from this
+    Python process inherits its RSS high-water mark, so os.wait4()'s ru_maxrss can never be
+    lower than the benchmark's own RSS (~20 MB), which would hide small values. Without
+    /usr/bin/time the wait4 value is used (a lower bound of that size applies).
+    """
+    with tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile("r") as mem:
+        full = [TIME_BIN, "-f", "%M", "-o", mem.name, *cmd] if TIME_BIN else cmd
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=cwd)
+        proc = subprocess.Popen(full, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=cwd)
         _, status, ru = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)  # keep Popen from waiting again
         err.seek(0)
         text = err.read().decode("utf-8", "replace")
-    return Run(wall, ru.ru_utime + ru.ru_stime, int(ru.ru_maxrss), proc.returncode, text)
+        maxrss = int(ru.ru_maxrss)
+        if TIME_BIN:
+            lines = [ln for ln in mem.read().splitlines() if ln.strip()]
+            if lines and lines[-1].strip().isdigit():
+                maxrss = int(lines[-1])
+    return Run(wall, ru.ru_utime + ru.ru_stime, maxrss, proc.returncode, text)
 
 
 def med(xs) -> float:
@@ -270,9 +289,8 @@ def render_convert(info, args, rows, total) -> str:
     if goals:
         lines += ["| goal | target | measured | |", "|---|---:|---:|---|", *goals, ""]
     lines += [
-        "Peak RSS is the largest `ru_maxrss` over the runs (from `os.wait4` for that child). "
-        "CPU = user + sys of the child. The machine may be shared: compare the CPU columns when "
-        "wall times look noisy.",
+        f"Peak RSS is the largest over the runs ({RSS_SOURCE}). CPU = user + sys of the "
+        "child. The machine may be shared: compare the CPU columns when wall times look noisy.",
         "",
     ]
     return "\n".join(lines)
@@ -288,7 +306,8 @@ def render_check(info, args, res) -> str:
         f"bytecode: {args.bytecode}.",
         "",
         f"Median of {args.check_repeats} interleaved runs, each a fresh process. The notebook "
-        "was converted once beforehand and is unchanged, so the check exits 0.",
+        "was converted once beforehand and is unchanged, so the check exits 0. Peak RSS: "
+        f"{RSS_SOURCE}.",
         "",
         "```",
         "nb2pipe check nb_N.ipynb -o OUT",

@@ -96,6 +96,14 @@ def _plan(notebook: str | Path, outdir: str | Path | None, name: str | None, spl
         return None, diags, nb
     nb = _rewrite_secrets(nb, diags)
     package = _package_name(name) if name else _package_name(out.resolve().name)
+    clash = _package_clash(package)
+    if clash:
+        source = "--name" if name else f"the output folder name {out.resolve().name!r}"
+        diags.append(Diagnostic(
+            "NB404", f"package name {package!r} (from {source}) {clash}, so the generated "
+                     "pipeline could not be imported; choose another output folder with -o "
+                     "or pass --name", path=shown))
+        return None, diags, nb
     an = analyze(nb)
     diags.extend(an.diagnostics)
     mode, groups = splitting.split(nb, split, diags)
@@ -109,6 +117,33 @@ def _plan(notebook: str | Path, outdir: str | Path | None, name: str | None, spl
         diags.append(Diagnostic("NB105", "no code is left after stripping display code",
                                 path=shown))
     return plan, diags, nb
+
+
+def _package_clash(package: str) -> str | None:
+    """Why `package` cannot be the generated package's name: a keyword, or the name of a
+    standard-library or installed module, which `import` would find instead of (or be shadowed
+    by) the generated package (`-o json` breaks pandas' own `from json import loads`)."""
+    import importlib.machinery
+    import keyword
+    import sys
+
+    if keyword.iskeyword(package):
+        return "is a Python keyword"
+    if package == "test":  # the standard library's own test suite: never imported
+        return None
+    if package in sys.builtin_module_names or package in sys.stdlib_module_names:
+        return f"would shadow the standard-library module {package!r}"
+    cwd = os.getcwd()
+    paths = [p for p in sys.path if p and os.path.abspath(p) != cwd]
+    try:
+        spec = importlib.machinery.PathFinder.find_spec(package, paths)
+    except (ImportError, ValueError, OSError):
+        spec = None
+    if spec is None or spec.origin in (None, "namespace"):
+        return None
+    if any(Path(loc, "_runtime.py").is_file() for loc in spec.submodule_search_locations or ()):
+        return None  # a package nb2pipe generated (this project, `pip install`ed)
+    return f"would shadow the installed module {package!r} ({spec.origin})"
 
 
 def _rewrite_secrets(nb, diags: list[Diagnostic]):
@@ -145,9 +180,18 @@ def render(plan, nb, capture: dict | None = None) -> dict[str, str]:
     return {rel: _format(rel, text) for rel, text in sorted(files.items())}
 
 
-@functools.lru_cache(maxsize=512)
+# black takes ~40 µs per character (25 s for the 600 kB Kubeflow module of a 5,000-cell
+# notebook); larger generated files keep the emitters' own layout, which is valid Python.
+BLACK_LIMIT = 100_000
+
+
+# Modules copied verbatim from nb2pipe's own (black-formatted) sources: no formatting pass.
+PREFORMATTED = ("/_runtime.py", "/_compare.py", "/_quality.py")
+
+
+@functools.lru_cache(maxsize=4096)
 def _format(rel: str, text: str) -> str:
-    if not rel.endswith(".py"):
+    if not rel.endswith(".py") or len(text) > BLACK_LIMIT or rel.endswith(PREFORMATTED):
         return text if text.endswith("\n") else text + "\n"
     try:
         import black
@@ -262,14 +306,48 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
             "NB403", f"{exc} — this is a bug in nb2pipe, please report it", path=shown),),
             internal_error=str(exc))
     except RecursionError:
+        cell, line = _deepest_cell(nb_path)
         return ConversionResult("failed", shown, str(out), diagnostics=(Diagnostic(
-            "NB104", "code is nested too deeply to analyze", path=shown),))
+            "NB104", "code is nested too deeply to analyze", path=shown, cell=cell,
+            line=line),))
     except Exception as exc:  # the boundary: no traceback reaches the user
         report = _save_crash_report(traceback.format_exc())
         where = f" (details in {report})" if report else ""
         return ConversionResult("failed", shown, str(out), diagnostics=(Diagnostic(
             "NB403", f"internal error {type(exc).__name__}: {exc} — please report it{where}",
             path=shown),), internal_error=f"{type(exc).__name__}: {exc}{where}")
+
+
+def _deepest_cell(nb_path: Path) -> tuple[int | None, int | None]:
+    """(cell, line) of the most deeply nested code, for the location of a "nested too deeply"
+    finding: a cell that Python itself cannot parse, else the deepest syntax tree (measured
+    without recursion)."""
+    import ast
+
+    from nb2pipe.notebook import read_notebook
+
+    try:
+        nb, _ = read_notebook(nb_path)
+    except RecursionError:
+        return None, None
+    best: tuple[int, int | None, int | None] = (-1, None, None)
+    for cell in (nb.cells if nb is not None else ()):
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except RecursionError:
+            return cell.index, None
+        except (SyntaxError, ValueError):  # IPython syntax: not measured
+            continue
+        stack = [(tree, 0, 1)]
+        while stack:
+            node, depth, line = stack.pop()
+            line = getattr(node, "lineno", line)
+            if depth > best[0]:
+                best = (depth, cell.index, line)
+            stack.extend((child, depth + 1, line) for child in ast.iter_child_nodes(node))
+    return best[1], best[2]
 
 
 def _save_crash_report(text: str) -> str | None:

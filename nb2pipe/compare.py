@@ -24,7 +24,9 @@ def _mod(v: Any) -> str:
     return type(v).__module__ or ""
 
 
-def compare(a: Any, b: Any, rtol: float = 1e-9, atol: float = 1e-12, depth: int = 0) -> Verdict:
+def compare(
+    a: Any, b: Any, rtol: float = 1e-9, atol: float = 1e-12, depth: int = 0
+) -> Verdict:
     if depth > 30:
         return Verdict(NOT_COMPARABLE, "nested too deeply")
     ta, tb = type(a), type(b)
@@ -32,7 +34,11 @@ def compare(a: Any, b: Any, rtol: float = 1e-9, atol: float = 1e-12, depth: int 
         return Verdict(NOT_COMPARABLE, "figure")
     if ta.__name__ == "module":
         return Verdict(NOT_COMPARABLE, "module")
-    if ta is not tb and not (_is_number(a) and _is_number(b)) and not _same_class(ta, tb):
+    if (
+        ta is not tb
+        and not (_is_number(a) and _is_number(b))
+        and not _same_class(ta, tb)
+    ):
         return Verdict(DIFFERENT, f"type {ta.__name__} vs {tb.__name__}")
     if _mod(a).startswith("pandas"):
         return _compare_pandas(a, b, rtol, atol)
@@ -41,7 +47,11 @@ def compare(a: Any, b: Any, rtol: float = 1e-9, atol: float = 1e-12, depth: int 
     if _is_number(a):
         return _compare_number(a, b, rtol, atol)
     if isinstance(a, (str, bytes, bool, type(None))):
-        return Verdict(EQUAL) if a == b else Verdict(DIFFERENT, f"{_short(a)} vs {_short(b)}")
+        return (
+            Verdict(EQUAL)
+            if a == b
+            else Verdict(DIFFERENT, f"{_short(a)} vs {_short(b)}")
+        )
     if isinstance(a, (list, tuple)):
         if len(a) != len(b):
             return Verdict(DIFFERENT, f"length {len(a)} vs {len(b)}")
@@ -53,7 +63,9 @@ def compare(a: Any, b: Any, rtol: float = 1e-9, atol: float = 1e-12, depth: int 
     if isinstance(a, dict):
         if list(a.keys()) != list(b.keys()):
             if set(a.keys()) != set(b.keys()):
-                return Verdict(DIFFERENT, f"keys {sorted(map(str, a))} vs {sorted(map(str, b))}")
+                return Verdict(
+                    DIFFERENT, f"keys {sorted(map(str, a))} vs {sorted(map(str, b))}"
+                )
         for k in a:
             v = compare(a[k], b[k], rtol, atol, depth + 1)
             if v.status != EQUAL:
@@ -70,7 +82,9 @@ def compare(a: Any, b: Any, rtol: float = 1e-9, atol: float = 1e-12, depth: int 
                 return Verdict(EQUAL)
             if type(a).__eq__ is not object.__eq__:
                 return Verdict(DIFFERENT, f"{_short(a)} vs {_short(b)}")
-    except Exception:  # noqa: BLE001 - any failing __eq__ just means "compare the state"
+    except (
+        Exception
+    ):  # noqa: BLE001 - any failing __eq__ just means "compare the state"
         pass
     if hasattr(a, "__dict__") and hasattr(b, "__dict__") and (vars(a) or vars(b)):
         return compare(vars(a), vars(b), rtol, atol, depth + 1)
@@ -121,12 +135,18 @@ def _compare_array(a: Any, b: Any, rtol: float, atol: float) -> Verdict:
     if a.dtype.kind in "fc":
         ok = np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
     elif a.dtype.kind == "O":
-        ok = np.array([compare(x, y, rtol, atol).status == EQUAL
-                       for x, y in zip(a.ravel(), b.ravel())]).reshape(a.shape)
+        ok = np.array(
+            [
+                compare(x, y, rtol, atol).status == EQUAL
+                for x, y in zip(a.ravel(), b.ravel())
+            ]
+        ).reshape(a.shape)
     else:
         ok = a == b
     if a.dtype.kind == "O":
-        statuses = [compare(x, y, rtol, atol).status for x, y in zip(a.ravel(), b.ravel())]
+        statuses = [
+            compare(x, y, rtol, atol).status for x, y in zip(a.ravel(), b.ravel())
+        ]
         if DIFFERENT not in statuses and NOT_COMPARABLE in statuses:
             return Verdict(NOT_COMPARABLE, "elements cannot be compared")
     bad = int(np.size(ok) - np.count_nonzero(ok))
@@ -141,16 +161,25 @@ def _compare_pandas(a: Any, b: Any, rtol: float, atol: float) -> Verdict:
     try:
         if isinstance(a, pd.DataFrame):
             if a.shape != b.shape:
-                return Verdict(DIFFERENT, f"shape {a.shape} vs {b.shape}" + _index_diff(a, b))
+                return Verdict(
+                    DIFFERENT, f"shape {a.shape} vs {b.shape}" + _index_diff(a, b)
+                )
             if list(a.columns) != list(b.columns):
-                return Verdict(DIFFERENT, f"columns differ: {list(a.columns)[:8]} vs "
-                                          f"{list(b.columns)[:8]}")
+                return Verdict(
+                    DIFFERENT,
+                    f"columns differ: {list(a.columns)[:8]} vs "
+                    f"{list(b.columns)[:8]}",
+                )
             for col in a.columns:
                 if str(a[col].dtype) != str(b[col].dtype):
-                    return Verdict(DIFFERENT, f"column {col!r}: dtype {a[col].dtype} vs "
-                                              f"{b[col].dtype}")
+                    return Verdict(
+                        DIFFERENT,
+                        f"column {col!r}: dtype {a[col].dtype} vs " f"{b[col].dtype}",
+                    )
             try:
-                pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=rtol, atol=atol)
+                pd.testing.assert_frame_equal(
+                    a, b, check_exact=False, rtol=rtol, atol=atol
+                )
             except AssertionError:
                 where = _frame_diff(a, b, rtol, atol)
                 if where:
@@ -159,8 +188,12 @@ def _compare_pandas(a: Any, b: Any, rtol: float, atol: float) -> Verdict:
             return Verdict(EQUAL)
         if isinstance(a, pd.Series):
             if len(a) != len(b):
-                return Verdict(DIFFERENT, f"length {len(a)} vs {len(b)}" + _index_diff(a, b))
-            pd.testing.assert_series_equal(a, b, check_exact=False, rtol=rtol, atol=atol)
+                return Verdict(
+                    DIFFERENT, f"length {len(a)} vs {len(b)}" + _index_diff(a, b)
+                )
+            pd.testing.assert_series_equal(
+                a, b, check_exact=False, rtol=rtol, atol=atol
+            )
             return Verdict(EQUAL)
         if isinstance(a, pd.Index):
             pd.testing.assert_index_equal(a, b)
@@ -168,7 +201,9 @@ def _compare_pandas(a: Any, b: Any, rtol: float, atol: float) -> Verdict:
     except AssertionError as exc:
         first = str(exc).strip().split("\n")
         return Verdict(DIFFERENT, " ".join(x.strip() for x in first[:3])[:300])
-    return Verdict(EQUAL) if a == b else Verdict(DIFFERENT, f"{_short(a)} vs {_short(b)}")
+    return (
+        Verdict(EQUAL) if a == b else Verdict(DIFFERENT, f"{_short(a)} vs {_short(b)}")
+    )
 
 
 def _index_diff(a: Any, b: Any) -> str:
@@ -180,11 +215,15 @@ def _index_diff(a: Any, b: Any) -> str:
         return ""
     parts = []
     if len(only_a):
-        parts.append(f"{len(only_a)} row(s) only in the notebook, e.g. index "
-                     f"{list(only_a[:5])}")
+        parts.append(
+            f"{len(only_a)} row(s) only in the notebook, e.g. index "
+            f"{list(only_a[:5])}"
+        )
     if len(only_b):
-        parts.append(f"{len(only_b)} row(s) only in the pipeline, e.g. index "
-                     f"{list(only_b[:5])}")
+        parts.append(
+            f"{len(only_b)} row(s) only in the pipeline, e.g. index "
+            f"{list(only_b[:5])}"
+        )
     return ("; " + "; ".join(parts)) if parts else ""
 
 
@@ -193,13 +232,19 @@ def _frame_diff(a: Any, b: Any, rtol: float, atol: float) -> str:
     import pandas as pd
 
     if not a.index.equals(b.index):
-        return "index differs: " + _short(list(a.index[:5])) + " vs " + _short(list(b.index[:5]))
+        return (
+            "index differs: "
+            + _short(list(a.index[:5]))
+            + " vs "
+            + _short(list(b.index[:5]))
+        )
     parts = []
     for i, col in enumerate(a.columns):
         x, y = a.iloc[:, i], b.iloc[:, i]
         try:
-            pd.testing.assert_series_equal(x, y, check_exact=False, rtol=rtol, atol=atol,
-                                           check_names=False)
+            pd.testing.assert_series_equal(
+                x, y, check_exact=False, rtol=rtol, atol=atol, check_names=False
+            )
             continue
         except AssertionError:
             pass
@@ -216,8 +261,10 @@ def _frame_diff(a: Any, b: Any, rtol: float, atol: float) -> str:
             bad = []
         if bad:
             j = bad[0]
-            parts.append(f"column {col!r}: {len(bad)} of {len(a)} rows differ (first at index "
-                         f"{a.index[j]!r}: {_short(_item(x.iloc[j]))} vs {_short(_item(y.iloc[j]))})")
+            parts.append(
+                f"column {col!r}: {len(bad)} of {len(a)} rows differ (first at index "
+                f"{a.index[j]!r}: {_short(_item(x.iloc[j]))} vs {_short(_item(y.iloc[j]))})"
+            )
         else:
             parts.append(f"column {col!r} differs")
     if not parts:
@@ -234,14 +281,25 @@ def _item(v: Any) -> Any:
 
 
 def _compare_estimator(a: Any, b: Any, rtol: float, atol: float, depth: int) -> Verdict:
-    v = compare(_plain(a.get_params(deep=False)), _plain(b.get_params(deep=False)), rtol, atol,
-                depth + 1)
+    v = compare(
+        _plain(a.get_params(deep=False)),
+        _plain(b.get_params(deep=False)),
+        rtol,
+        atol,
+        depth + 1,
+    )
     if v.status != EQUAL:
         return Verdict(v.status, f"parameters: {v.detail}")
-    fitted_a = {k: x for k, x in vars(a).items() if k.endswith("_") and not k.startswith("_")}
-    fitted_b = {k: x for k, x in vars(b).items() if k.endswith("_") and not k.startswith("_")}
+    fitted_a = {
+        k: x for k, x in vars(a).items() if k.endswith("_") and not k.startswith("_")
+    }
+    fitted_b = {
+        k: x for k, x in vars(b).items() if k.endswith("_") and not k.startswith("_")
+    }
     if set(fitted_a) != set(fitted_b):
-        return Verdict(DIFFERENT, f"fitted attributes {sorted(fitted_a)} vs {sorted(fitted_b)}")
+        return Verdict(
+            DIFFERENT, f"fitted attributes {sorted(fitted_a)} vs {sorted(fitted_b)}"
+        )
     for k in sorted(fitted_a):
         v = compare(fitted_a[k], fitted_b[k], rtol, atol, depth + 1)
         if v.status == DIFFERENT:
@@ -253,8 +311,11 @@ def _plain(params: dict) -> dict:
     """Nested estimators compare by their own parameters."""
     out = {}
     for k, v in params.items():
-        out[k] = (type(v).__name__, _plain(v.get_params(deep=False))) \
-            if hasattr(v, "get_params") and not isinstance(v, type) else v
+        out[k] = (
+            (type(v).__name__, _plain(v.get_params(deep=False)))
+            if hasattr(v, "get_params") and not isinstance(v, type)
+            else v
+        )
     return out
 
 

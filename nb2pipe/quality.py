@@ -51,8 +51,11 @@ def _kind(col: Any) -> str:
         return "numeric"
     if pd.api.types.is_datetime64_any_dtype(dt):
         return "datetime"
-    if isinstance(dt, pd.CategoricalDtype) or pd.api.types.is_object_dtype(dt) or \
-            pd.api.types.is_string_dtype(dt):
+    if (
+        isinstance(dt, pd.CategoricalDtype)
+        or pd.api.types.is_object_dtype(dt)
+        or pd.api.types.is_string_dtype(dt)
+    ):
         try:
             n = col.nunique(dropna=True)
         except TypeError:  # unhashable values
@@ -74,17 +77,29 @@ def profile_column(col: Any) -> dict[str, Any]:
     """Dtype, missing count and, by kind, range/moments/quantile bins or category shares."""
     import numpy as np
 
-    out: dict[str, Any] = {"dtype": str(col.dtype), "kind": _kind(col),
-                           "missing": int(col.isna().sum()), "count": int(len(col))}
+    out: dict[str, Any] = {
+        "dtype": str(col.dtype),
+        "kind": _kind(col),
+        "missing": int(col.isna().sum()),
+        "count": int(len(col)),
+    }
     values = col.dropna()
     if out["kind"] == "numeric" and len(values):
         arr = values.to_numpy(dtype="float64")
         arr = arr[np.isfinite(arr)]
         if len(arr):
-            out.update(min=float(arr.min()), max=float(arr.max()), mean=float(arr.mean()),
-                       std=float(arr.std(ddof=1)) if len(arr) > 1 else 0.0)
-            edges = sorted(set(float(x) for x in np.quantile(arr, np.linspace(0, 1, N_BINS + 1)
-                                                              [1:-1])))
+            out.update(
+                min=float(arr.min()),
+                max=float(arr.max()),
+                mean=float(arr.mean()),
+                std=float(arr.std(ddof=1)) if len(arr) > 1 else 0.0,
+            )
+            edges = sorted(
+                set(
+                    float(x)
+                    for x in np.quantile(arr, np.linspace(0, 1, N_BINS + 1)[1:-1])
+                )
+            )
             out["edges"] = edges
             out["fractions"] = _bin_fractions(arr, edges)
     elif out["kind"] == "categorical" and len(values):
@@ -120,8 +135,12 @@ def profile(value: Any) -> dict[str, Any] | None:
         if key in cols:
             continue
         cols[key] = profile_column(frame.iloc[:, i])
-    return {"version": PROFILE_VERSION, "kind": kind, "rows": int(len(frame)),
-            "columns": cols}
+    return {
+        "version": PROFILE_VERSION,
+        "kind": kind,
+        "rows": int(len(frame)),
+        "columns": cols,
+    }
 
 
 def _as_frame(value: Any) -> Any:
@@ -161,58 +180,80 @@ def check(value: Any, prof: dict[str, Any], **tolerances: float) -> list[str]:
         col = cols[name]
         n = max(len(col), 1)
         if str(col.dtype) != base["dtype"]:
-            problems.append(f"column {name!r}: dtype {col.dtype} (expected {base['dtype']})")
+            problems.append(
+                f"column {name!r}: dtype {col.dtype} (expected {base['dtype']})"
+            )
         miss = int(col.isna().sum())
         base_share = base["missing"] / max(base["count"], 1)
         if base["missing"] == 0 and miss:
-            problems.append(f"column {name!r}: {miss} missing value(s) in {n} rows (there "
-                            "were none)")
+            problems.append(
+                f"column {name!r}: {miss} missing value(s) in {n} rows (there "
+                "were none)"
+            )
         elif miss / n > base_share + tol["missing"] + 4 * math.sqrt(
-                base_share * (1 - base_share) / n):
-            problems.append(f"column {name!r}: {miss / n:.1%} missing (was {base_share:.1%})")
+            base_share * (1 - base_share) / n
+        ):
+            problems.append(
+                f"column {name!r}: {miss / n:.1%} missing (was {base_share:.1%})"
+            )
         values = col.dropna()
         if base["kind"] == "numeric" and "min" in base:
-            if not pd.api.types.is_numeric_dtype(values.dtype) or \
-                    pd.api.types.is_bool_dtype(values.dtype):
+            if not pd.api.types.is_numeric_dtype(
+                values.dtype
+            ) or pd.api.types.is_bool_dtype(values.dtype):
                 continue
             arr = values.to_numpy(dtype="float64")
             span = base["max"] - base["min"]
-            margin = tol["range_margin"] * (span if span > 0 else max(abs(base["max"]), 1.0)) \
-                + tol["range_std"] * (base.get("std") or 0.0)
+            margin = tol["range_margin"] * (
+                span if span > 0 else max(abs(base["max"]), 1.0)
+            ) + tol["range_std"] * (base.get("std") or 0.0)
             lo, hi = base["min"] - margin, base["max"] + margin
             out = int(np.count_nonzero((arr < lo) | (arr > hi)))
-            far = int(np.count_nonzero((arr < lo - 2 * margin) | (arr > hi + 2 * margin)))
+            far = int(
+                np.count_nonzero((arr < lo - 2 * margin) | (arr > hi + 2 * margin))
+            )
             if far or out > tol["range_share"] * len(arr):
                 bad = arr[(arr < lo) | (arr > hi)]
-                problems.append(f"column {name!r}: {out} value(s) outside the observed range "
-                                f"[{base['min']:.6g}, {base['max']:.6g}] (+/- {margin:.3g}), "
-                                f"e.g. {bad[0]:.6g}")
+                problems.append(
+                    f"column {name!r}: {out} value(s) outside the observed range "
+                    f"[{base['min']:.6g}, {base['max']:.6g}] (+/- {margin:.3g}), "
+                    f"e.g. {bad[0]:.6g}"
+                )
             if len(arr) > 1 and base.get("std") is not None:
                 s0 = base["std"]
                 mean, std = float(arr.mean()), float(arr.std(ddof=1))
                 band = tol["mean_std"] * s0 + 4 * s0 / math.sqrt(len(arr))
                 if s0 > 0 and abs(mean - base["mean"]) > band:
-                    problems.append(f"column {name!r}: mean {mean:.6g} outside "
-                                    f"{base['mean']:.6g} +/- {band:.3g}")
-                if s0 > 0 and not (s0 / tol["std_ratio"] <= std <= s0 * tol["std_ratio"]):
-                    problems.append(f"column {name!r}: std {std:.6g} (expected about "
-                                    f"{s0:.6g})")
+                    problems.append(
+                        f"column {name!r}: mean {mean:.6g} outside "
+                        f"{base['mean']:.6g} +/- {band:.3g}"
+                    )
+                if s0 > 0 and not (
+                    s0 / tol["std_ratio"] <= std <= s0 * tol["std_ratio"]
+                ):
+                    problems.append(
+                        f"column {name!r}: std {std:.6g} (expected about " f"{s0:.6g})"
+                    )
         elif base["kind"] == "categorical" and "categories" in base:
             known = base["categories"]
             keys = values.map(_key)
             unseen = keys[~keys.isin(list(known))]
             if len(unseen):
                 shown = sorted(set(unseen))[:5]
-                problems.append(f"column {name!r}: {len(unseen)} value(s) in unseen "
-                                f"categories {shown}")
+                problems.append(
+                    f"column {name!r}: {len(unseen)} value(s) in unseen "
+                    f"categories {shown}"
+                )
             shares = keys.value_counts(normalize=True)
             m = max(len(keys), 1)
             for cat, p0 in known.items():
                 p = float(shares.get(cat, 0.0))
                 allowed = tol["proportion"] + 4 * math.sqrt(p0 * (1 - p0) / m)
                 if abs(p - p0) > allowed:
-                    problems.append(f"column {name!r}: share of {cat!r} is {p:.1%} (was "
-                                    f"{p0:.1%}, tolerance {allowed:.1%})")
+                    problems.append(
+                        f"column {name!r}: share of {cat!r} is {p:.1%} (was "
+                        f"{p0:.1%}, tolerance {allowed:.1%})"
+                    )
     return problems
 
 
@@ -232,6 +273,7 @@ def report(problems: dict[str, list[str]]) -> str:
 
 # ---- drift -----------------------------------------------------------------------------------
 
+
 def _psi(expected: list[float], actual: list[float]) -> float:
     eps = 1e-4
     total = 0.0
@@ -249,12 +291,19 @@ def _ks_pvalue(d: float, n: int, m: int) -> float:
     lam = (en + 0.12 + 0.11 / en) * d
     if lam < 1e-3:
         return 1.0
-    s = sum(2 * (-1) ** (k - 1) * math.exp(-2 * k * k * lam * lam) for k in range(1, 101))
+    s = sum(
+        2 * (-1) ** (k - 1) * math.exp(-2 * k * k * lam * lam) for k in range(1, 101)
+    )
     return min(max(s, 0.0), 1.0)
 
 
-def drift(value: Any, prof: dict[str, Any], psi_threshold: float = 0.2,
-          ks_alpha: float = 0.001, ks_min: float = 0.1) -> list[dict[str, Any]]:
+def drift(
+    value: Any,
+    prof: dict[str, Any],
+    psi_threshold: float = 0.2,
+    ks_alpha: float = 0.001,
+    ks_min: float = 0.1,
+) -> list[dict[str, Any]]:
     """Per column drift of value against the profile: PSI (+ KS at the bin edges) for numbers,
     PSI and total variation over categories (unseen values pooled) for categoricals.
 
@@ -266,8 +315,16 @@ def drift(value: Any, prof: dict[str, Any], psi_threshold: float = 0.2,
     cols = _columns(_as_frame(value))
     rows: list[dict[str, Any]] = []
     for name, base in prof["columns"].items():
-        row: dict[str, Any] = {"column": name, "kind": base["kind"], "psi": None, "ks": None,
-                               "ks_pvalue": None, "shift": None, "status": "ok", "note": ""}
+        row: dict[str, Any] = {
+            "column": name,
+            "kind": base["kind"],
+            "psi": None,
+            "ks": None,
+            "ks_pvalue": None,
+            "shift": None,
+            "status": "ok",
+            "note": "",
+        }
         rows.append(row)
         if name not in cols:
             row.update(status="drift", note="column missing")

@@ -64,6 +64,47 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+class _Staged:
+    """All-or-nothing writing of a tree: every file goes to a temporary file beside its
+    target first (this is where a full disk or a read-only file system shows up); only when
+    all of them are written are they renamed into place. On failure the temporary files, and
+    the folders made for them, are removed, so the output folder is left as it was."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[str, Path]] = []  # (temporary file, target)
+        self.made: list[Path] = []  # folders created, outermost first
+
+    def mkdir(self, folder: Path) -> None:
+        missing = [p for p in (folder, *folder.parents) if not p.exists()]
+        for p in reversed(missing):
+            p.mkdir()
+            self.made.append(p)
+
+    def write(self, path: Path, data: bytes) -> None:
+        self.mkdir(path.parent)
+        fd, tmp = _temp_file(path)
+        self.pending.append((tmp, path))
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def commit(self) -> None:
+        while self.pending:
+            tmp, path = self.pending[0]
+            os.replace(tmp, path)
+            self.pending.pop(0)
+
+    def rollback(self) -> None:
+        for tmp, _ in self.pending:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        self.pending.clear()
+        for folder in reversed(self.made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty: never anything but what we made
+
+
 def _describe(exc: OSError) -> str:
     if exc.errno == errno.ENOSPC:
         return "no space left on device"
@@ -122,15 +163,19 @@ def write_tree(outdir: Path, files: dict[str, str], lock: dict, force: bool,
     old_hashes: dict[str, str] = old.get("files", {}) if isinstance(old.get("files"), dict) else {}
     old_hashes = {rel: h for rel, h in old_hashes.items() if _safe_old_entry(outdir, rel, protect)}
     new_hashes: dict[str, str] = {}
+    staged = _Staged()
     try:
         # Check first, write second: a failed conversion leaves the folder as it was.
         blocked = [why for why in (_in_the_way(outdir, rel) for rel in sorted(files)) if why]
         if outdir.exists() and not outdir.is_dir():
             blocked.insert(0, f"{outdir} is a file, not a folder")
+        elif outdir.is_symlink() and not outdir.exists():
+            blocked.insert(0, f"{outdir} is a symbolic link to {os.readlink(outdir)}, which "
+                              "does not exist")
         if blocked:
             rep.diagnostics.extend(Diagnostic("NB402", why, path=shown) for why in blocked)
             return rep
-        outdir.mkdir(parents=True, exist_ok=True)
+        staged.mkdir(outdir)
         for rel in sorted(files):
             text = files[rel]  # bytes for binary files (captured test fixtures)
             data = text if isinstance(text, bytes) else text.encode("utf-8")
@@ -143,7 +188,7 @@ def write_tree(outdir: Path, files: dict[str, str], lock: dict, force: bool,
                         "NB401", f"{rel} differs from the notebook's values (edited?); kept "
                                  "(use --force to overwrite)", path=shown))
                 elif not (target.exists() and target.read_bytes() == data):
-                    atomic_write(target, data)
+                    staged.write(target, data)
                     rep.written.append(rel)
                 else:
                     rep.unchanged.append(rel)
@@ -161,8 +206,9 @@ def write_tree(outdir: Path, files: dict[str, str], lock: dict, force: bool,
                     rep.diagnostics.append(Diagnostic(
                         "NB401", f"{rel} {why}; kept (use --force to overwrite)", path=shown))
                     continue
-            atomic_write(target, data)
+            staged.write(target, data)
             rep.written.append(rel)
+        removals: list[Path] = []
         for rel, digest in sorted(old_hashes.items()):
             if rel in files:
                 continue
@@ -170,7 +216,7 @@ def write_tree(outdir: Path, files: dict[str, str], lock: dict, force: bool,
             if not target.is_file():
                 continue
             if sha256(target.read_bytes()) == digest or force:
-                target.unlink()
+                removals.append(target)
                 rep.removed.append(rel)
             else:
                 rep.kept.append(rel)
@@ -178,12 +224,21 @@ def write_tree(outdir: Path, files: dict[str, str], lock: dict, force: bool,
                     "NB401", f"{rel} is no longer generated but was edited; kept", path=shown))
         lock = dict(lock)
         lock["files"] = dict(sorted(new_hashes.items()))
-        atomic_write(outdir / LOCK, (json.dumps(lock, indent=2, sort_keys=True,
+        staged.write(outdir / LOCK, (json.dumps(lock, indent=2, sort_keys=True,
                                                 ensure_ascii=False) + "\n").encode("utf-8"))
+        staged.commit()  # everything is on disk: now rename into place, the lock file last
+        for target in removals:
+            with contextlib.suppress(FileNotFoundError):
+                target.unlink()
     except OSError as exc:
+        staged.rollback()
         where = exc.filename or str(outdir)
+        if where.endswith(".tmp") and os.path.basename(where).startswith("."):
+            where = str(Path(where).parent)  # name the folder, not our temporary file
         rep.diagnostics.append(Diagnostic("NB402", f"cannot write {where}: {_describe(exc)}",
                                           path=shown))
+        rep.written.clear()
+        rep.removed.clear()
     return rep
 
 

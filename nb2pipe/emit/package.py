@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from nb2pipe.planning.model import PipelinePlan, Step
@@ -229,8 +230,10 @@ def main_module(plan: PipelinePlan) -> str:
 
 def runtime_module(plan: PipelinePlan) -> str:
     src = (Path(__file__).parent / "runtime_src.py").read_text(encoding="utf-8")
-    src = src.replace('"__PACKAGE__"', repr(plan.package)).replace('"__WORKDIR__"',
-                                                                    repr(plan.workdir))
+    # json.dumps quotes the way black does, so the (already black-formatted) template needs
+    # no formatting pass
+    src = src.replace('"__PACKAGE__"', json.dumps(plan.package)).replace(
+        '"__WORKDIR__"', json.dumps(plan.workdir))
     return header(plan) + src
 
 

@@ -17,9 +17,42 @@ RUNTIME_EXTRAS = {"pandas": ["pyarrow"], "sklearn": ["joblib"]}
 
 @lru_cache(maxsize=1)
 def _packages_distributions() -> dict[str, list[str]]:
+    """Module -> distributions. Scanning every installed package costs 0.1-0.4 s, so the
+    result is cached on disk, keyed by the installed distributions (names and versions as
+    their metadata folders say) on sys.path: any install or upgrade invalidates it."""
+    import hashlib
+    import json
+    import os
     from importlib.metadata import packages_distributions
 
-    return packages_distributions()
+    key = hashlib.sha256()
+    for entry in sys.path:
+        try:
+            names = sorted(n for n in os.listdir(entry or ".")
+                           if n.endswith((".dist-info", ".egg-info", ".egg-link", ".pth")))
+        except OSError:
+            continue
+        key.update(f"{entry}\0{names}\0".encode())
+    cache_dir = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                                 ".cache")
+    path = os.path.join(cache_dir, "nb2pipe", f"dists-{key.hexdigest()[:32]}.json")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        if isinstance(data, dict):
+            return data
+    except (OSError, ValueError):
+        pass
+    data = {k: list(v) for k, v in packages_distributions().items()}
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache we cannot write only costs time
+    return data
 
 
 def _version(dist: str) -> str | None:

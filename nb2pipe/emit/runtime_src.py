@@ -111,11 +111,17 @@ def _parquet_ok(df: Any) -> bool:
         return False
     if not all(isinstance(c, str) for c in cols):
         return False
-    if df.index.nlevels == 1 and df.index.name is not None and not isinstance(df.index.name, str):
+    if (
+        df.index.nlevels == 1
+        and df.index.name is not None
+        and not isinstance(df.index.name, str)
+    ):
         return False
     if df.attrs:
         return False
-    return all(str(t) != "object" or _object_column_ok(df[c]) for c, t in df.dtypes.items())
+    return all(
+        str(t) != "object" or _object_column_ok(df[c]) for c, t in df.dtypes.items()
+    )
 
 
 def _object_column_ok(col: Any) -> bool:
@@ -130,8 +136,13 @@ def _is_ndarray(v: Any) -> bool:
 
 def _is_model(v: Any) -> bool:
     mod = type(v).__module__ or ""
-    return mod.split(".")[0] in ("sklearn", "xgboost", "lightgbm", "catboost", "imblearn") or (
-        hasattr(v, "fit") and hasattr(v, "get_params"))
+    return mod.split(".")[0] in (
+        "sklearn",
+        "xgboost",
+        "lightgbm",
+        "catboost",
+        "imblearn",
+    ) or (hasattr(v, "fit") and hasattr(v, "get_params"))
 
 
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
@@ -146,7 +157,9 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
-def save_value(value: Any, folder: Path, step: str = "", name: str = "") -> dict[str, Any]:
+def save_value(
+    value: Any, folder: Path, step: str = "", name: str = ""
+) -> dict[str, Any]:
     """Write one value with the format that fits its type; returns its meta data."""
     folder.mkdir(parents=True, exist_ok=True)
     fmt = "pickle"
@@ -184,14 +197,23 @@ def save_value(value: Any, folder: Path, step: str = "", name: str = "") -> dict
 
     try:
         _write_atomic(target, write)
-    except (TypeError, ValueError, ImportError, AttributeError) if fmt == "parquet" else ():
+    except (
+        (TypeError, ValueError, ImportError, AttributeError) if fmt == "parquet" else ()
+    ):
         fmt = "pickle"
         target = folder / "value.pickle"
         _write_atomic(target, lambda tmp: _pickle(value, tmp, step, name))
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
-    meta = {"format": fmt, "type": f"{type(value).__module__}.{type(value).__qualname__}",
-            "sha256": digest, "file": target.name, "size": target.stat().st_size}
-    _write_atomic(folder / "meta.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=1)))
+    meta = {
+        "format": fmt,
+        "type": f"{type(value).__module__}.{type(value).__qualname__}",
+        "sha256": digest,
+        "file": target.name,
+        "size": target.stat().st_size,
+    }
+    _write_atomic(
+        folder / "meta.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=1))
+    )
     return meta
 
 
@@ -213,8 +235,10 @@ def _pickle(value: Any, tmp: Path, step: str, name: str) -> None:
             return
         except Exception as exc:  # noqa: BLE001 - report any failure the same way
             first = exc
-    raise ValueError(f"step '{step}': output '{name}' ({type(value).__name__}) cannot be "
-                     f"serialized: {first}") from None
+    raise ValueError(
+        f"step '{step}': output '{name}' ({type(value).__name__}) cannot be "
+        f"serialized: {first}"
+    ) from None
 
 
 def load_value(folder: Path) -> Any:
@@ -241,6 +265,7 @@ def load_value(folder: Path) -> Any:
 
 # ---- the step entrypoint (the container command) ----------------------------------------------
 
+
 def _parse_param(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise SystemExit(f"--param expects NAME=VALUE, got {text!r}")
@@ -252,7 +277,9 @@ def _parse_param(text: str) -> tuple[str, Any]:
     return name.strip(), value
 
 
-def run_step(name: str, inputs_dir: Path, outputs_dir: Path, params: dict[str, Any]) -> dict:
+def run_step(
+    name: str, inputs_dir: Path, outputs_dir: Path, params: dict[str, Any]
+) -> dict:
     """Run one step from serialized inputs to serialized outputs."""
     pipeline = importlib.import_module(f"{PACKAGE}.pipeline")
     spec = pipeline.STEPS[name]
@@ -277,8 +304,12 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     p_step = sub.add_parser("step", help="run one step from serialized inputs")
     p_step.add_argument("name")
-    p_step.add_argument("--inputs", type=Path, required=True, help="folder of input values")
-    p_step.add_argument("--outputs", type=Path, required=True, help="folder for output values")
+    p_step.add_argument(
+        "--inputs", type=Path, required=True, help="folder of input values"
+    )
+    p_step.add_argument(
+        "--outputs", type=Path, required=True, help="folder for output values"
+    )
     p_step.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     sub.add_parser("steps", help="print the steps as JSON")
     args = parser.parse_args(argv)
@@ -289,17 +320,24 @@ def main(argv: list[str] | None = None) -> int:
     params = dict(_parse_param(p) for p in args.param)
     unknown = sorted(set(params) - set(pipeline.PARAMETERS))
     if unknown:
-        print(f"error: unknown parameter(s): {', '.join(unknown)}; known: "
-              f"{', '.join(pipeline.PARAMETERS) or '(none)'}", file=sys.stderr)
+        print(
+            f"error: unknown parameter(s): {', '.join(unknown)}; known: "
+            f"{', '.join(pipeline.PARAMETERS) or '(none)'}",
+            file=sys.stderr,
+        )
         return 2
     if args.command == "run":
         values = pipeline.run(**params)
-        shown = {k: type(v).__name__ for k, v in values.items() if not k.startswith("_")}
+        shown = {
+            k: type(v).__name__ for k, v in values.items() if not k.startswith("_")
+        }
         print(json.dumps(shown, indent=1, sort_keys=True))
         return 0
     if args.name not in pipeline.STEPS:
-        print(f"error: no step {args.name!r}; steps: {', '.join(pipeline.STEPS)}",
-              file=sys.stderr)
+        print(
+            f"error: no step {args.name!r}; steps: {', '.join(pipeline.STEPS)}",
+            file=sys.stderr,
+        )
         return 2
     metas = run_step(args.name, args.inputs, args.outputs, params)
     print(json.dumps(metas, indent=1, sort_keys=True))
