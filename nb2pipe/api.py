@@ -111,6 +111,7 @@ def _plan(notebook: str | Path, outdir: str | Path | None, name: str | None, spl
     for st in an.stmts:
         taken |= st.binds | st.maybe | set(st.reads)
     names = splitting.assign_names(groups, taken, nb, diags, from_tags=(mode == "tags"))
+    splitting.apply_metadata_settings(nb, groups, names, diags)
     workdir = os.path.relpath(nb_path.resolve().parent, out.resolve()).replace(os.sep, "/")
     plan = build_plan(an, groups, names, mode, package, workdir, diags)
     if plan is not None and not plan.steps and not has_errors(diags):

@@ -555,3 +555,27 @@ def test_secrets_in_dicts_and_ipython_cells_are_rewritten():
     assert src.splitlines()[1] == "%time x = 1"  # untouched lines stay as they were
     assert [(d.code, d.line) for d in diags] == [("NB220", 1), ("NB220", 3)]
     assert "secret:PASSWORD" in new.cells[0].tags
+
+
+def test_per_step_settings_from_notebook_metadata(tmp_path):
+    """Settings can come from notebook metadata as well as from cell tags."""
+    import nbformat
+
+    from nb2pipe.api import convert
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "P"}
+    nb.metadata["nb2pipe"] = {"defaults": ["retry:2"],
+                              "steps": {"use": ["limit:memory:3Gi"]}}
+    nb.cells = [nbformat.v4.new_markdown_cell("## Load"), nbformat.v4.new_code_cell("x = 1"),
+                nbformat.v4.new_markdown_cell("## Use"),
+                nbformat.v4.new_code_cell("y = x + 1")]
+    path = tmp_path / "meta.ipynb"
+    nbformat.write(nb, str(path))
+    res = convert(path, tmp_path / "meta_pipeline")
+    assert res.ok, [d.format() for d in res.diagnostics]
+    tags = {s.name: s.tags for s in res.plan.steps}
+    assert tags["load"] == ("retry:2",)
+    assert set(tags["use"]) == {"limit:memory:3Gi", "retry:2"}
+    wf = (tmp_path / "meta_pipeline" / "deploy" / "argo-workflow.yaml").read_text()
+    assert "3Gi" in wf

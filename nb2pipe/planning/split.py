@@ -244,3 +244,40 @@ def assign_names(groups: list[Group], taken: set[str], nb: Notebook,
 
 def k8s_name(name: str) -> str:
     return name.replace("_", "-")[:63].strip("-")
+
+
+def apply_metadata_settings(nb: Notebook, groups: list[Group], names: list[str],
+                            diags: list[Diagnostic]) -> None:
+    """Per-step settings from notebook metadata, for editors without a tag UI:
+
+        "metadata": {"nb2pipe": {"defaults": ["retry:2"],
+                                 "steps": {"train": ["limit:memory:4Gi", "gpu:1"]}}}
+
+    `defaults` apply to every step; a step's own tags (cell tags, then metadata) win.
+    """
+    meta = nb.metadata.get("nb2pipe") if isinstance(nb.metadata, dict) else None
+    if not isinstance(meta, dict):
+        return
+    defaults = meta.get("defaults") or []
+    steps = meta.get("steps") or {}
+    if not isinstance(defaults, list) or not isinstance(steps, dict):
+        diags.append(Diagnostic("NB107", "notebook metadata nb2pipe.defaults must be a list "
+                                         "and nb2pipe.steps a mapping of step -> list of tags",
+                                path=nb.path))
+        return
+    known = set(names) | {g.raw_name for g in groups}
+    for key in steps:
+        if key not in known:
+            diags.append(Diagnostic("NB107", f"notebook metadata names step {key!r}, which "
+                                             "does not exist", path=nb.path))
+    for g, name in zip(groups, names):
+        own = steps.get(name, steps.get(g.raw_name, []))
+        for t in list(own if isinstance(own, list) else []) + list(defaults):
+            if not isinstance(t, str) or not t.startswith(RESOURCE_PREFIXES):
+                diags.append(Diagnostic("NB107", f"notebook metadata setting {t!r} for step "
+                                                 f"{name!r} is not a known setting", path=nb.path))
+                continue
+            prefix = t.split(":", 2)[0] + ":" + (t.split(":", 2)[1] + ":" if t.count(":") >= 2
+                                                  else "")
+            if not any(x.startswith(prefix) for x in g.tags):
+                g.tags.append(t)
