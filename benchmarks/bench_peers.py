@@ -224,8 +224,10 @@ def kale_tagged(nbd) -> dict:
                 name, k = base, 2
                 while name in names:
                     name, k = f"{base}_{k}", k + 1
-                if n:
+                if n and cur in names:  # a section without code cells is no step
                     prev, cur, first = cur, name, True
+                elif n:
+                    cur, first = name, True
                 else:
                     cur = name
             continue
@@ -381,6 +383,7 @@ def bench_run(nb: NB, work: Path, env, repeats: int, warm: bool) -> None:
     for extra in SAMPLES.iterdir():
         if extra.suffix == ".py" or extra.name == "data":
             (sg / extra.name).symlink_to(extra)
+    (sg / "outputs").mkdir()  # notebooks write outputs/... relative to their folder
     sg_ok = nb.sg_ok and run_child([SG_BIN / "soorgeon", "refactor", nb.path.name], sg,
                                    env).rc == 0
     pm = [py, "-m", "papermill", nb.orig, d / "out.ipynb", "--cwd", SAMPLES, "-k", "python3",

@@ -454,7 +454,11 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
     imported_modules = sorted({_top_module(line) for line in
                                used_imports | common_imports | set(side_effect)} - {""})
 
-    final_names = sorted({n for s in final_steps for n in s.outputs} | set(an.parameters))
+    # the notebook's final namespace: names whose last producer is a step or a parameter
+    # (a name deleted at the end is not a final value even if steps pass it on before)
+    final_names = sorted(n for n in {o for s in final_steps for o in s.outputs}
+                         | set(an.parameters)
+                         if producer.get(n, ("step",))[0] in ("step", "param"))
     return PipelinePlan(
         package=package, notebook=nb.name, notebook_hash=nb.content_hash, workdir=workdir,
         split=split_mode, steps=tuple(final_steps),
