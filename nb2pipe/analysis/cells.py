@@ -793,6 +793,11 @@ class Analyzer:
             r = root_name(t)
             if r is not None:
                 roots.append((r, t))
+        # `lst += [x]` extends the list in place: every alias of it changes too (for
+        # immutable values this is a plain rebinding, and aliases are none)
+        for n in facts.aug_names:
+            if n.id not in self.immutable and n.id in self.pt:
+                roots.append((n.id, n))
         for call in facts.calls:
             self.call_effects(call, st, roots, extra_reads, offset, cell)
         for call in facts.deferred_calls:
@@ -1065,6 +1070,9 @@ class Analyzer:
                 handled.add(n)
         for target, _ in facts.loops:
             handled.update(_names_in_target(target))
+        for n in facts.aug_names:  # in place: same object (an int gets a fresh one below)
+            if n.id not in self.immutable and n.id in self.pt:
+                handled.add(n.id)
         for n in (st.binds | st.maybe) - handled:
             self.pt[n] = self.fresh()
             self.immutable.discard(n)

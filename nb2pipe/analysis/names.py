@@ -24,6 +24,7 @@ class Facts:
     deferred_calls: list[ast.Call] = field(default_factory=list)  # inside lambdas/nested defs
     targets: list[ast.expr] = field(default_factory=list)  # subscript/attribute store targets
     aug_targets: list[ast.expr] = field(default_factory=list)
+    aug_names: list[ast.Name] = field(default_factory=list)  # `x += ...` (in place for lists)
     del_targets: list[ast.expr] = field(default_factory=list)
     loops: list[tuple[ast.expr, ast.expr]] = field(default_factory=list)  # (target, iter)
     assigns: list[tuple[ast.expr, ast.expr, bool]] = field(default_factory=list)  # (target, value, maybe)
@@ -75,6 +76,7 @@ class _Walker:
             if isinstance(s.target, ast.Name):
                 f.read(s.target.id, defined)
                 f.name_loads.append(s.target)
+                f.aug_names.append(s.target)
                 self.bind(s.target.id, defined, maybe)
             else:
                 f.aug_targets.append(s.target)
