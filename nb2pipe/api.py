@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,6 +252,9 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
     nb_path = Path(notebook)
     shown = nb_path.name
     out = Path(outdir) if outdir is not None else default_outdir(nb_path)
+    # Tree walks recurse once per nesting level; code Python itself accepts (a 500-term sum)
+    # needs more than the default 1,000 frames. Deeper still is refused as NB104, not a crash.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
     try:
         if split not in SPLIT_MODES:
             return ConversionResult("failed", shown, str(out), diagnostics=(

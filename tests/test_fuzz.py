@@ -158,7 +158,9 @@ def _exec_notebook(cells):
     return ns
 
 
-@settings(max_examples=EXAMPLES, deadline=None,
+# The short run (CI) is derandomized: the same examples every time, so CI is repeatable;
+# long runs by hand explore freely.
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 100, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                  HealthCheck.data_too_large])
 @given(programs())

@@ -180,10 +180,6 @@ def test_too_deep_for_python_is_located(src: str, tmp_path: Path):
     assert "nested too deeply" in run.expect("NB104", (3, 1))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "analysis bug: nb2pipe/analysis/secrets.py rewrite_secrets walks the tree with a "
-    "recursive ast.NodeVisitor, so a 500-term sum (which Python compiles and runs) exceeds "
-    "the recursion limit and is refused as NB104 'nested too deeply'"))
 def test_sum_of_500_terms_converts(tmp_path: Path):
     nb = write_nb(tmp_path / "sum.ipynb", ["y = " + " + ".join(["1"] * 500) + "\nprint(y)\n"])
     res = convert(nb, tmp_path / "out")
