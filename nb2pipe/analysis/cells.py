@@ -555,13 +555,8 @@ class Analyzer:
                     if r is not None and not self.is_module_name(r):
                         if f.attr not in rules.PURE_METHODS or has_keyword(sub, "inplace", True):
                             mark(r)
-                    q = self.qual(f)
-                    if q:
-                        draws |= self._draws(q, sub)
-                        idx = rules.ARG_MUTATORS.get(q)
-                        if idx is not None and sub.args:
-                            mark(root_name(sub.args[idx if idx >= 0 else 0]))
-                    elif f.attr in rules.RANDOM_STATE_APIS and not has_keyword(sub, "random_state"):
+                    if (not self.qual(f) and f.attr in rules.RANDOM_STATE_APIS
+                            and not has_keyword(sub, "random_state")):
                         draws = True
                 elif isinstance(f, ast.Name):
                     if f.id in self.current_def or (f.id not in local and f.id not in params
@@ -569,12 +564,13 @@ class Analyzer:
                                                     and not self.is_module_name(f.id)):
                         calls.append((f.id, [root_name(a) for a in sub.args],
                                       {k.arg: root_name(k.value) for k in sub.keywords if k.arg}))
-                    q = self.qual(f)
-                    if q:
-                        draws |= self._draws(q, sub)
-                        idx = rules.ARG_MUTATORS.get(q)
-                        if idx is not None and sub.args:
-                            mark(root_name(sub.args[idx if idx >= 0 else 0]))
+                # a module function: does it draw randomness or mutate an argument?
+                q = self.qual(f) if isinstance(f, (ast.Attribute, ast.Name)) else None
+                if q:
+                    draws |= self._draws(q, sub)
+                    idx = rules.ARG_MUTATORS.get(q)
+                    if idx is not None and sub.args:
+                        mark(root_name(sub.args[idx if idx >= 0 else 0]))
         return mutated_params, mutated_free, calls, draws
 
     def _draws(self, q: str, call: ast.Call) -> bool:
