@@ -41,9 +41,34 @@ def _ipython_to_python(source: str) -> str:
     return _transformer().transform_cell(source)
 
 
+PYTHON_DEFAULT_RECURSION_LIMIT = 1000
+
+
+def _compiles_in_plain_python(tree: ast.Module) -> bool:
+    """nb2pipe raises its own recursion limit for its tree walks; code that a kernel with the
+    default limit cannot compile (a 3,000-term sum) must still be refused, as in Jupyter."""
+    import sys
+
+    old = sys.getrecursionlimit()
+    try:
+        sys.setrecursionlimit(min(old, PYTHON_DEFAULT_RECURSION_LIMIT))
+        compile(tree, "<cell>", "exec", dont_inherit=True)
+        return True
+    except RecursionError:
+        return False
+    except (SyntaxError, ValueError):
+        return True  # reported elsewhere (or IPython syntax transformed later)
+    finally:
+        sys.setrecursionlimit(old)
+
+
 def _parse(text: str) -> tuple[ast.Module | None, tuple[str, int, int] | None]:
     try:
-        return ast.parse(text), None
+        tree = ast.parse(text)
+        # only long cells can nest deep enough to matter (the parser caps brackets at 200)
+        if len(text) > 1000 and not _compiles_in_plain_python(tree):
+            return None, ("cannot parse: code is nested too deeply for Python to compile", 1, 0)
+        return tree, None
     except SyntaxError as exc:
         return None, (exc.msg or "invalid syntax", exc.lineno or 1, max((exc.offset or 1) - 1, 0))
     except (ValueError, RecursionError, MemoryError) as exc:
