@@ -755,7 +755,6 @@ class Analyzer:
 
     # ---- dynamic code --------------------------------------------------------------------
     def check_dynamic(self, cell: Cell, node: ast.AST, offset: int, inside_def: bool = False) -> None:
-        base_line = getattr(node, "lineno", 1)
         for sub in ast.walk(node):
             if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name):
                 name = sub.func.id
@@ -768,7 +767,6 @@ class Analyzer:
                         continue
                     self.diag("NB204", f"`{name}()` reads or writes variables by name",
                               cell.index, sub.lineno + offset, sub.col_offset)
-        del base_line
 
     # ---- facts -> data flow --------------------------------------------------------------
     def apply_facts(self, cell: Cell, st: Stmt, facts: Facts, offset: int) -> None:

@@ -299,7 +299,7 @@ def free_names(node: ast.AST) -> list[str]:
             name = sym.get_name()
             if top:
                 continue
-            if (sym.is_global() or (sym.is_free() and False)) and sym.is_referenced():
+            if sym.is_global() and sym.is_referenced():
                 if name not in seen:
                     seen.add(name)
                     found.append(name)
@@ -332,8 +332,6 @@ def _strip_outer(node):
         args = copy.copy(n.args)
         args.defaults = []
         args.kw_defaults = [None for _ in args.kw_defaults]
-        for a in args.posonlyargs + args.args + args.kwonlyargs:
-            pass
         n.args = args
         n.returns = None
     return n

@@ -8,7 +8,6 @@ resolves to the right producer, and a redefined function to the version in effec
 from __future__ import annotations
 
 import posixpath
-import sys
 from dataclasses import dataclass, field
 
 from nb2pipe.analysis import rules
@@ -218,11 +217,7 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
         for m in st.mutations:
             for a in m.affected:
                 if a not in s.bound:
-                    s.mutated_in.add(a)
-                    if a != m.root and a not in s.inputs and a not in s.params:
-                        p = producer.get(a)
-                        if p is not None and p[0] == "step" and p[1] != s.name:
-                            pass  # pulled in only if it turns out to be an output
+                    s.mutated_in.add(a)  # an alias comes in only if it is an output (below)
                 s.written.add(a)
                 producer[a] = ("step", s.name)
         for b in st.binds:
@@ -547,6 +542,3 @@ def _find_cycle(steps: list[_StepState]) -> list[str] | None:
                 return found
     return None
 
-
-def stdlib_modules() -> frozenset[str]:
-    return frozenset(sys.stdlib_module_names)
