@@ -2,8 +2,9 @@
 
 Argo: the Workflow from deploy/argo-workflow.yaml, created through the Kubernetes API
 (CustomObjectsApi, kubeconfig or in-cluster config). KFP: deploy/kfp-pipeline.yaml through the
-kfp client. `--dry-run` prints what would be sent and sends nothing. API errors become one
-clear sentence (exit 1), never a traceback.
+kfp client (v2beta1 API: healthz, find or create the experiment, create the run), with a bearer
+token from --token-file or $NB2PIPE_KFP_TOKEN. `--dry-run` prints what would be sent and sends
+nothing. API errors become one clear sentence (exit 1), never a traceback.
 
 Heavy imports (kubernetes, yaml, kfp) stay inside the functions: the CLI imports this module
 only when the command runs.
@@ -20,6 +21,9 @@ from typing import Any
 
 GROUP, VERSION, PLURAL = "argoproj.io", "v1alpha1", "workflows"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+KFP_TOKEN_ENV = "NB2PIPE_KFP_TOKEN"
+POD_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+KFP_TIMEOUT = 30  # seconds for the first request: a host that accepts and never answers
 
 
 class SubmitError(Exception):
@@ -27,10 +31,18 @@ class SubmitError(Exception):
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = (
+        "credentials: argo uses the kubeconfig (or the in-cluster service account); kfp sends\n"
+        f"the bearer token in --token-file, else ${KFP_TOKEN_ENV}, else none.\n"
+        "exit codes: 0 submitted (or printed, with --dry-run); 1 not submitted: the API refused\n"
+        "(already exists, unauthorized, forbidden, invalid, not found), the host is unreachable,\n"
+        "or the project is not ready; 2 usage (no such project folder).")
     parser.add_argument("project", help="the generated project folder")
     parser.add_argument("--engine", choices=["argo", "kfp"], default="argo")
     parser.add_argument("--image", help="image for every step without its own image: tag")
-    parser.add_argument("--namespace", help="namespace (default: the kubeconfig context's)")
+    parser.add_argument("--namespace", help="namespace (argo default: the kubeconfig context's; "
+                                             "kfp: the profile namespace, multi-user only)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="pipeline parameter (a Python literal, as in the notebook)")
     parser.add_argument("--dry-run", action="store_true", help="print what would be sent")
@@ -44,9 +56,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="argo: read the data files from the artifact repository under "
                              "this key prefix instead of from the image")
     parser.add_argument("--service-account", help="argo: service account the pods run as")
-    parser.add_argument("--host", help="kfp: the Kubeflow Pipelines API endpoint")
-    parser.add_argument("--experiment", help="kfp: experiment name")
+    parser.add_argument("--host", help="kfp: the Kubeflow Pipelines API endpoint (default: "
+                                        "$KF_PIPELINES_ENDPOINT)")
+    parser.add_argument("--experiment", help="kfp: experiment name, found or created "
+                                              "(default: Default)")
     parser.add_argument("--run-name", help="kfp: run name (default: from the package)")
+    parser.add_argument("--token-file", metavar="FILE",
+                        help=f"kfp: file holding the bearer token (default: ${KFP_TOKEN_ENV}, "
+                             "the token itself)")
 
 
 # ---- argo ------------------------------------------------------------------------------------
@@ -152,8 +169,7 @@ def _load_kube_config(kubeconfig: str | None, context: str | None) -> str | None
                               "$KUBECONFIG, ~/.kube/config) and not running in a cluster"
                               ) from None
         try:
-            return Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace").read_text(
-            ).strip() or None
+            return Path(POD_NAMESPACE).read_text().strip() or None
         except OSError:
             return None
     try:
@@ -166,12 +182,22 @@ def _load_kube_config(kubeconfig: str | None, context: str | None) -> str | None
         return None
 
 
-def api_error_message(status: int, body: str, namespace: str, what: str) -> str:
-    reason = ""
+def _reason(body: str | bytes | None) -> str:
+    """The server's own words from an error body (Kubernetes Status, grpc-gateway error or
+    plain text), on one line."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    body = body or ""
     try:
-        reason = json.loads(body).get("message", "")
+        data = json.loads(body)
+        reason = str(data.get("message") or data.get("error") or "")
     except (ValueError, AttributeError):
-        reason = (body or "").strip()[:300]
+        reason = body
+    return " ".join(reason.split())[:300]
+
+
+def api_error_message(status: int, body: str | bytes, namespace: str, what: str) -> str:
+    reason = _reason(body)
     if status == 409:
         return (f"{what} already exists in namespace {namespace!r} ({reason}); submit again "
                 "(generateName gives a new name) or delete the old one")
@@ -227,7 +253,62 @@ def submit_argo(args: argparse.Namespace) -> int:
 
 # ---- kfp -------------------------------------------------------------------------------------
 
+def kfp_error_message(status: int, body: str | bytes, host: str, namespace: str | None) -> str:
+    """One sentence for a Kubeflow Pipelines API refusal (grpc-gateway maps AlreadyExists to
+    409, PermissionDenied to 403, Unauthenticated to 401, InvalidArgument to 400)."""
+    reason = _reason(body)
+    where = f"namespace {namespace!r}" if namespace else "the default namespace"
+    if status == 409:
+        return (f"already exists on Kubeflow Pipelines at {host} ({reason}); use another "
+                "--run-name or --experiment, or delete the old one")
+    if status == 403:
+        return (f"forbidden: your credentials may not create runs in {where} on {host} "
+                f"({reason}); ask for access to that Kubeflow profile, or use --namespace")
+    if status == 401:
+        return (f"unauthorized: Kubeflow Pipelines at {host} rejected the credentials "
+                f"({reason}); pass a fresh token with --token-file or ${KFP_TOKEN_ENV}")
+    if status == 404:
+        return (f"not found on {host} ({reason}): is --host the Kubeflow Pipelines API "
+                "endpoint" + (f", and does {where} exist?" if namespace else "?"))
+    if status in (400, 422):
+        return (f"Kubeflow Pipelines at {host} rejected the run as invalid: {reason}; check the "
+                "--param values; if the project is unedited this is a bug in nb2pipe, please "
+                "report it")
+    return f"Kubeflow Pipelines at {host} answered {status}: {reason}"
+
+
+def _kfp_token(token_file: str | None) -> str | None:
+    import os
+
+    if token_file:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SubmitError(f"cannot read --token-file: {exc}") from None
+        if not token:
+            raise SubmitError(f"--token-file {token_file} is empty")
+        return token
+    return os.environ.get(KFP_TOKEN_ENV, "").strip() or None
+
+
+def _kfp_probe(host: str, token: str | None) -> bool:
+    """One GET of /apis/v2beta1/healthz, so a bad token or host fails at once: the kfp client
+    retries its own healthz call 5 times, 5 seconds apart, logging tracebacks. Returns
+    whether the deployment is multi-user."""
+    import kfp_server_api
+
+    config = kfp_server_api.Configuration(host=host)
+    if token:
+        config.api_key["authorization"] = token
+        config.api_key_prefix["authorization"] = "Bearer"
+    api = kfp_server_api.HealthzServiceApi(kfp_server_api.ApiClient(config))
+    health = api.healthz_service_get_healthz(_request_timeout=KFP_TIMEOUT)
+    return bool(getattr(health, "multi_user", False))
+
+
 def submit_kfp(args: argparse.Namespace) -> int:
+    import os
+
     project = Path(args.project)
     plan = _plan(project)
     params = _params(args.param, [n for n, _ in plan["parameters"]])
@@ -239,30 +320,56 @@ def submit_kfp(args: argparse.Namespace) -> int:
     elif not package.is_file():
         raise SubmitError(f"{package} not found: run `nb2pipe compile-kfp {project}` where the "
                           "kfp SDK is installed (pip install 'nb2pipe[kfp]')")
+    host = (args.host or os.environ.get("KF_PIPELINES_ENDPOINT") or "").rstrip("/")
+    if host and not host.startswith(("http://", "https://")):
+        host = "https://" + host  # as the kfp client does
     if args.dry_run:
-        print(f"# kfp: create run {run_name!r} on {args.host or '<KF_PIPELINES_ENDPOINT>'}"
+        print(f"# kfp: create run {run_name!r} on {host or '<KF_PIPELINES_ENDPOINT>'}"
               f" (dry run: not sent)")
         print(json.dumps({"pipeline_package": str(package), "arguments": arguments,
                           "experiment": args.experiment, "namespace": args.namespace},
                          indent=1))
         return EXIT_OK
+    token = _kfp_token(args.token_file)
     try:
         import kfp
+        import kfp_server_api
     except ImportError:
         raise SubmitError("the kfp SDK is not installed: pip install 'nb2pipe[kfp]' (in its "
                           "own environment: kfp pins an older kubernetes client)") from None
+    import warnings
+
     try:
-        client = kfp.Client(host=args.host, namespace=args.namespace)
+        if host and _kfp_probe(host, token) and not args.namespace and \
+                not Path(POD_NAMESPACE).is_file():  # in a pod the kfp client reads it there
+            raise SubmitError(f"Kubeflow Pipelines at {host} is multi-user: pass --namespace "
+                              "(your Kubeflow profile's namespace)")
+        with warnings.catch_warnings():  # "This client only works with KFP v2.0.0-beta.2 ..."
+            warnings.simplefilter("ignore", FutureWarning)
+            client = kfp.Client(host=host or None, namespace=args.namespace,
+                                existing_token=token)
         run = client.create_run_from_pipeline_package(
             str(package), arguments=arguments, run_name=run_name,
             experiment_name=args.experiment, namespace=args.namespace)
-    except Exception as exc:  # noqa: BLE001 - kfp raises many kinds
-        status = getattr(exc, "status", None)
-        if isinstance(status, int):
-            raise SubmitError(api_error_message(status, getattr(exc, "body", "") or "",
-                                                args.namespace or "", "the run")) from None
-        raise SubmitError(f"Kubeflow Pipelines refused the run: {exc}") from None
-    print(f"submitted run {run_name} (id {getattr(run, 'run_id', '?')})")
+    except SubmitError:
+        raise
+    except kfp_server_api.ApiException as exc:
+        if not exc.status:  # TLS failure or no response: kfp reports status 0
+            raise SubmitError(f"cannot reach Kubeflow Pipelines at {host or '(default host)'}: "
+                              f"{_reason(exc.reason)}") from None
+        raise SubmitError(kfp_error_message(exc.status, exc.body or exc.reason or "",
+                                            host or "(default host)", args.namespace)) from None
+    except Exception as exc:  # noqa: BLE001 - connection refused, DNS, timeouts, bad package
+        import urllib3
+
+        if isinstance(exc, urllib3.exceptions.HTTPError):
+            cause = getattr(exc, "reason", None) or exc
+            raise SubmitError(f"cannot reach Kubeflow Pipelines at {host or '(default host)'}: "
+                              f"{_reason(str(cause))}") from None
+        raise SubmitError(f"Kubeflow Pipelines refused the run: {_reason(str(exc))}") from None
+    info = run.run_info
+    print(f"submitted run {info.display_name or run_name} (id {info.run_id}, experiment "
+          f"{info.experiment_id})")
     return EXIT_OK
 
 

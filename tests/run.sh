@@ -38,6 +38,6 @@ echo "== tests on the newest libraries (everything)"
 if [ -x .venv-test-kfp/bin/python ]; then
   echo "== Kubeflow Pipelines tests (kfp pins an older kubernetes client: own venv)"
   .venv-test-kfp/bin/python -m pytest -q -p no:cacheprovider -m kfp tests/test_deploy_kfp.py \
-    || status=1
+    tests/test_deploy_submit_kfp.py || status=1
 fi
 exit $status
