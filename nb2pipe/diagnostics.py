@@ -36,8 +36,13 @@ _CODES = [
          "The notebook's kernel or language is not Python; nb2pipe converts Python code only.",
          "Convert a notebook that runs on a Python kernel (kernelspec language 'python')."),
     Code("NB104", ERROR, "syntax error in a cell",
-         "A code cell is neither valid Python nor valid IPython syntax, so it cannot be analyzed.",
-         "Fix the cell so that it runs in Jupyter, or tag it `skip`."),
+         "A code cell is neither valid Python nor valid IPython syntax, so it cannot be analyzed; "
+         "or it nests deeper than Python can compile once generated: Python allows 99 levels of "
+         "indentation, and every cell goes one level deeper in the generated code (inside a "
+         "function), so a cell may nest 98 blocks deep.",
+         "Fix the cell so that it runs in Jupyter, or tag it `skip`. For code nested too deeply, "
+         "move the innermost blocks into a function in a helper module next to the notebook and "
+         "import it."),
     Code("NB105", ERROR, "nothing to convert",
          "The notebook has no code cells with code in them (it is empty or only markdown).",
          "Add code cells, or convert another notebook."),

@@ -186,18 +186,75 @@ def test_sum_of_500_terms_converts(tmp_path: Path):
     assert res.ok, [d.format() for d in res.diagnostics]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "emit bug: a cell nested 99 levels deep (Python's limit is 100) is valid, but the step "
-    "module indents it inside `def step(...)`, so the generated file does not compile and "
-    "convert reports NB403 'bug in nb2pipe' instead of converting (or refusing with NB104 "
-    "at the cell)"))
+def nested_ifs(depth: int, unit: str = "    ", inner: str = "x = 1") -> str:
+    """`inner` inside `depth` nested ifs: `depth` levels of indentation."""
+    return ("x = 0\n" + "".join(unit * i + f"if x < {i + 1}:\n" for i in range(depth))
+            + unit * depth + inner + "\nprint(x)\n")
+
+
 def test_99_levels_of_indentation(tmp_path: Path):
-    src = "x = 0\n" + "".join("    " * i + f"if x < {i + 1}:\n" for i in range(99)) \
-        + "    " * 99 + "x = 1\nprint(x)\n"
+    """Valid Python (its limit is 99 levels), but every cell goes one level deeper in the
+    generated code (inside the step function): refused at the cell, not NB403."""
+    src = nested_ifs(99)
     compile(src, "cell", "exec")
     res = convert(write_nb(tmp_path / "indent.ipynb", [src]), tmp_path / "out")
-    assert res.ok or any(d.code == "NB104" and d.cell == 1 for d in res.diagnostics), \
+    assert not res.ok and not res.internal_error
+    errors = [d for d in res.diagnostics if d.severity == "error"]
+    assert [d.format().split(" NB104 ")[0] for d in errors] == ["indent.ipynb:cell_1:101:397:"], \
         [d.format() for d in res.diagnostics]
+    assert "99 levels of indentation" in errors[0].message
+    assert "helper module" in errors[0].message
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("cell", [
+    nested_ifs(98),
+    # a function moved to common.py keeps its depth: 1 (def) + 97
+    "def f(x):\n" + "".join("    " * (i + 1) + f"if x < {i + 1}:\n" for i in range(97))
+    + "    " * 98 + "x = 1\n    return x\n\nprint(f(0))\n",
+], ids=["step_body", "shared_function"])
+def test_98_levels_of_indentation_converts(cell: str, tmp_path: Path):
+    nb = write_nb(tmp_path / "indent.ipynb", [md("## Deep"), cell])
+    run = run_convert(nb, inproc=True)
+    assert run.rc == 0, run.stderr
+    generated = list((run.out).rglob("*.py"))
+    assert len(generated) > 3
+    for path in generated:
+        compile(path.read_text("utf-8"), str(path), "exec")
+    printed(run_pipeline(run.out), notebook_stdout(nb))
+
+
+@pytest.mark.parametrize("src, refused", [
+    (nested_ifs(98, "\t"), False),
+    (nested_ifs(99, "\t"), True),  # tabs: one level each, though 8 columns wide
+    (nested_ifs(98, " \t"), False),
+    # a one-line suite gets a line of its own in regenerated code (ast.unparse, black)
+    (nested_ifs(98, inner="if x: x = 1"), True),
+    (nested_ifs(97, inner="if x: x = 1"), False),
+    # `elif` and `except` are not a level; `else:` then `if` is; `case` bodies are two
+    (nested_ifs(98, inner="pass\n" + "    " * 97 + "elif x:\n" + "    " * 98 + "x = 2"), False),
+    (nested_ifs(97, inner="pass\n" + "    " * 96 + "else:\n" + "    " * 97 + "if x:\n"
+                + "    " * 98 + "x = 2"), False),
+    (nested_ifs(98, inner="pass\n" + "    " * 97 + "else:\n" + "    " * 98 + "if x:\n"
+                + "    " * 99 + "x = 2"), True),
+    (nested_ifs(97, inner="try:\n" + "    " * 98 + "x = 1\n" + "    " * 97 + "except E:\n"
+                + "    " * 98 + "x = 2"), False),
+    (nested_ifs(96, inner="match x:\n" + "    " * 97 + "case 0:\n" + "    " * 98 + "x = 1"),
+     False),
+    (nested_ifs(97, inner="match x:\n" + "    " * 98 + "case 0:\n" + "    " * 99 + "x = 1"),
+     True),
+    # deep leading whitespace that is not indentation (inside brackets) costs a tree walk only
+    ("x = [\n" + " " * 400 + "1,\n]\n", False),
+], ids=["tabs_98", "tabs_99", "mixed_98", "one_line_suite_98", "one_line_suite_97",
+        "elif_98", "else_if_98", "else_if_99", "try_98", "match_98", "match_99", "brackets"])
+def test_indentation_limit_is_counted_as_generated(src: str, refused: bool):
+    from nb2pipe.analysis.ipysyntax import parse_cell
+
+    compile(src, "cell", "exec")
+    parsed = parse_cell(src)
+    assert (parsed.error is not None) == refused, parsed.error
+    if refused:
+        assert "99 levels of indentation" in parsed.error[0]
 
 
 # ---------------------------------------------------------------------------------------------

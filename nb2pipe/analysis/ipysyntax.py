@@ -62,12 +62,73 @@ def _compiles_in_plain_python(tree: ast.Module) -> bool:
         sys.setrecursionlimit(old)
 
 
+# CPython's tokenizer keeps at most 100 indentation levels, the module's own included
+# (MAXINDENT, the same in 3.10 to 3.13), so code can nest 99 blocks deep. Generated code puts
+# every cell one block deeper than the notebook does: a step's code goes inside
+# `def <step>(...)` and setup code inside `def setup_<step>()` (functions and classes keep
+# their depth in common.py; one extra level for any cell is the rule that is always safe).
+PYTHON_MAX_BLOCK_DEPTH = 99
+GENERATED_EXTRA_DEPTH = 1
+MAX_CELL_BLOCK_DEPTH = PYTHON_MAX_BLOCK_DEPTH - GENERATED_EXTRA_DEPTH
+
+
+def _may_nest_too_deep(text: str) -> bool:
+    """False when no statement can be more than MAX_CELL_BLOCK_DEPTH blocks deep: the cheap
+    test that spares almost every cell the tree walk.
+
+    Each indented block indents by at least one more character than the block around it (a
+    tab counts as one character here: Python's tab-consistency check counts it as one column),
+    and only the innermost block can be a one-line suite (`if x: y`), so a statement d blocks
+    deep is on a line with at least d - 1 leading whitespace characters."""
+    need = MAX_CELL_BLOCK_DEPTH  # a statement MAX_CELL_BLOCK_DEPTH + 1 blocks deep
+    return any(len(ln) - len(ln.lstrip(" \t\f")) >= need for ln in text.splitlines())
+
+
+def _too_deep_for_generated_code(tree: ast.Module) -> tuple[str, int, int] | None:
+    """The first statement more than MAX_CELL_BLOCK_DEPTH blocks deep, as a parse error.
+
+    Depth is counted the way generated code lays the statement out: every block is a level,
+    one-line suites included (ast.unparse and black put them on lines of their own), an
+    `elif` is not; a `match` adds two (its `case` and the case's body)."""
+    worst: tuple[int, int, int] | None = None  # (line, col, depth)
+    todo: list[tuple[list[ast.stmt], int]] = [(tree.body, 0)]
+    while todo:
+        body, depth = todo.pop()
+        for st in body:
+            if depth > MAX_CELL_BLOCK_DEPTH:
+                if worst is None or (st.lineno, st.col_offset) < worst[:2]:
+                    worst = (st.lineno, st.col_offset, depth)
+                continue
+            for field in ("body", "orelse", "finalbody"):
+                inner = getattr(st, field, None)
+                if not isinstance(inner, list) or not inner:
+                    continue
+                is_elif = (field == "orelse" and isinstance(st, ast.If) and len(inner) == 1
+                           and isinstance(inner[0], ast.If)
+                           and inner[0].col_offset == st.col_offset)
+                todo.append((inner, depth if is_elif else depth + 1))
+            for handler in getattr(st, "handlers", ()):  # try / try*: `except` bodies
+                todo.append((handler.body, depth + 1))
+            for case in getattr(st, "cases", ()):  # match: `case` bodies
+                todo.append((case.body, depth + 2))
+    if worst is None:
+        return None
+    line, col, depth = worst
+    return (f"code nested {depth} blocks deep cannot be converted: the generated code puts "
+            f"every cell inside a function, one block deeper, and Python allows at most "
+            f"{PYTHON_MAX_BLOCK_DEPTH} levels of indentation; move the innermost blocks into "
+            "a function in a helper module next to the notebook and import it", line, col)
+
+
 def _parse(text: str) -> tuple[ast.Module | None, tuple[str, int, int] | None]:
     try:
         tree = ast.parse(text)
         # only long cells can nest deep enough to matter (the parser caps brackets at 200)
         if len(text) > 1000 and not _compiles_in_plain_python(tree):
             return None, ("cannot parse: code is nested too deeply for Python to compile", 1, 0)
+        too_deep = _too_deep_for_generated_code(tree) if _may_nest_too_deep(text) else None
+        if too_deep is not None:
+            return None, too_deep
         return tree, None
     except SyntaxError as exc:
         return None, (exc.msg or "invalid syntax", exc.lineno or 1, max((exc.offset or 1) - 1, 0))
