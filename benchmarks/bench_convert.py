@@ -167,18 +167,28 @@ def bench_convert(args, env, work: Path, nb2pipe: str, nbconvert: str) -> dict:
         out_b = work / "out" / f"nbconvert_{n}"
         cmd_a = [nb2pipe, "convert", str(nb), "-o", str(out_a), "--force"]
         cmd_b = [nbconvert, "--to", "python", str(nb), "--output-dir", str(out_b)]
+        # cold: a first conversion (no formatting cache); warm: a re-conversion, black's
+        # output for the notebook's unchanged code blocks served from nb2pipe's cache (what
+        # the pre-commit hook and the JupyterLab button see after an edit)
+        env_cold = {**env, "NB2PIPE_NO_CACHE": "1"}
+        env_warm = {k: v for k, v in env.items() if k != "NB2PIPE_NO_CACHE"}
+        env_warm["NB2PIPE_CACHE_DIR"] = str(work / "format-cache")
         # validation + warm-up (not timed): exit 0, i.e. no error diagnostics
-        timed_ok(cmd_a, out_a, env, work)
+        timed_ok(cmd_a, out_a, env_cold, work)
+        timed_ok(cmd_a, out_a, env_warm, work)
         if not rows:  # nbconvert's bytecode is warm after the first size
             timed_ok(cmd_b, None, env, work)
-        a_runs, b_runs = [], []
+        a_runs, b_runs, w_runs = [], [], []
         failed = 0
         for _ in range(args.repeats):
-            a, b = timed_ok(cmd_a, out_a, env, work), timed_ok(cmd_b, None, env, work)
-            failed += a[1] + b[1]
+            a, b = timed_ok(cmd_a, out_a, env_cold, work), timed_ok(cmd_b, None, env, work)
+            w = timed_ok(cmd_a, out_a, env_warm, work)
+            failed += a[1] + b[1] + w[1]
             a_runs.append(a[0])
             b_runs.append(b[0])
+            w_runs.append(w[0])
         rows[n] = {
+            "w_wall": med([r.wall for r in w_runs]), "w_cpu": med([r.cpu for r in w_runs]),
             "a_wall": med([r.wall for r in a_runs]), "b_wall": med([r.wall for r in b_runs]),
             "a_cpu": med([r.cpu for r in a_runs]), "b_cpu": med([r.cpu for r in b_runs]),
             "a_min": min(r.wall for r in a_runs), "b_min": min(r.wall for r in b_runs),
@@ -189,7 +199,8 @@ def bench_convert(args, env, work: Path, nb2pipe: str, nbconvert: str) -> dict:
         r = rows[n]
         print(f"  {n:5d} cells: nb2pipe {r['a_wall']:.3f}s (cpu {r['a_cpu']:.3f}s, "
               f"{mb(r['a_rss'])} MB)  nbconvert {r['b_wall']:.3f}s (cpu {r['b_cpu']:.3f}s, "
-              f"{mb(r['b_rss'])} MB)  ratio {r['a_wall'] / r['b_wall']:.2f}", flush=True)
+              f"{mb(r['b_rss'])} MB)  ratio {r['a_wall'] / r['b_wall']:.2f}  re-convert "
+              f"{r['w_wall']:.3f}s", flush=True)
     return rows
 
 
@@ -253,21 +264,27 @@ def render_convert(info, args, rows, total) -> str:
         "",
         "```",
         "python benchmarks/gen_notebook.py N            # synthetic notebook nb_N.ipynb",
-        "nb2pipe convert nb_N.ipynb -o OUT --force",
+        "NB2PIPE_NO_CACHE=1 nb2pipe convert nb_N.ipynb -o OUT --force   # first conversion",
+        "nb2pipe convert nb_N.ipynb -o OUT --force      # re-conversion (formatting cache warm)",
         "jupyter-nbconvert --to python nb_N.ipynb --output-dir OUT",
         "```",
         "",
+        "The goal is measured on the first conversion: black runs on all of the notebook's "
+        "code. A re-conversion (the pre-commit hook, the JupyterLab button after an edit) "
+        "takes black's output for unchanged code blocks from nb2pipe's per-notebook cache.",
+        "",
         "| cells | nb2pipe wall s | nbconvert wall s | ratio nb2pipe/nbconvert | "
-        "nb2pipe CPU s | nbconvert CPU s | CPU ratio | nb2pipe peak RSS MB | "
-        "nbconvert peak RSS MB | files written |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "nb2pipe CPU s | nbconvert CPU s | CPU ratio | re-convert wall s | re-convert ratio | "
+        "nb2pipe peak RSS MB | nbconvert peak RSS MB | files written |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n in sizes:
         r = rows[n]
         lines.append(
             f"| {n} | {fmt_s(r['a_wall'])} | {fmt_s(r['b_wall'])} | "
             f"{r['a_wall'] / r['b_wall']:.2f} | {fmt_s(r['a_cpu'])} | {fmt_s(r['b_cpu'])} | "
-            f"{r['a_cpu'] / r['b_cpu']:.2f} | {mb(r['a_rss'])} | {mb(r['b_rss'])} | "
+            f"{r['a_cpu'] / r['b_cpu']:.2f} | {fmt_s(r['w_wall'])} | "
+            f"{r['w_wall'] / r['b_wall']:.2f} | {mb(r['a_rss'])} | {mb(r['b_rss'])} | "
             f"{r['files']} |")
     lines.append("")
     nfail = sum(r.get("failed", 0) for r in rows.values())

@@ -10,10 +10,10 @@ For each size this
    time per top-level package (nb2pipe, black, IPython, importlib.metadata, ...);
 2. converts the notebook in-process with `nb2pipe.api.convert` (self_check=True, the CLI
    default), timing nb2pipe's phases by wrapping its functions at run time (nothing in
-   nb2pipe/ is changed): read+analyze+plan, black formatting, emitting, the self-check (which
-   plans and renders a second time), writing. The first and second calls of `plan_notebook`
+   nb2pipe/ is changed): read+analyze+plan, black formatting of the notebook's code blocks,
+   emitting, the self-check (which plans a second time), writing. The first and second calls of `plan_notebook`
    and `render` are reported separately, so the share of the self-check is visible;
-3. times `convert(..., self_check=False)` for comparison, and black per generated file;
+3. times `convert(..., self_check=False)` for comparison;
 4. optionally writes a cProfile dump (sorted summary printed) and a pyinstrument report.
 
 Timers are wall clock (perf_counter); the machine may be shared, so run it twice if in doubt.
@@ -123,7 +123,10 @@ def profile_inprocess(nb: Path, work: Path) -> dict:
         pass
     for name in sorted(getattr(registry, "_EMITTERS", {})):  # one row per emitter
         ph.wrap_item(registry._EMITTERS, name, f"    emitter {name}")
-    ph.wrap(api, "_format", "  black (_format)", per_file=True)
+    import nb2pipe.emit.pyfmt as pyfmt
+
+    ph.wrap(pyfmt, "_black", "  black (the notebook's code blocks)")
+    os.environ["NB2PIPE_NO_CACHE"] = "1"  # a first conversion: nothing cached on disk
     ph.wrap(api, "_self_check", "compile check (_self_check)")
     ph.wrap(writer, "write_tree", "write_tree")
 
@@ -176,15 +179,12 @@ def report_phases(r: dict) -> None:
     rend = calls.get("render (emit+black)", [])
     chk = sum(calls.get("compile check (_self_check)", []))
     selfcheck = (plan[1] if len(plan) > 1 else 0) + (rend[1] if len(rend) > 1 else 0) + chk
-    print(f"  self-check share (2nd plan + 2nd render + compile): {selfcheck:.3f} s = "
+    print(f"  self-check share (2nd plan + compile): {selfcheck:.3f} s = "
           f"{100 * selfcheck / total:.0f}% of convert")
-    blk = sum(calls.get("  black (_format)", []))
-    print(f"  black share (both renders): {blk:.3f} s = {100 * blk / total:.0f}%")
+    blk = sum(calls.get("  black (the notebook's code blocks)", []))
+    print(f"  black share: {blk:.3f} s = {100 * blk / total:.0f}%")
     print(f"  convert(self_check=False): {r['total_nocheck']:.3f} s; "
           f"convert(self_check=True) again, warm: {r['total_warm']:.3f} s")
-    top = sorted(r["first_per_file"].items(), key=lambda kv: -kv[1])[:5]
-    print("  black time per file (both renders): " + ", ".join(
-        f"{k} {v:.2f}s" for k, v in top))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -179,28 +179,10 @@ def render(plan, nb, capture: dict | None = None) -> dict[str, str]:
 
     files = registry.emit_all(plan, description=_description(nb), capture=capture)
     files.update(local_secrets_file(nb))  # values live only here (git-ignored)
-    return {rel: _format(rel, text) for rel, text in sorted(files.items())}
-
-
-# black takes ~40 µs per character (25 s for the 600 kB Kubeflow module of a 5,000-cell
-# notebook); larger generated files keep the emitters' own layout, which is valid Python.
-BLACK_LIMIT = 100_000
-
-
-# Modules copied verbatim from nb2pipe's own (black-formatted) sources: no formatting pass.
-PREFORMATTED = ("/_runtime.py", "/_compare.py", "/_quality.py")
-
-
-@functools.lru_cache(maxsize=4096)
-def _format(rel: str, text: str) -> str:
-    if not rel.endswith(".py") or len(text) > BLACK_LIMIT or rel.endswith(PREFORMATTED):
-        return text if text.endswith("\n") else text + "\n"
-    try:
-        import black
-
-        return black.format_str(text, mode=black.Mode())
-    except Exception:  # black rejects some valid code (e.g. very deep nesting): keep as is
-        return text
+    # Python files come out black-formatted from the emitters (nb2pipe.emit.pyfmt): black
+    # runs only on the notebook's own code, a block at a time, cached per notebook
+    return {rel: text if text.endswith("\n") else text + "\n"
+            for rel, text in sorted(files.items())}
 
 
 def _capture(nb_path: Path, out: Path, plan, run: bool, dry_run: bool, shown: str):
@@ -273,15 +255,21 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
             return ConversionResult("failed", shown, str(out), plan=plan,
                                     diagnostics=tuple(diags + [cap_diag]))
         cap_data = cap.data if cap is not None else None
+        from nb2pipe.emit import pyfmt
+
+        pyfmt.CACHE.load(nb_path)
         files = render(plan, nb, cap_data)
         from nb2pipe.diagnostics import suppress
 
         diags.extend(suppress(_emit_notes(files, shown), _silenced(nb, ignore)))
         if self_check:
             _self_check(files)
-            plan2, _, nb2 = plan_notebook(nb_path, out, name, split)
-            if plan2 is None or render(plan2, nb2, cap_data) != files:
-                raise SelfCheckError("converting twice gave different files")
+            # converting twice must give the same plan (rendering a plan is a pure function
+            # of it; tests/test_determinism.py converts in separate processes, other hash
+            # seeds, and compares the bytes)
+            plan2, _, _ = plan_notebook(nb_path, out, name, split, ignore)
+            if plan2 is None or plan2 != plan:
+                raise SelfCheckError("converting twice gave different plans")
         if nb_path.resolve().parent == out.resolve() or any(
                 (out / rel).resolve() == nb_path.resolve() for rel in files):
             return ConversionResult("failed", shown, str(out), plan=plan, diagnostics=tuple(
@@ -301,6 +289,7 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
         rep = write_tree(out, {**files, **(cap.files if cap is not None else {})}, lock, force,
                          shown, protect=(nb_path,))
         all_diags = tuple(diags + rep.diagnostics)
+        pyfmt.CACHE.save()
         status = "failed" if has_errors(rep.diagnostics) else (
             "converted" if rep.written or rep.removed else "unchanged")
         return ConversionResult(status, shown, str(out), plan=plan, diagnostics=all_diags,

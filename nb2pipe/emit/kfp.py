@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from nb2pipe.emit import k8s
+from nb2pipe.emit import k8s, pyfmt
 from nb2pipe.emit.package import header
 from nb2pipe.planning.model import PipelinePlan, Step
 
@@ -65,6 +65,14 @@ SIGNATURE = {"input": "dsl.Input[dsl.Artifact]", "file_in": "dsl.Input[dsl.Artif
              "file_out": "dsl.Output[dsl.Artifact]", "metrics": "dsl.Output[dsl.Metrics]"}
 
 
+def _s(text: str) -> str:
+    return pyfmt.normalize_quotes(json.dumps(text))
+
+
+def _call(func: str, *args) -> pyfmt.Br:
+    return pyfmt.Br(f"{func}(", list(args), ")")
+
+
 def _component(plan: PipelinePlan, step: Step) -> list[str]:
     """Source lines of one lightweight component (kfp.local's SubprocessRunner runs only
     those): it runs the step entrypoint in a subprocess, with KFP's artifact paths linked
@@ -72,99 +80,127 @@ def _component(plan: PipelinePlan, step: Step) -> list[str]:
     pkg = plan.package
     args = _args(plan, step)
     d = k8s.step_deploy(plan, step)
-    image = json.dumps(d.image) if d.image else "IMAGE"
-    body = ["import os", "import shutil", "import subprocess", "import sys", "import tempfile",
-            "", "inputs, outputs = tempfile.mkdtemp(), tempfile.mkdtemp()"]
-    if any(k in ("file_in", "file_out", "metrics") for _, k, _ in args):
-        body += ["import importlib",
-                 f"runtime = importlib.import_module({json.dumps(pkg + '._runtime')})",
+    image = _s(d.image) if d.image else "IMAGE"
+    metrics = any(k == "metrics" for _, k, _ in args)
+    runtime = any(k in ("file_in", "file_out", "metrics") for _, k, _ in args)
+    body: list = (["import importlib"] if runtime else []) + ["import os"] + (
+        ["import pathlib"] if metrics else []) + [
+        "import shutil", "import subprocess", "import sys", "import tempfile", "",
+        "inputs, outputs = tempfile.mkdtemp(), tempfile.mkdtemp()"]
+    if runtime:
+        body += [("runtime = ", _call("importlib.import_module", _s(pkg + "._runtime"))),
                  "workdir = str(runtime.workdir())"]
-    cmd = [json.dumps(x) for x in ("-m", pkg, "step", step.name, "--inputs")] + ["inputs"] + \
-        [json.dumps("--outputs"), "outputs"]
-    after: list[str] = []
+    cmd = ["sys.executable"] + [_s(x) for x in ("-m", pkg, "step", step.name, "--inputs")] + \
+        ["inputs", _s("--outputs"), "outputs"]
+    after: list = []
     for py, kind, name in args:
         if kind == "input":
-            body.append(f"os.symlink({py}.path, os.path.join(inputs, {json.dumps(name)}))")
+            body.append(_call("os.symlink", f"{py}.path",
+                              _call("os.path.join", "inputs", _s(name))))
         elif kind == "param":
-            cmd += [json.dumps("--param"), f"{json.dumps(name + '=')} + {py}"]
+            cmd += [_s("--param"), f"{_s(name + '=')} + {py}"]
         elif kind == "file_in":
-            body.append(f"target = os.path.join(workdir, {json.dumps(name)})")
+            body.append(("target = ", _call("os.path.join", "workdir", _s(name))))
             body.append("os.makedirs(os.path.dirname(target), exist_ok=True)")
-            body.append(f"shutil.copyfile({py}.path, target)")
+            body.append(_call("shutil.copyfile", f"{py}.path", "target"))
         elif kind == "output":
-            after.append(f"shutil.copytree(os.path.join(outputs, {json.dumps(name)}), {py}.path,"
-                         " dirs_exist_ok=True)")
+            after.append(_call("shutil.copytree", _call("os.path.join", "outputs", _s(name)),
+                               f"{py}.path", "dirs_exist_ok=True"))
         elif kind == "file_out":
-            after.append(f"os.makedirs(os.path.dirname({py}.path), exist_ok=True)")
-            after.append(f"shutil.copyfile(os.path.join(workdir, {json.dumps(name)}), {py}.path)")
+            after.append(_call("os.makedirs", _call("os.path.dirname", f"{py}.path"),
+                               "exist_ok=True"))
+            after.append(_call("shutil.copyfile", _call("os.path.join", "workdir", _s(name)),
+                               f"{py}.path"))
         elif kind == "metrics":
             for m in _metrics(plan, step):
-                after.append(f"value = runtime.load_value(__import__(\"pathlib\").Path(outputs) "
-                             f"/ {json.dumps(m)})")
+                after.append(("value = ", _call("runtime.load_value",
+                                                f"pathlib.Path(outputs) / {_s(m)}")))
                 after.append("if isinstance(value, (int, float)) and not isinstance(value, bool):")
-                after.append(f"    metrics.log_metric({json.dumps(m)}, float(value))")
-    body.append(f"subprocess.run([sys.executable, {', '.join(cmd)}], check=True)")
+                after.append(("    ", _call("metrics.log_metric", _s(m), "float(value)")))
+    body.append(_call("subprocess.run", pyfmt.Br("[", cmd, "]", "coll"), "check=True"))
     body += after
-    params = ", ".join(f"{py}: {SIGNATURE[kind]}" for py, kind, _ in args)
-    lines = [f"@dsl.component(base_image={image}, install_kfp_package=INSTALL_KFP)",
-             f"def {step.name}_op({params}):",
-             f'    """Step `{step.name}` ({step.title}): `python -m {pkg} step {step.name}`."""']
-    lines += [f"    {ln}" if ln else "" for ln in body]
+    params = [f"{py}: {SIGNATURE[kind]}" for py, kind, _ in args]
+    lines = pyfmt.layout(_call("@dsl.component", f"base_image={image}",
+                               "install_kfp_package=INSTALL_KFP"), 0)
+    lines += pyfmt.layout(pyfmt.Br(f"def {step.name}_op(", params, "):", "def"), 0)
+    lines.append(pyfmt.docstring(f"Step `{step.name}` ({step.title}): "
+                                 f"`python -m {pkg} step {step.name}`.", 1))
+    for item in body:
+        lines += _body_line(item, 1)
     return lines + ["", ""]
+
+
+def _body_line(item, depth: int) -> list[str]:
+    """An item of a generated function body: "" (blank), a plain line, a bracketed call,
+    or (prefix, bracketed) such as ("x = ", call); a prefix of spaces nests one level."""
+    if isinstance(item, tuple):
+        prefix, br = item
+        if prefix.strip() == "":
+            return pyfmt.layout(br, depth + len(prefix) // 4)
+        return pyfmt.layout(br, depth, prefix)
+    if isinstance(item, str):
+        return [pyfmt.INDENT * depth + item if item else ""]
+    return pyfmt.layout(item, depth)
 
 
 def pipeline_source(plan: PipelinePlan) -> str:
     pkg = plan.package
     name = k8s.k8s_name(pkg.replace("_", "-"))
-    out = [header(plan).rstrip(),
-           f'"""Kubeflow Pipelines v2 definition of {pkg} (from {plan.notebook}).',
-           "",
-           "Compile: nb2pipe compile-kfp PROJECT   (or: python deploy/kfp_pipeline.py OUT.yaml)",
-           "Needs the kfp SDK (pip install 'nb2pipe[kfp]'); kfp-kubernetes adds secrets, node",
-           'selectors, labels, annotations and timeouts when installed."""', "",
+    doc = pyfmt.docstring(
+        f"Kubeflow Pipelines v2 definition of {pkg} (from {plan.notebook}).\n\n"
+        "Compile: nb2pipe compile-kfp PROJECT   (or: python deploy/kfp_pipeline.py OUT.yaml)\n"
+        "Needs the kfp SDK (pip install 'nb2pipe[kfp]'); kfp-kubernetes adds secrets, node\n"
+        "selectors, labels, annotations and timeouts when installed.", 0)
+    out = [header(plan).rstrip(), doc, "",
            "import os", "import sys", "",
            "from kfp import compiler, dsl", "",
            "try:  # optional: Kubernetes-specific task settings",
            "    from kfp import kubernetes as kfp_k8s",
            "except ImportError:  # pragma: no cover",
-           "    kfp_k8s = None", "",
-           f"IMAGE = os.environ.get(\"NB2PIPE_IMAGE\", {json.dumps(k8s.default_image(plan))})",
-           f"SECRET = {json.dumps(k8s.secret_name(plan))}",
-           "# KFP installs itself into the step image at run time unless told the image has it",
-           "INSTALL_KFP = os.environ.get(\"NB2PIPE_KFP_INSTALL\", \"1\") == \"1\"", "", ""]
+           "    kfp_k8s = None", ""]
+    out += pyfmt.layout(_call("os.environ.get", _s("NB2PIPE_IMAGE"),
+                              _s(k8s.default_image(plan))), 0, "IMAGE = ")
+    out.append(f"SECRET = {_s(k8s.secret_name(plan))}")
+    out += ["# KFP installs itself into the step image at run time unless told the image has it",
+            "INSTALL_KFP = os.environ.get(\"NB2PIPE_KFP_INSTALL\", \"1\") == \"1\"", "", ""]
     for s in plan.steps:
         out += _component(plan, s)
-    params = ", ".join(f"{n}: str = {json.dumps(lit)}" for n, lit in plan.parameters)
-    out += [f"@dsl.pipeline(name={json.dumps(name)}, description="
-            f"{json.dumps(f'Generated by nb2pipe from {plan.notebook}')})",
-            f"def pipeline({params}):"]
+    params = [f"{n}: str = {_s(lit)}" for n, lit in plan.parameters]
+    out += pyfmt.layout(_call("@dsl.pipeline", f"name={_s(name)}",
+                              f"description={_s(f'Generated by nb2pipe from {plan.notebook}')}"),
+                        0)
+    out += pyfmt.layout(pyfmt.Br("def pipeline(", params, "):", "def"), 0)
     flows = k8s.file_flows(plan)
     for s in plan.steps:
         kwargs = []
         sources = dict(k8s.value_inputs(plan, s))
         for py, kind, name in _args(plan, s):
             if kind == "input":
-                kwargs.append(f"{py}=t_{sources[name]}.outputs[{json.dumps(_ident('out', name))}]")
+                kwargs.append(pyfmt.Br(f"{py}=t_{sources[name]}.outputs[",
+                                       [_s(_ident('out', name))], "]"))
             elif kind == "param":
                 kwargs.append(f"{py}={name}")
             elif kind == "file_in":
                 writer = next(f.writer for f in flows if f.reader == s.name and f.path == name)
-                kwargs.append(f"{py}=t_{writer}.outputs["
-                              f"{json.dumps(_file_ident('file_out', name))}]")
-        out.append(f"    t_{s.name} = {s.name}_op({', '.join(kwargs)})")
-        out.append(f"    t_{s.name}.set_display_name({json.dumps(s.name)})")
+                kwargs.append(pyfmt.Br(f"{py}=t_{writer}.outputs[",
+                                       [_s(_file_ident('file_out', name))], "]"))
+        out += pyfmt.layout(_call(f"{s.name}_op", *kwargs), 1, f"t_{s.name} = ")
+        out += pyfmt.layout(_call(f"t_{s.name}.set_display_name", _s(s.name)), 1)
         data_src = set(sources.values()) | {f.writer for f in flows if f.reader == s.name}
         for u in s.upstream:
             if u not in data_src:
                 out.append(f"    t_{s.name}.after(t_{u})")
         out += _task_settings(plan, s)
+    if not plan.steps:
+        out.append("    pass")
     out += ["", "",
             "def compile_pipeline(path: str) -> str:",
             "    compiler.Compiler().compile(pipeline, path)",
             "    return path", "", "",
             'if __name__ == "__main__":',
-            "    print(compile_pipeline(sys.argv[1] if len(sys.argv) > 1 else "
-            "os.path.join(os.path.dirname(os.path.abspath(__file__)), \"kfp-pipeline.yaml\")))",
+            "    here = os.path.dirname(os.path.abspath(__file__))",
+            "    default = os.path.join(here, \"kfp-pipeline.yaml\")",
+            "    print(compile_pipeline(sys.argv[1] if len(sys.argv) > 1 else default))",
             ""]
     return "\n".join(out)
 
@@ -178,29 +214,31 @@ def _task_settings(plan: PipelinePlan, s: Step) -> list[str]:
     for (kind, res), setter in setters.items():
         val = getattr(d, kind).get(res)
         if val:
-            lines.append(f"    {t}.{setter}({json.dumps(val)})")
+            lines += pyfmt.layout(_call(f"{t}.{setter}", _s(val)), 1)
     gpu = d.limits.get(k8s.GPU_RESOURCE)
     if gpu:
-        lines.append(f"    {t}.set_accelerator_type({json.dumps(k8s.GPU_RESOURCE)})"
-                     f".set_accelerator_limit({json.dumps(gpu)})")
+        lines += pyfmt.layout(_call(f"{t}.set_accelerator_type", _s(k8s.GPU_RESOURCE)), 1)
+        lines += pyfmt.layout(_call(f"{t}.set_accelerator_limit", _s(gpu)), 1)
     if d.retries:
         lines.append(f"    {t}.set_retry(num_retries={d.retries})")
     if d.cache is False:
         lines.append(f"    {t}.set_caching_options(False)")
-    k8s_lines = []
+    k8s_lines: list[str] = []
     if d.secrets:
-        mapping = {n: n for n in d.secrets}
-        k8s_lines.append(f"        kfp_k8s.use_secret_as_env({t}, secret_name=SECRET, "
-                         f"secret_key_to_env={json.dumps(mapping, sort_keys=True)})")
+        mapping = pyfmt.Br("secret_key_to_env={", [f"{_s(n)}: {_s(n)}" for n in sorted(d.secrets)],
+                           "}", "coll")
+        k8s_lines += pyfmt.layout(_call("kfp_k8s.use_secret_as_env", t, "secret_name=SECRET",
+                                        mapping), 2)
     for key, val in sorted(d.node_selector.items()):
-        k8s_lines.append(f"        kfp_k8s.add_node_selector({t}, label_key={json.dumps(key)}, "
-                         f"label_value={json.dumps(val)})")
+        k8s_lines += pyfmt.layout(_call("kfp_k8s.add_node_selector", t, f"label_key={_s(key)}",
+                                        f"label_value={_s(val)}"), 2)
     for key, val in sorted(d.labels.items()):
-        k8s_lines.append(f"        kfp_k8s.add_pod_label({t}, label_key={json.dumps(key)}, "
-                         f"label_value={json.dumps(val)})")
+        k8s_lines += pyfmt.layout(_call("kfp_k8s.add_pod_label", t, f"label_key={_s(key)}",
+                                        f"label_value={_s(val)}"), 2)
     for key, val in sorted(d.annotations.items()):
-        k8s_lines.append(f"        kfp_k8s.add_pod_annotation({t}, annotation_key="
-                         f"{json.dumps(key)}, annotation_value={json.dumps(val)})")
+        k8s_lines += pyfmt.layout(_call("kfp_k8s.add_pod_annotation", t,
+                                        f"annotation_key={_s(key)}",
+                                        f"annotation_value={_s(val)}"), 2)
     if d.timeout:
         k8s_lines.append(f"        kfp_k8s.set_timeout({t}, seconds={d.timeout})")
     if k8s_lines:

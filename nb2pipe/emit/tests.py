@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
 
+from nb2pipe.emit import pyfmt
 from nb2pipe.emit.package import header
 from nb2pipe.planning.model import PipelinePlan
 
@@ -121,25 +123,36 @@ def profiles_module(plan: PipelinePlan, capture: dict | None) -> str:
     profiles = {s: {n: capture["steps"][s]["outputs"][n]["profile"] for n in names}
                 for s, names in checked.items()} if capture else {}
     text = json.dumps(profiles, sort_keys=True, separators=(",", ":"))
-    return (header(plan) + f'"""Data profiles captured from {plan.notebook} (`nb2pipe convert '
-            '--capture`): what the validation step and the data-quality tests expect."""\n\n'
+    loads = pyfmt.Br("json.loads(", [pyfmt.normalize_quotes(repr(text))], ")")
+    return (header(plan)
+            + pyfmt.docstring(f"Data profiles captured from {plan.notebook} (`nb2pipe convert "
+                              "--capture`): what the validation step and the data-quality tests "
+                              "expect.", 0) + "\n\n"
             "import json\n\n"
             "# step -> names of the tables checked after it\n"
-            f"CHECKED = {json.dumps(checked, sort_keys=True)}\n\n"
+            + pyfmt.block(pyfmt.data(_sorted(checked)), 0, "CHECKED = ") + "\n\n"
             "# step -> name -> profile (columns, dtypes, missing, range, moments, categories)\n"
-            f"PROFILES = json.loads({text!r})\n")
+            + pyfmt.block(loads, 0, "PROFILES = ") + "\n")
 
 
 def validate_module(plan: PipelinePlan) -> str:
     p = plan.package
-    return header(plan) + f'''"""Run the pipeline checking the data against the captured profiles.
+    doc = pyfmt.docstring(
+        "Run the pipeline checking the data against the captured profiles.\n\n"
+        f"    python -m {p}.validate [--param NAME=VALUE ...]\n\n"
+        f"Like `{p}.pipeline.run`, but after each step whose output tables were profiled when "
+        "the\nnotebook was captured, the tables are checked (`_quality.check`); bad data stops "
+        "the run\nwith a DataQualityError that lists every problem.\n", 0)
+    no_profiles = pyfmt.q(f"no captured profiles: run `nb2pipe convert {plan.notebook} "
+                          "--capture`; running without checks")
+    imports = (pyfmt.from_import(p, ["_quality", "_runtime", "pipeline"]) + "\n"
+               + pyfmt.from_import(f"{p}._profiles", ["CHECKED", "PROFILES"]))
+    # black's layout; the only variable parts are the docstring, imports and NO_PROFILES
+    return header(plan) + doc + VALIDATE.replace("IMPORTS", imports).replace(
+        "NO_PROFILES_TEXT", no_profiles)
 
-    python -m {p}.validate [--param NAME=VALUE ...]
 
-Like `{p}.pipeline.run`, but after each step whose output tables were profiled when the
-notebook was captured, the tables are checked (`_quality.check`); bad data stops the run
-with a DataQualityError that lists every problem.
-"""
+VALIDATE = '''
 
 from __future__ import annotations
 
@@ -148,48 +161,53 @@ import importlib
 import sys
 from typing import Any
 
-from {p} import _quality, _runtime, pipeline
-from {p}._profiles import CHECKED, PROFILES
+IMPORTS
 
 DataQualityError = _quality.DataQualityError
+NO_PROFILES = NO_PROFILES_TEXT
 
 
 def check_step(step: str, outputs: dict[str, Any]) -> dict[str, list[str]]:
     """Problems of one step's checked outputs, by `step.name` (empty when all pass)."""
-    problems = {{}}
+    problems = {}
     for name in CHECKED.get(step, []):
         if name in outputs:
             found = _quality.check(outputs[name], PROFILES[step][name])
             if found:
-                problems[f"{{step}}.{{name}}"] = found
+                problems[f"{step}.{name}"] = found
     return problems
 
 
-def run_steps(validate: bool = True, stop_after: str | None = None,
-              **params: Any) -> dict[str, dict[str, Any]]:
+def run_steps(
+    validate: bool = True, stop_after: str | None = None, **params: Any
+) -> dict[str, dict[str, Any]]:
     """Run the steps in order; returns each step's outputs by step name."""
     unknown = sorted(set(params) - set(pipeline.PARAMETERS))
     if unknown:
-        raise TypeError(f"unknown pipeline parameter(s): {{unknown}}")
-    v: dict[str, Any] = {{**pipeline.PARAMETERS, **params}}
-    per_step: dict[str, dict[str, Any]] = {{}}
+        raise TypeError(f"unknown pipeline parameter(s): {unknown}")
+    v: dict[str, Any] = {**pipeline.PARAMETERS, **params}
+    per_step: dict[str, dict[str, Any]] = {}
     with _runtime.in_workdir():
         for name, spec in pipeline.STEPS.items():
-            func = getattr(importlib.import_module(f"{p}.steps.{{name}}"), name)
-            kwargs = {{k: v[k] for k in spec["params"]}}
+            module = importlib.import_module(f"{__package__}.steps.{name}")
+            func = getattr(module, name)
+            kwargs = {k: v[k] for k in spec["params"]}
             if spec["rng_in"]:
                 kwargs["_rng"] = v.get("_rng")
             out = func(*[v[n] for n in spec["inputs"]], **kwargs)
             v.update(out)
             # later steps may mutate these objects in place: keep the checked ones as they were
-            per_step[name] = {{k: copy.deepcopy(x) if k in CHECKED.get(name, ()) else x
-                              for k, x in out.items()}}
+            per_step[name] = {
+                k: copy.deepcopy(x) if k in CHECKED.get(name, ()) else x
+                for k, x in out.items()
+            }
             if validate:
                 problems = check_step(name, out)
                 if problems:
                     raise DataQualityError(
-                        f"step {{name}}: the data does not look like the data the notebook "
-                        "was captured with:\\n" + _quality.report(problems))
+                        f"step {name}: the data does not look like the data the notebook "
+                        "was captured with:\\n" + _quality.report(problems)
+                    )
             if name == stop_after:
                 break
     return per_step
@@ -197,7 +215,7 @@ def run_steps(validate: bool = True, stop_after: str | None = None,
 
 def run(**params: Any) -> dict[str, Any]:
     """pipeline.run with validation: the final values by name."""
-    v: dict[str, Any] = {{**pipeline.PARAMETERS, **params}}
+    v: dict[str, Any] = {**pipeline.PARAMETERS, **params}
     for out in run_steps(True, **params).values():
         v.update(out)
     return v
@@ -206,17 +224,16 @@ def run(**params: Any) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m {p}.validate")
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}.validate")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args(argv)
     params = dict(_runtime._parse_param(x) for x in args.param)
     if not CHECKED:
-        print("no captured profiles: run `nb2pipe convert {plan.notebook} --capture`; "
-              "running without checks", file=sys.stderr)
+        print(NO_PROFILES, file=sys.stderr)
     try:
         run_steps(True, **params)
     except DataQualityError as exc:
-        print(f"data quality check failed: {{exc}}", file=sys.stderr)
+        print(f"data quality check failed: {exc}", file=sys.stderr)
         return 1
     print("all steps ran; the data matches the captured profiles")
     return 0
@@ -244,7 +261,7 @@ if str(ROOT) not in sys.path:
 @pytest.fixture(scope="session")
 def step_outputs():
     """Each step's outputs from one run of the pipeline on the current data."""
-    from {p} import validate
+{pyfmt.from_import(p, ["validate"], 1)}
 
     return validate.run_steps(validate=False)
 '''
@@ -274,7 +291,22 @@ def steps_test(plan: PipelinePlan, capture: dict | None) -> str:
             continue
         cases[s.name] = {"skip": "", "outputs": [n for n in s.outputs
                                                  if outs.get(n, {}).get("fixture")]}
-    return header(plan) + f'''"""Tests for the steps of {plan.notebook}."""
+    return (header(plan) + pyfmt.docstring(f"Tests for the steps of {plan.notebook}.", 0)
+            + STEPS_TEST.replace("IMPORTS", pyfmt.from_import(p, ["_compare", "_runtime",
+                                                                   "pipeline"]))
+            .replace("CASES_VALUE", pyfmt.block(pyfmt.data(_sorted(cases)), 0, "CASES = ")))
+
+
+def _sorted(value):
+    """Plain data with dict keys sorted (as json.dumps(sort_keys=True) wrote it before)."""
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
+STEPS_TEST = '''
 
 import importlib
 import inspect
@@ -282,16 +314,17 @@ from pathlib import Path
 
 import pytest
 
-from {p} import _compare, _runtime, pipeline
+IMPORTS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # step -> why its fixture test is skipped ("" when it runs), outputs compared with fixtures
-CASES = {json.dumps(cases, indent=1, sort_keys=True)}
+CASES_VALUE
+PACKAGE = pipeline.__package__
 
 
 @pytest.mark.parametrize("name", list(pipeline.STEPS))
 def test_step_importable_with_expected_signature(name):
-    module = importlib.import_module(f"{p}.steps.{{name}}")
+    module = importlib.import_module(f"{PACKAGE}.steps.{name}")
     func = getattr(module, name)
     spec = pipeline.STEPS[name]
     params = inspect.signature(func).parameters
@@ -304,14 +337,14 @@ def test_step_importable_with_expected_signature(name):
 @pytest.mark.parametrize("name", list(pipeline.STEPS))
 def test_step_reproduces_captured_outputs(name):
     """The step, run on the inputs the notebook gave it, returns what the notebook computed."""
-    case = CASES.get(name) or {{"skip": "not in CASES", "outputs": []}}
+    case = CASES.get(name) or {"skip": "not in CASES", "outputs": []}
     if case["skip"]:
         pytest.skip(case["skip"])
     spec = pipeline.STEPS[name]
     folder = FIXTURES / name
-    func = getattr(importlib.import_module(f"{p}.steps.{{name}}"), name)
+    func = getattr(importlib.import_module(f"{PACKAGE}.steps.{name}"), name)
     args = [_runtime.load_value(folder / "inputs" / n) for n in spec["inputs"]]
-    kwargs = {{k: _runtime.load_value(folder / "inputs" / k) for k in spec["params"]}}
+    kwargs = {k: _runtime.load_value(folder / "inputs" / k) for k in spec["params"]}
     if spec["rng_in"]:
         kwargs["_rng"] = _runtime.load_value(folder / "inputs" / "_rng")
     with _runtime.in_workdir():
@@ -319,21 +352,27 @@ def test_step_reproduces_captured_outputs(name):
     problems = []
     for out in case["outputs"]:
         if out not in got:
-            problems.append(f"{{out}}: not returned")
+            problems.append(f"{out}: not returned")
             continue
-        verdict = _compare.compare(_runtime.load_value(folder / "outputs" / out), got[out],
-                                   rtol=1e-6, atol=1e-9)
+        expected = _runtime.load_value(folder / "outputs" / out)
+        verdict = _compare.compare(expected, got[out], rtol=1e-6, atol=1e-9)
         if verdict.status == _compare.DIFFERENT:
-            problems.append(f"{{out}}: {{verdict.detail}}")
-    assert not problems, (f"step {{name}} no longer computes what the notebook computed:\\n  "
-                          + "\\n  ".join(problems))
+            problems.append(f"{out}: {verdict.detail}")
+    message = f"step {name} no longer computes what the notebook computed:\\n  "
+    assert not problems, message + "\\n  ".join(problems)
 
 
 def test_pipeline_runs_and_produces_every_output(step_outputs):
     for name, spec in pipeline.STEPS.items():
         for out in spec["outputs"]:
-            assert out in step_outputs[name], f"step {{name}} did not produce {{out}}"
+            assert out in step_outputs[name], f"step {name} did not produce {out}"
 '''
+
+
+def _skip_stub(plan: PipelinePlan, title: str, test: str, why: str) -> str:
+    return (header(plan) + pyfmt.docstring(f"{title} for {plan.notebook} (stub).", 0)
+            + f"\n\nimport pytest\n\n\ndef {test}():\n"
+            + pyfmt.block(pyfmt.Br("pytest.skip(", [pyfmt.q(why)], ")"), 1) + "\n")
 
 
 def quality_test(plan: PipelinePlan, capture: dict | None) -> str:
@@ -343,38 +382,40 @@ def quality_test(plan: PipelinePlan, capture: dict | None) -> str:
         why = (f"no captured data profile: run `nb2pipe convert {plan.notebook} --capture` to "
                "generate data-quality checks" if not capture else
                "the captured steps produce no tables to check; write checks here")
-        return header(plan) + f'''"""Data-quality tests for {plan.notebook} (stub)."""
-
-import pytest
-
-
-def test_data_quality():
-    pytest.skip({why!r})
-'''
+        return _skip_stub(plan, "Data-quality tests", "test_data_quality", why)
     last = [s.name for s in plan.steps if s.name in checked][-1]
-    return header(plan) + f'''"""Data-quality tests: the data as the pipeline loads it now, against the profiles
-captured from {plan.notebook}: no missing values where there were none, dtypes, values within
-the observed range (with a margin), mean/std, categories within the known set and their
-shares within tolerance (bias). Tolerances: `{p}._quality.TOLERANCES`."""
+    doc = pyfmt.docstring(
+        "Data-quality tests: the data as the pipeline loads it now, against the profiles\n"
+        f"captured from {plan.notebook}: no missing values where there were none, dtypes, "
+        "values within\nthe observed range (with a margin), mean/std, categories within the "
+        "known set and their\nshares within tolerance (bias). Tolerances: "
+        f"`{p}._quality.TOLERANCES`.", 0)
+    imports = (pyfmt.from_import(p, ["_quality", "validate"]) + "\n"
+               + pyfmt.from_import(f"{p}._profiles", ["CHECKED", "PROFILES"]))
+    return (header(plan) + doc + QUALITY_TEST.replace("IMPORTS", imports)
+            .replace("LAST_STEP", pyfmt.q(last)))
+
+
+QUALITY_TEST = '''
 
 import pytest
 
-from {p} import _quality, validate
-from {p}._profiles import CHECKED, PROFILES
+IMPORTS
 
 CASES = [(step, name) for step, names in CHECKED.items() for name in names]
+LAST = LAST_STEP
 
 
 @pytest.fixture(scope="module")
 def loaded():
     """The steps up to the last checked one, on the data as it is now."""
-    return validate.run_steps(validate=False, stop_after={last!r})
+    return validate.run_steps(validate=False, stop_after=LAST)
 
 
 @pytest.mark.parametrize("step,name", CASES)
 def test_data_matches_captured_profile(loaded, step, name):
     problems = _quality.check(loaded[step][name], PROFILES[step][name])
-    assert not problems, "\\n" + _quality.report({{f"{{step}}.{{name}}": problems}})
+    assert not problems, "\\n" + _quality.report({f"{step}.{name}": problems})
 '''
 
 
@@ -383,30 +424,31 @@ def performance_test(plan: PipelinePlan, capture: dict | None) -> str:
     baseline: dict[str, list[Any]] = {}
     for name, step, direction in metrics:
         rec = (capture or {}).get("steps", {}).get(step, {}).get("outputs", {}).get(name, {})
-        if isinstance(rec.get("value"), (int, float)) and not isinstance(rec.get("value"), bool):
+        value = rec.get("value")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and \
+                math.isfinite(value):
             baseline[name] = [step, rec["value"], direction]
     if not baseline:
         why = (f"no captured metrics: run `nb2pipe convert {plan.notebook} --capture`"
                if capture is None and metrics else
                "no metric found: assign metrics from sklearn.metrics functions (accuracy_score, "
                "r2_score, ...) or list them in a cell tagged `pipeline-metrics`")
-        return header(plan) + f'''"""Model performance tests for {plan.notebook} (stub)."""
+        return _skip_stub(plan, "Model performance tests", "test_model_performance", why)
+    return (header(plan) + PERFORMANCE_TEST
+            .replace("TOLERANCES", f"ABS_TOL, REL_TOL = {ABS_TOL!r}, {REL_TOL!r}")
+            .replace("BASELINE_VALUE", pyfmt.block(pyfmt.data(_sorted(baseline)), 0,
+                                                   "BASELINE = ")))
 
-import pytest
 
-
-def test_model_performance():
-    pytest.skip({why!r})
-'''
-    return header(plan) + f'''"""Model performance: the retrained model's metrics stay within a tolerance of the
+PERFORMANCE_TEST = '''"""Model performance: the retrained model's metrics stay within a tolerance of the
 values the notebook computed when it was captured. Tolerance: max(ABS_TOL, REL_TOL * |value|),
 one-sided for metrics where higher (or lower) is better."""
 
 import pytest
 
-ABS_TOL, REL_TOL = {ABS_TOL!r}, {REL_TOL!r}
+TOLERANCES
 # metric -> [step, captured value, "higher" | "lower" | "unknown" is better]
-BASELINE = {json.dumps(baseline, indent=1, sort_keys=True)}
+BASELINE_VALUE
 
 
 @pytest.mark.parametrize("metric", sorted(BASELINE))
@@ -414,7 +456,7 @@ def test_metric_within_tolerance(step_outputs, metric):
     step, expected, better = BASELINE[metric]
     actual = float(step_outputs[step][metric])
     tol = max(ABS_TOL, REL_TOL * abs(expected))
-    msg = f"{{metric}} = {{actual:.6g}}, captured {{expected:.6g}} (tolerance {{tol:.3g}})"
+    msg = f"{metric} = {actual:.6g}, captured {expected:.6g} (tolerance {tol:.3g})"
     if better == "higher":
         assert actual >= expected - tol, msg
     elif better == "lower":

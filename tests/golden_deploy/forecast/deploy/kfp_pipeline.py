@@ -200,6 +200,7 @@ def forecast_step_op(
     file_out_outputs_forecast_csv: dsl.Output[dsl.Artifact],
 ):
     """Step `forecast_step` (Forecast): `python -m forecast_pipeline step forecast_step`."""
+    import importlib
     import os
     import shutil
     import subprocess
@@ -207,8 +208,6 @@ def forecast_step_op(
     import tempfile
 
     inputs, outputs = tempfile.mkdtemp(), tempfile.mkdtemp()
-    import importlib
-
     runtime = importlib.import_module("forecast_pipeline._runtime")
     workdir = str(runtime.workdir())
     os.symlink(in_test.path, os.path.join(inputs, "test"))
@@ -249,6 +248,7 @@ def report_op(
     out_mape_es: dsl.Output[dsl.Artifact],
 ):
     """Step `report` (Report): `python -m forecast_pipeline step report`."""
+    import importlib
     import os
     import shutil
     import subprocess
@@ -256,8 +256,6 @@ def report_op(
     import tempfile
 
     inputs, outputs = tempfile.mkdtemp(), tempfile.mkdtemp()
-    import importlib
-
     runtime = importlib.import_module("forecast_pipeline._runtime")
     workdir = str(runtime.workdir())
     target = os.path.join(workdir, "outputs/forecast.csv")
@@ -329,12 +327,6 @@ def compile_pipeline(path: str) -> str:
 
 
 if __name__ == "__main__":
-    print(
-        compile_pipeline(
-            sys.argv[1]
-            if len(sys.argv) > 1
-            else os.path.join(
-                os.path.dirname(os.path.abspath(__file__)), "kfp-pipeline.yaml"
-            )
-        )
-    )
+    here = os.path.dirname(os.path.abspath(__file__))
+    default = os.path.join(here, "kfp-pipeline.yaml")
+    print(compile_pipeline(sys.argv[1] if len(sys.argv) > 1 else default))

@@ -199,15 +199,15 @@ def evaluate_op(
     metrics: dsl.Output[dsl.Metrics],
 ):
     """Step `evaluate` (Review sentiment): `python -m reviews_tagged_pipeline step evaluate`."""
+    import importlib
     import os
+    import pathlib
     import shutil
     import subprocess
     import sys
     import tempfile
 
     inputs, outputs = tempfile.mkdtemp(), tempfile.mkdtemp()
-    import importlib
-
     runtime = importlib.import_module("reviews_tagged_pipeline._runtime")
     workdir = str(runtime.workdir())
     os.symlink(in_model.path, os.path.join(inputs, "model"))
@@ -235,10 +235,10 @@ def evaluate_op(
     shutil.copytree(
         os.path.join(outputs, "y_pred"), out_y_pred.path, dirs_exist_ok=True
     )
-    value = runtime.load_value(__import__("pathlib").Path(outputs) / "accuracy")
+    value = runtime.load_value(pathlib.Path(outputs) / "accuracy")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         metrics.log_metric("accuracy", float(value))
-    value = runtime.load_value(__import__("pathlib").Path(outputs) / "f1")
+    value = runtime.load_value(pathlib.Path(outputs) / "f1")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         metrics.log_metric("f1", float(value))
 
@@ -282,12 +282,6 @@ def compile_pipeline(path: str) -> str:
 
 
 if __name__ == "__main__":
-    print(
-        compile_pipeline(
-            sys.argv[1]
-            if len(sys.argv) > 1
-            else os.path.join(
-                os.path.dirname(os.path.abspath(__file__)), "kfp-pipeline.yaml"
-            )
-        )
-    )
+    here = os.path.dirname(os.path.abspath(__file__))
+    default = os.path.join(here, "kfp-pipeline.yaml")
+    print(compile_pipeline(sys.argv[1] if len(sys.argv) > 1 else default))

@@ -24,6 +24,7 @@ INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "1") == "1"
 @dsl.component(base_image=IMAGE, install_kfp_package=INSTALL_KFP)
 def write_op(file_out_outputs_golden_numbers_json: dsl.Output[dsl.Artifact]):
     """Step `write` (Write): `python -m file_flow_pipeline step write`."""
+    import importlib
     import os
     import shutil
     import subprocess
@@ -31,8 +32,6 @@ def write_op(file_out_outputs_golden_numbers_json: dsl.Output[dsl.Artifact]):
     import tempfile
 
     inputs, outputs = tempfile.mkdtemp(), tempfile.mkdtemp()
-    import importlib
-
     runtime = importlib.import_module("file_flow_pipeline._runtime")
     workdir = str(runtime.workdir())
     subprocess.run(
@@ -65,6 +64,7 @@ def read_op(
     out_total: dsl.Output[dsl.Artifact],
 ):
     """Step `read` (Read): `python -m file_flow_pipeline step read`."""
+    import importlib
     import os
     import shutil
     import subprocess
@@ -72,8 +72,6 @@ def read_op(
     import tempfile
 
     inputs, outputs = tempfile.mkdtemp(), tempfile.mkdtemp()
-    import importlib
-
     runtime = importlib.import_module("file_flow_pipeline._runtime")
     workdir = str(runtime.workdir())
     target = os.path.join(workdir, "outputs/golden_numbers.json")
@@ -119,12 +117,6 @@ def compile_pipeline(path: str) -> str:
 
 
 if __name__ == "__main__":
-    print(
-        compile_pipeline(
-            sys.argv[1]
-            if len(sys.argv) > 1
-            else os.path.join(
-                os.path.dirname(os.path.abspath(__file__)), "kfp-pipeline.yaml"
-            )
-        )
-    )
+    here = os.path.dirname(os.path.abspath(__file__))
+    default = os.path.join(here, "kfp-pipeline.yaml")
+    print(compile_pipeline(sys.argv[1] if len(sys.argv) > 1 else default))

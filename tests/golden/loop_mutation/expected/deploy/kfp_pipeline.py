@@ -145,12 +145,6 @@ def compile_pipeline(path: str) -> str:
 
 
 if __name__ == "__main__":
-    print(
-        compile_pipeline(
-            sys.argv[1]
-            if len(sys.argv) > 1
-            else os.path.join(
-                os.path.dirname(os.path.abspath(__file__)), "kfp-pipeline.yaml"
-            )
-        )
-    )
+    here = os.path.dirname(os.path.abspath(__file__))
+    default = os.path.join(here, "kfp-pipeline.yaml")
+    print(compile_pipeline(sys.argv[1] if len(sys.argv) > 1 else default))

@@ -19,6 +19,7 @@ from loop_mutation_pipeline import _quality, _runtime, pipeline
 from loop_mutation_pipeline._profiles import CHECKED, PROFILES
 
 DataQualityError = _quality.DataQualityError
+NO_PROFILES = "no captured profiles: run `nb2pipe convert notebook.ipynb --capture`; running without checks"
 
 
 def check_step(step: str, outputs: dict[str, Any]) -> dict[str, list[str]]:
@@ -43,9 +44,8 @@ def run_steps(
     per_step: dict[str, dict[str, Any]] = {}
     with _runtime.in_workdir():
         for name, spec in pipeline.STEPS.items():
-            func = getattr(
-                importlib.import_module(f"loop_mutation_pipeline.steps.{name}"), name
-            )
+            module = importlib.import_module(f"{__package__}.steps.{name}")
+            func = getattr(module, name)
             kwargs = {k: v[k] for k in spec["params"]}
             if spec["rng_in"]:
                 kwargs["_rng"] = v.get("_rng")
@@ -79,16 +79,12 @@ def run(**params: Any) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m loop_mutation_pipeline.validate")
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}.validate")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args(argv)
     params = dict(_runtime._parse_param(x) for x in args.param)
     if not CHECKED:
-        print(
-            "no captured profiles: run `nb2pipe convert notebook.ipynb --capture`; "
-            "running without checks",
-            file=sys.stderr,
-        )
+        print(NO_PROFILES, file=sys.stderr)
     try:
         run_steps(True, **params)
     except DataQualityError as exc:

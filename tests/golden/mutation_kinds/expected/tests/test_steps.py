@@ -25,11 +25,12 @@ CASES = {
         "skip": "no captured fixtures: run `nb2pipe convert notebook.ipynb --capture`, or put the inputs of step use (value files) under tests/fixtures/use/inputs/ and its expected outputs under tests/fixtures/use/outputs/, then list them in CASES",
     },
 }
+PACKAGE = pipeline.__package__
 
 
 @pytest.mark.parametrize("name", list(pipeline.STEPS))
 def test_step_importable_with_expected_signature(name):
-    module = importlib.import_module(f"mutation_kinds_pipeline.steps.{name}")
+    module = importlib.import_module(f"{PACKAGE}.steps.{name}")
     func = getattr(module, name)
     spec = pipeline.STEPS[name]
     params = inspect.signature(func).parameters
@@ -47,9 +48,7 @@ def test_step_reproduces_captured_outputs(name):
         pytest.skip(case["skip"])
     spec = pipeline.STEPS[name]
     folder = FIXTURES / name
-    func = getattr(
-        importlib.import_module(f"mutation_kinds_pipeline.steps.{name}"), name
-    )
+    func = getattr(importlib.import_module(f"{PACKAGE}.steps.{name}"), name)
     args = [_runtime.load_value(folder / "inputs" / n) for n in spec["inputs"]]
     kwargs = {k: _runtime.load_value(folder / "inputs" / k) for k in spec["params"]}
     if spec["rng_in"]:
@@ -61,19 +60,12 @@ def test_step_reproduces_captured_outputs(name):
         if out not in got:
             problems.append(f"{out}: not returned")
             continue
-        verdict = _compare.compare(
-            _runtime.load_value(folder / "outputs" / out),
-            got[out],
-            rtol=1e-6,
-            atol=1e-9,
-        )
+        expected = _runtime.load_value(folder / "outputs" / out)
+        verdict = _compare.compare(expected, got[out], rtol=1e-6, atol=1e-9)
         if verdict.status == _compare.DIFFERENT:
             problems.append(f"{out}: {verdict.detail}")
-    assert (
-        not problems
-    ), f"step {name} no longer computes what the notebook computed:\n  " + "\n  ".join(
-        problems
-    )
+    message = f"step {name} no longer computes what the notebook computed:\n  "
+    assert not problems, message + "\n  ".join(problems)
 
 
 def test_pipeline_runs_and_produces_every_output(step_outputs):

@@ -85,15 +85,15 @@ def summarize_op(
     metrics: dsl.Output[dsl.Metrics],
 ):
     """Step `summarize` (summarize): `python -m tags_pipeline step summarize`."""
+    import importlib
     import os
+    import pathlib
     import shutil
     import subprocess
     import sys
     import tempfile
 
     inputs, outputs = tempfile.mkdtemp(), tempfile.mkdtemp()
-    import importlib
-
     runtime = importlib.import_module("tags_pipeline._runtime")
     workdir = str(runtime.workdir())
     os.symlink(in_arr2.path, os.path.join(inputs, "arr2"))
@@ -112,7 +112,7 @@ def summarize_op(
         check=True,
     )
     shutil.copytree(os.path.join(outputs, "total"), out_total.path, dirs_exist_ok=True)
-    value = runtime.load_value(__import__("pathlib").Path(outputs) / "total")
+    value = runtime.load_value(pathlib.Path(outputs) / "total")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         metrics.log_metric("total", float(value))
 
@@ -135,12 +135,6 @@ def compile_pipeline(path: str) -> str:
 
 
 if __name__ == "__main__":
-    print(
-        compile_pipeline(
-            sys.argv[1]
-            if len(sys.argv) > 1
-            else os.path.join(
-                os.path.dirname(os.path.abspath(__file__)), "kfp-pipeline.yaml"
-            )
-        )
-    )
+    here = os.path.dirname(os.path.abspath(__file__))
+    default = os.path.join(here, "kfp-pipeline.yaml")
+    print(compile_pipeline(sys.argv[1] if len(sys.argv) > 1 else default))
