@@ -173,10 +173,10 @@ def _description(nb) -> str:
 def render(plan, nb, capture: dict | None = None) -> dict[str, str]:
     """All generated files (relative path -> text), formatted and checked. `capture` is the
     captured baseline (`nb2pipe.capture.Capture.data`) for the emitters that use it."""
-    from nb2pipe.emit import registry
-
     from nb2pipe.analysis.secrets import local_secrets_file
+    from nb2pipe.emit import package, pyfmt, registry
 
+    pyfmt.CACHE.prefetch(package.code_blocks(plan))
     files = registry.emit_all(plan, description=_description(nb), capture=capture)
     files.update(local_secrets_file(nb))  # values live only here (git-ignored)
     # Python files come out black-formatted from the emitters (nb2pipe.emit.pyfmt): black
@@ -236,7 +236,9 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
     out = Path(outdir) if outdir is not None else default_outdir(nb_path)
     # Tree walks recurse once per nesting level; code Python itself accepts (a 500-term sum)
     # needs more than the default 1,000 frames. Deeper still is refused as NB104, not a crash.
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    # Before 3.11 every Python call also takes C stack, so the headroom is smaller there.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(),
+                              10_000 if sys.version_info >= (3, 11) else 4_000))
     try:
         if split not in SPLIT_MODES:
             return ConversionResult("failed", shown, str(out), diagnostics=(

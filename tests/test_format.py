@@ -178,7 +178,7 @@ def test_cache_gives_the_same_bytes_and_survives_corruption(tmp_path, monkeypatc
                    "execution_count": None, "source": "total = df['a'].sum( )\n"}]}))
     first = convert(nb, tmp_path / "a" / "out")
     assert first.ok
-    cache_files = list((tmp_path / "cache").rglob("*.pickle"))
+    cache_files = list((tmp_path / "cache").rglob("*.json"))
     assert len(cache_files) == 1
     pyfmt.CACHE.memory.clear()  # a new process: only the disk cache
     second = convert(nb, tmp_path / "b" / "out")
@@ -189,3 +189,35 @@ def test_cache_gives_the_same_bytes_and_survives_corruption(tmp_path, monkeypatc
     third = convert(nb, tmp_path / "c" / "out")
     assert third.ok and third.files == first.files
     assert any('total = df["a"].sum()' in text for text in third.files.values())
+
+
+def test_two_process_formatting_gives_the_same_blocks(tmp_path, monkeypatch):
+    """The first conversion of a large notebook formats half of its code blocks in a forked
+    child; the result is the same as formatting them all here."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from gen_notebook import write_notebook
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    monkeypatch.setenv("NB2PIPE_NO_CACHE", "1")
+    nb = write_notebook(120, tmp_path / "nb.ipynb", seed=5)
+    serial_env = {"NB2PIPE_NO_PARALLEL": "1"}
+    monkeypatch.setattr(pyfmt, "PARALLEL_MIN", 1)
+    results = {}
+    for mode in ("parallel", "serial"):
+        for k, v in (serial_env if mode == "serial" else {}).items():
+            monkeypatch.setenv(k, v)
+        pyfmt.CACHE.memory.clear()
+        res = convert(nb, tmp_path / mode / "out", dry_run=True)
+        assert res.ok, [d.format() for d in res.diagnostics]
+        results[mode] = res.files
+    assert results["parallel"] == results["serial"]
+    blocks = [(t, d) for t, d in __import__("nb2pipe.emit.package", fromlist=["x"])
+              .code_blocks(res.plan) if t.strip()]
+    assert len(blocks) > 10
+    pyfmt.CACHE.memory.clear()
+    monkeypatch.delenv("NB2PIPE_NO_PARALLEL")
+    child = pyfmt._fork_formatter({pyfmt.CACHE.key(t, d): (t, d) for t, d in blocks})
+    got = pyfmt._join_formatter(child)
+    assert got and all(got[pyfmt.CACHE.key(t, d)] == pyfmt._format_fragment(t, d)
+                       for t, d in blocks)

@@ -32,9 +32,10 @@ class ParsedCell:
 
 @lru_cache(maxsize=1)
 def _transformer():
-    from IPython.core.inputtransformer2 import TransformerManager  # lazy: ~0.3 s import
+    # lazy, and without importing all of IPython (nb2pipe/analysis/ipyload.py)
+    from nb2pipe.analysis.ipyload import transformer_manager_class
 
-    return TransformerManager()
+    return transformer_manager_class()()
 
 
 def _ipython_to_python(source: str) -> str:

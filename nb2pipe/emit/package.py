@@ -139,6 +139,20 @@ def set_rng_state(state):
 '''
 
 
+def _definition_label(d) -> str:
+    return f"# cell {d.cell}" + (f" (version {d.version})" if d.emit_name != d.name else "")
+
+
+def code_blocks(plan: PipelinePlan) -> list[tuple[str, int]]:
+    """The notebook's code blocks the modules below pass to black (pyfmt.code), with their
+    depth: formatted ahead, in two processes when there are many (pyfmt.FormatCache.prefetch)."""
+    blocks = [(s.body, 1) for s in plan.steps]
+    blocks += [("\n".join(s.imports), 0) for s in plan.steps if s.imports]
+    blocks += [(_definition_label(d) + "\n" + d.code, 0) for d in plan.definitions]
+    blocks += [(s.setup_body, 1) for s in plan.steps if s.has_setup]
+    return blocks
+
+
 def common_module(plan: PipelinePlan) -> str:
     out = [header(plan), pyfmt.docstring("Functions, classes and setup state shared by the "
                                          f"steps of {plan.notebook}.", 0), ""]
@@ -156,8 +170,7 @@ def common_module(plan: PipelinePlan) -> str:
     else:
         out.pop()  # what follows the docstring brings its own blank lines
     for d in plan.definitions:
-        label = f"# cell {d.cell}" + (f" (version {d.version})" if d.emit_name != d.name else "")
-        out += ["", "", pyfmt.code(label + "\n" + d.code, 0)]
+        out += ["", "", pyfmt.code(_definition_label(d) + "\n" + d.code, 0)]
     for s in plan.steps:
         if not s.has_setup:
             continue

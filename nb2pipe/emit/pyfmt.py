@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
-import pickle
 import re
 import sys
 import unicodedata
@@ -245,6 +245,8 @@ def _black(text: str) -> str:
 
 
 MEMORY_LIMIT = 50_000
+# below this many characters of unformatted code, a second process costs more than it saves
+PARALLEL_MIN = 20_000
 
 
 class FormatCache:
@@ -268,18 +270,18 @@ class FormatCache:
         if len(self.memory) > MEMORY_LIMIT:
             self.memory.clear()
         self.used = {}
+        self.loaded_from_disk = 0
         self.path = _cache_file(notebook) if notebook is not None else None
         if self.path is None:
             return
         try:
-            with open(self.path, "rb") as fh:
-                stored = pickle.load(fh)
-            if isinstance(stored, dict):
+            with open(self.path, encoding="utf-8") as fh:
+                stored = json.load(fh)
+            if isinstance(stored, dict) and all(isinstance(v, str) for v in stored.values()):
                 self.memory.update(stored)
                 self.loaded_from_disk = len(stored)
-        except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError,
-                AttributeError, ImportError):
-            pass
+        except (OSError, ValueError):
+            pass  # missing or damaged: formatted again, and rewritten
 
     def save(self) -> None:
         """Keep exactly the fragments this conversion used (bounded by the notebook)."""
@@ -288,11 +290,38 @@ class FormatCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-            with open(tmp, "wb") as fh:
-                pickle.dump(self.used, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(self.used, fh, ensure_ascii=False, separators=(",", ":"))
             os.replace(tmp, self.path)
         except OSError:
             pass
+
+    def prefetch(self, blocks) -> None:
+        """Format the blocks a conversion is about to ask for, in two processes when there
+        are many of them: a forked child formats half while this process formats the other
+        half (a first conversion of a large notebook: black's share of the time halves on two
+        cores). Only in a single-threaded process on Linux (fork is unsafe with threads, as
+        in a Jupyter server); any trouble with the child, and its half is formatted here."""
+        todo: dict[str, tuple[str, int]] = {}
+        for text, depth in blocks:
+            if text.strip() and len(text) <= BLACK_LIMIT:
+                k = self.key(text, depth)
+                if k not in self.memory:
+                    todo[k] = (text, depth)
+        if sum(len(t) for t, _ in todo.values()) < PARALLEL_MIN or not _can_fork():
+            return
+        import black  # noqa: F401 - imported before the fork, not twice after it
+
+        halves: tuple[dict, dict] = ({}, {})
+        sizes = [0, 0]
+        for k, (text, depth) in sorted(todo.items(), key=lambda kv: -len(kv[1][0])):
+            i = 0 if sizes[0] <= sizes[1] else 1
+            halves[i][k] = (text, depth)
+            sizes[i] += len(text)
+        child = _fork_formatter(halves[0])
+        for k, (text, depth) in halves[1].items():
+            self.memory[k] = _format_fragment(text, depth)
+        self.memory.update(_join_formatter(child))  # whatever the child did not do: lazily
 
     def get(self, text: str, depth: int) -> str:
         k = self.key(text, depth)
@@ -302,6 +331,60 @@ class FormatCache:
             self.memory[k] = out
         self.used[k] = out
         return out
+
+
+def _can_fork() -> bool:
+    import threading
+
+    return (sys.platform.startswith("linux") and hasattr(os, "fork")
+            and threading.active_count() == 1 and (os.cpu_count() or 1) > 1
+            and not os.environ.get("NB2PIPE_NO_PARALLEL"))
+
+
+def _fork_formatter(blocks: dict[str, tuple[str, int]]):
+    """(pid, read end) of a child formatting `blocks`; None if it cannot start."""
+    try:
+        read, write = os.pipe()
+        pid = os.fork()
+    except OSError:
+        return None
+    if pid == 0:  # the child: format, send the results as JSON, leave without cleanup
+        code = 1
+        try:
+            os.close(read)
+            out = {k: _format_fragment(text, depth) for k, (text, depth) in blocks.items()}
+            data = json.dumps(out).encode("utf-8")
+            view = memoryview(data)
+            while view:
+                view = view[os.write(write, view):]
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    return pid, read
+
+
+def _join_formatter(child) -> dict[str, str]:
+    if child is None:
+        return {}
+    pid, read = child
+    chunks = []
+    try:
+        while True:
+            chunk = os.read(read, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read)
+        _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        return {}
+    try:
+        out = json.loads(b"".join(chunks))
+    except ValueError:
+        return {}
+    return {k: v for k, v in out.items() if isinstance(v, str)} if isinstance(out, dict) else {}
 
 
 def _cache_file(notebook: Path) -> Path | None:
@@ -315,7 +398,7 @@ def _cache_file(notebook: Path) -> Path | None:
                                digest_size=12).hexdigest()
     except OSError:
         return None
-    return folder / "format" / f"{name}.pickle"
+    return folder / "format" / f"{name}.json"
 
 
 @functools.lru_cache(maxsize=1)
