@@ -346,8 +346,10 @@ def submit_kfp(args: argparse.Namespace) -> int:
                               "(your Kubeflow profile's namespace)")
         with warnings.catch_warnings():  # "This client only works with KFP v2.0.0-beta.2 ..."
             warnings.simplefilter("ignore", FutureWarning)
-            client = kfp.Client(host=host or None, namespace=args.namespace,
-                                existing_token=token)
+            # kfp's own default namespace ("kubeflow", which also names the in-cluster host
+            # ml-pipeline.kubeflow.svc) unless one is given
+            scope = {"namespace": args.namespace} if args.namespace else {}
+            client = kfp.Client(host=host or None, existing_token=token, **scope)
         run = client.create_run_from_pipeline_package(
             str(package), arguments=arguments, run_name=run_name,
             experiment_name=args.experiment, namespace=args.namespace)
