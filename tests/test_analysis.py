@@ -149,6 +149,26 @@ def test_alias_hazard_is_refused(notebook_factory):
     assert "NB209" in codes(res) and not res.ok
 
 
+@pytest.mark.parametrize("use", ["x = c", "x = c\nc = 5", "print(c)\nc = 5"])
+def test_alias_read_after_mutation_through_the_other_name(notebook_factory, use):
+    """Found by the long fuzz run: `d.append(3)` changes the object `c` also names, but `c`
+    itself is not bound in the step; reading it must bring it in (and, with `d`, both copies
+    arrive: refused), not leave the step reading an unbound local."""
+    cells = [(M, "## A"), (C, "d = [9, 10]\nc = d"),
+             (M, "## B"), (C, "d.append(3)\n" + use)]
+    res, _ = _convert(notebook_factory, cells)
+    assert "NB209" in codes(res) and not res.ok, [d.format() for d in res.diagnostics]
+
+
+def test_alias_mutated_and_read_in_one_step_converts(notebook_factory):
+    cells = [(M, "## A"), (C, "d = [9, 10]"),
+             (M, "## B"), (C, "c = d\nd.append(3)\nx = len(c)"),
+             (M, "## C"), (C, "y = x + len(d)")]
+    res, out = _convert(notebook_factory, cells)
+    assert res.ok, [d.format() for d in res.diagnostics]
+    assert_same(cells, res, out)
+
+
 def test_conditional_rebinding_passes_the_old_value_through(notebook_factory):
     cells = [(M, "## A"), (C, "x = 1\nflag = False"),
              (M, "## B"), (C, "if flag:\n    x = 2"),

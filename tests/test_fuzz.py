@@ -194,13 +194,14 @@ def test_random_notebooks_convert_soundly(tmp_path_factory, prog):
         return  # the notebook fails, or is not reproducible (unseeded randomness)
     if seeded:
         expected = _exec_notebook(cells)  # again, after the conversion: same seed, same draws
+    failure = None
     try:
         got = run_isolated(out, res.plan.package)
     except Exception as exc:  # noqa: BLE001 - one failure site, so hypothesis can shrink it
         # (a traceback into the generated module names a new temporary folder on every
         # replay, which hypothesis would take for a different, flaky failure)
-        raise AssertionError(f"the pipeline fails where the notebook runs: {exc!r}\n"
-                             f"{cells}") from None
+        failure = repr(exc)
+    assert failure is None, f"the pipeline fails where the notebook runs: {failure}\n{cells}"
     for name in res.plan.final_names:
         v = compare(expected[name], got[name])
         assert v.status == "equal", (name, v, cells)

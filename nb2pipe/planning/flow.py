@@ -152,6 +152,12 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
             producer[name] = ("error",)
             return
         kind = p[0]
+        if kind == "step" and p[1] == s.name:
+            # this step changed the object only through an alias (`d.append(3)` after
+            # `c = d`), so the name itself is not bound here: it comes in from whoever
+            # produced it before the step (the aliasing check below then sees both arrive)
+            p = s.producer_at_start.get(name) or p
+            kind = p[0]
         if kind == "step":
             if p[1] != s.name:
                 s.inputs.setdefault(name, p[1])
