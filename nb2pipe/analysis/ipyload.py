@@ -107,7 +107,6 @@ def _code(path: Path, replace: dict[str, str]) -> types.CodeType:
 
 
 def _cache_dir() -> Path:
-    if os.environ.get("NB2PIPE_CACHE_DIR"):
-        return Path(os.environ["NB2PIPE_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "nb2pipe"
+    from nb2pipe.cachedir import cache_dir
+
+    return cache_dir()

@@ -33,9 +33,9 @@ def _packages_distributions() -> dict[str, list[str]]:
         except OSError:
             continue
         key.update(f"{entry}\0{names}\0".encode())
-    cache_dir = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
-                                                                 ".cache")
-    path = os.path.join(cache_dir, "nb2pipe", f"dists-{key.hexdigest()[:32]}.json")
+    from nb2pipe.cachedir import cache_dir
+
+    path = os.path.join(cache_dir(), f"dists-{key.hexdigest()[:32]}.json")
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)

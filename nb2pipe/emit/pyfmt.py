@@ -390,9 +390,9 @@ def _join_formatter(child) -> dict[str, str]:
 def _cache_file(notebook: Path) -> Path | None:
     if os.environ.get("NB2PIPE_NO_CACHE"):
         return None
-    base = os.environ.get("NB2PIPE_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME") or \
-        str(Path.home() / ".cache")
-    folder = Path(base) if os.environ.get("NB2PIPE_CACHE_DIR") else Path(base) / "nb2pipe"
+    from nb2pipe.cachedir import cache_dir
+
+    folder = cache_dir()
     try:
         name = hashlib.blake2b(str(Path(notebook).resolve()).encode("utf-8", "replace"),
                                digest_size=12).hexdigest()
