@@ -4,7 +4,7 @@
 #  The kfp SDK pins an older kubernetes client, so it gets its own venv beside it:
 #  ${NB2PIPE_VENV_KFP:-<repo>/.venv-test-kfp}, with nb2pipe (editable) and what the sample
 #  notebooks need. Run its tests with:
-#    .venv-test-kfp/bin/python -m pytest -q -p no:cacheprovider -m kfp tests/test_deploy_kfp.py
+#    .venv-test-kfp/bin/python -m pytest -q -p no:cacheprovider -m kfp tests/test_deploy_kfp.py tests/test_deploy_submit_kfp.py
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
