@@ -160,6 +160,31 @@ def test_alias_read_after_mutation_through_the_other_name(notebook_factory, use)
     assert "NB209" in codes(res) and not res.ok, [d.format() for d in res.diagnostics]
 
 
+@pytest.mark.parametrize("copy", ["d = d.copy()", "import copy\nd = copy.copy(d)",
+                                  "d = list(d)", "d = d[:]"])
+def test_shallow_copy_of_a_container_shares_its_elements(notebook_factory, copy):
+    """Found by the long fuzz run: `d = [e]; d = d.copy()` then `e.append(0)` in a later step
+    changes d[0] too. The copy used to count as unrelated, and the pipeline silently returned
+    the old d[0]; now both arrive in that step as copies of one object: refused."""
+    cells = [(M, "## A"), (C, "e = [0, 1]\nd = [e]\n" + copy),
+             (M, "## B"), (C, "e.append(0)"),
+             (M, "## C"), (C, "z = len(d[0])")]
+    res, _ = _convert(notebook_factory, cells)
+    assert "NB209" in codes(res) and not res.ok, [d.format() for d in res.diagnostics]
+
+
+def test_copy_of_a_dataframe_is_independent(notebook_factory):
+    """pandas' .copy() is deep: the usual `df2 = df.copy()` then changing df2 converts."""
+    cells = [(M, "## A"), (C, "import pandas as pd\ndf = pd.DataFrame({'x': [1, 2]})\n"
+                             "df2 = df.copy()"),
+             (M, "## B"), (C, "df2['x'] = df2['x'] * 10"),
+             (M, "## C"), (C, "total = int(df['x'].sum() + df2['x'].sum())")]
+    res, out = _convert(notebook_factory, cells)
+    assert res.ok, [d.format() for d in res.diagnostics]
+    assert "df" not in step(res, "b").inputs
+    assert_same(cells, res, out)
+
+
 def test_alias_mutated_and_read_in_one_step_converts(notebook_factory):
     cells = [(M, "## A"), (C, "d = [9, 10]"),
              (M, "## B"), (C, "c = d\nd.append(3)\nx = len(c)"),

@@ -1019,6 +1019,9 @@ class Analyzer:
                 r = root_name(f.value)
                 if r and r in self.pt:
                     return False, self.pt[r]
+            copied = self.shallow_copy_of(v)
+            if copied is not None:  # a new container holding the same elements
+                return True, self.pt[copied]
             if last in rules.CONTAINER_BUILDERS or (last[:1].isupper() and last not in (
                     "DataFrame", "Series", "array", "Index")):
                 refs = frozenset()
@@ -1028,6 +1031,27 @@ class Analyzer:
             return True, frozenset()
         return True, frozenset()
 
+    def shallow_copy_of(self, v: ast.AST | None) -> str | None:
+        """The container name `v` shallow-copies (`d.copy()`, `copy.copy(d)`, `list(d)` is a
+        container builder already), or None. The copy is a new object whose elements are the
+        original's: mutating one of them shows through both. DataFrames and arrays are not
+        containers here (their `.copy()` is deep)."""
+        if not isinstance(v, ast.Call):
+            return None
+        f = v.func
+        if isinstance(f, ast.Attribute) and f.attr == "copy" and not v.args:
+            r = f.value.id if isinstance(f.value, ast.Name) else None
+            if r is not None and not self.is_module_name(r) and r in self.containers \
+                    and r in self.pt:
+                return r
+        if isinstance(f, ast.Attribute) and f.attr == "copy" and isinstance(f.value, ast.Name) \
+                and self.is_module_name(f.value.id) and len(v.args) == 1 \
+                and isinstance(v.args[0], ast.Name):
+            r = v.args[0].id
+            if r in self.containers and r in self.pt:
+                return r
+        return None
+
     def update_aliases(self, st: Stmt, facts: Facts) -> None:
         handled: set[str] = set()
         for target, value, maybe in facts.assigns:
@@ -1036,7 +1060,8 @@ class Analyzer:
             is_container = isinstance(value, (ast.List, ast.Tuple, ast.Set, ast.Dict,
                                               ast.ListComp, ast.SetComp, ast.DictComp)) or (
                 isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
-                and value.func.id in rules.CONTAINER_BUILDERS)
+                and value.func.id in rules.CONTAINER_BUILDERS) or (
+                self.shallow_copy_of(value) is not None)
             pairs: list[tuple[str, ast.AST | None]] = []
             if (isinstance(target, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List))
                     and len(target.elts) == len(value.elts)):
