@@ -145,7 +145,7 @@ def _definition_label(d) -> str:
 
 def code_blocks(plan: PipelinePlan) -> list[tuple[str, int]]:
     """The notebook's code blocks the modules below pass to black (pyfmt.code), with their
-    depth: formatted ahead, in two processes when there are many (pyfmt.FormatCache.prefetch)."""
+    depth: formatted ahead, in a forked child while the conversion goes on (FormatCache.start)."""
     blocks = [(s.body, 1) for s in plan.steps]
     blocks += [("\n".join(s.imports), 0) for s in plan.steps if s.imports]
     blocks += [(_definition_label(d) + "\n" + d.code, 0) for d in plan.definitions]

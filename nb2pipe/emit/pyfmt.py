@@ -259,6 +259,8 @@ class FormatCache:
         self.used: dict[str, str] = {}
         self.path: Path | None = None
         self.loaded_from_disk = 0
+        self.child: tuple[int, int] | None = None  # (pid, read end) of a formatting child
+        self.local: dict[str, tuple[str, int]] = {}  # this process's share, formatted lazily
 
     def key(self, text: str, depth: int) -> str:
         return hashlib.blake2b(f"{_black_version()}\0{depth}\0{text}".encode("utf-8", "replace"),
@@ -267,6 +269,7 @@ class FormatCache:
     def load(self, notebook: Path | None) -> None:
         """Start a conversion of `notebook`: its fragments from the last conversion join the
         in-memory ones (kept across conversions in one process, up to MEMORY_LIMIT)."""
+        self.close()
         if len(self.memory) > MEMORY_LIMIT:
             self.memory.clear()
         self.used = {}
@@ -296,34 +299,67 @@ class FormatCache:
         except OSError:
             pass
 
-    def prefetch(self, blocks) -> None:
-        """Format the blocks a conversion is about to ask for, in two processes when there
-        are many of them: a forked child formats half while this process formats the other
-        half (a first conversion of a large notebook: black's share of the time halves on two
-        cores). Only in a single-threaded process on Linux (fork is unsafe with threads, as
-        in a Jupyter server); any trouble with the child, and its half is formatted here."""
+    def start(self, blocks) -> None:
+        """Start formatting the blocks a conversion will ask for, in a forked child, while
+        this process goes on (the self-check's second plan, the other emitters): a small
+        notebook's first conversion then never imports black here, and a large one formats
+        half of its code in the child and half here, on two cores. Only in a single-threaded
+        process on Linux with two or more CPUs (fork is unsafe with threads, as in a Jupyter
+        server); otherwise, or if the child fails, blocks are formatted here when asked for.
+        The results are joined at the first `get` (`finish`)."""
+        self.finish()
         todo: dict[str, tuple[str, int]] = {}
         for text, depth in blocks:
             if text.strip() and len(text) <= BLACK_LIMIT:
                 k = self.key(text, depth)
                 if k not in self.memory:
                     todo[k] = (text, depth)
-        if sum(len(t) for t, _ in todo.values()) < PARALLEL_MIN or not _can_fork():
+        if not todo or not _can_fork():
             return
-        import black  # noqa: F401 - imported before the fork, not twice after it
-
+        if sum(len(t) for t, _ in todo.values()) < PARALLEL_MIN:
+            self.child = _fork_formatter(todo)
+            if self.child is None:
+                self.local = todo
+            return
         halves: tuple[dict, dict] = ({}, {})
         sizes = [0, 0]
         for k, (text, depth) in sorted(todo.items(), key=lambda kv: -len(kv[1][0])):
             i = 0 if sizes[0] <= sizes[1] else 1
             halves[i][k] = (text, depth)
             sizes[i] += len(text)
-        child = _fork_formatter(halves[0])
-        for k, (text, depth) in halves[1].items():
-            self.memory[k] = _format_fragment(text, depth)
-        self.memory.update(_join_formatter(child))  # whatever the child did not do: lazily
+        self.child = _fork_formatter(halves[0])
+        self.local = halves[1] if self.child is not None else todo
+
+    def finish(self) -> None:
+        """Format this process's share and take the child's results (whatever the child did
+        not deliver is formatted on demand)."""
+        local, self.local = self.local, {}
+        for k, (text, depth) in local.items():
+            if k not in self.memory:
+                self.memory[k] = _format_fragment(text, depth)
+        child, self.child = self.child, None
+        if child is not None:
+            self.memory.update(_join_formatter(child))
+
+    def close(self) -> None:
+        """Abandon a conversion: stop a child that is still formatting."""
+        self.local = {}
+        child, self.child = self.child, None
+        if child is not None:
+            pid, read = child
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+            os.close(read)
+            try:
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
 
     def get(self, text: str, depth: int) -> str:
+        if self.child is not None or self.local:
+            self.finish()
         k = self.key(text, depth)
         out = self.memory.get(k)
         if out is None:
@@ -349,6 +385,8 @@ def _fork_formatter(blocks: dict[str, tuple[str, int]]):
     except OSError:
         return None
     if pid == 0:  # the child: format, send the results as JSON, leave without cleanup
+        # (the parent is single-threaded, so no import lock is held: importing black here
+        # is safe, and a small notebook's parent never imports it)
         code = 1
         try:
             os.close(read)

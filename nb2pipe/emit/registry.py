@@ -77,7 +77,9 @@ def _kfp(plan: PipelinePlan, description: str) -> dict[str, str]:
 def emit_all(plan: PipelinePlan, description: str = "",
              capture: dict | None = None) -> dict[str, str]:
     files: dict[str, str] = {}
-    for name in sorted(_EMITTERS):
+    # the package (the notebook's code, formatted by black) last: a formatting child started
+    # by api.convert works meanwhile
+    for name in sorted(_EMITTERS, key=lambda n: (n == "package", n)):
         if name in _WANTS_CAPTURE:
             files.update(_EMITTERS[name](plan, description, capture))
         else:
