@@ -247,6 +247,10 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
         if nb_path.exists() and out.resolve() == nb_path.resolve():
             return ConversionResult("failed", shown, str(out), diagnostics=(Diagnostic(
                 "NB404", "output folder is the notebook itself", path=shown),))
+        from nb2pipe.emit import package, pyfmt
+
+        pyfmt.CACHE.load(nb_path)
+        pyfmt.CACHE.spawn()  # a child imports black while we read and plan
         plan, diags, nb = plan_notebook(nb_path, out, name, split, ignore)
         if plan is None or has_errors(diags):
             return ConversionResult("failed", shown, str(out), plan=plan, diagnostics=tuple(diags))
@@ -255,9 +259,6 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
             return ConversionResult("failed", shown, str(out), plan=plan,
                                     diagnostics=tuple(diags + [cap_diag]))
         cap_data = cap.data if cap is not None else None
-        from nb2pipe.emit import package, pyfmt
-
-        pyfmt.CACHE.load(nb_path)
         pyfmt.CACHE.start(package.code_blocks(plan))  # black works while we go on
         try:
             if self_check:
@@ -315,6 +316,9 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
         return ConversionResult("failed", shown, str(out), diagnostics=(Diagnostic(
             "NB403", f"internal error {type(exc).__name__}: {exc} — please report it{where}",
             path=shown),), internal_error=f"{type(exc).__name__}: {exc}{where}")
+    finally:
+        if "nb2pipe.emit.pyfmt" in sys.modules:  # no formatting child outlives a conversion
+            sys.modules["nb2pipe.emit.pyfmt"].CACHE.close()
 
 
 def _deepest_cell(nb_path: Path) -> tuple[int | None, int | None]:

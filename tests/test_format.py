@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import keyword
+import os
 import sys
 from pathlib import Path
 
@@ -221,3 +222,34 @@ def test_two_process_formatting_gives_the_same_blocks(tmp_path, monkeypatch):
     got = pyfmt._join_formatter(child)
     assert got and all(got[pyfmt.CACHE.key(t, d)] == pyfmt._format_fragment(t, d)
                        for t, d in blocks)
+
+
+def _children() -> list[int]:
+    me, kids = os.getpid(), []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+@pytest.mark.parametrize("cells", [
+    ["x = (\n"],                                   # refused while planning (NB104)
+    ["import os\nx = 1\n", "y = x + 1\n"],         # converts
+    ["print(undefined_name)\n"],                   # refused (NB201)
+])
+def test_no_formatting_child_outlives_a_conversion(tmp_path, monkeypatch, cells):
+    monkeypatch.setenv("NB2PIPE_NO_CACHE", "1")
+    nb = tmp_path / "nb.ipynb"
+    nb.write_text(json.dumps({
+        "nbformat": 4, "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "language": "python"}},
+        "cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                   "source": c} for c in cells]}))
+    before = set(_children())
+    convert(nb, tmp_path / "out")
+    assert set(_children()) - before == set()

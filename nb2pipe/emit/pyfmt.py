@@ -260,6 +260,7 @@ class FormatCache:
         self.path: Path | None = None
         self.loaded_from_disk = 0
         self.child: tuple[int, int] | None = None  # (pid, read end) of a formatting child
+        self.spawned: tuple[int, int, int] | None = None  # a child waiting for its blocks
         self.local: dict[str, tuple[str, int]] = {}  # this process's share, formatted lazily
 
     def key(self, text: str, depth: int) -> str:
@@ -299,6 +300,19 @@ class FormatCache:
         except OSError:
             pass
 
+    def spawn(self) -> None:
+        """Fork the formatting child now, so it imports black while this process reads and
+        plans the notebook (see `start`)."""
+        self.close()
+        if _can_fork():
+            self.spawned = _spawn_formatter()
+
+    def _hand_over(self, blocks: dict[str, tuple[str, int]]):
+        spawned, self.spawned = self.spawned, None
+        if spawned is not None:
+            return _send(spawned, blocks)
+        return _fork_formatter(blocks)
+
     def start(self, blocks) -> None:
         """Start formatting the blocks a conversion will ask for, in a forked child, while
         this process goes on (the self-check's second plan, the other emitters): a small
@@ -314,10 +328,11 @@ class FormatCache:
                 k = self.key(text, depth)
                 if k not in self.memory:
                     todo[k] = (text, depth)
-        if not todo or not _can_fork():
+        if not todo or not (self.spawned is not None or _can_fork()):
+            self.close()  # nothing to do (all cached): a spawned child is not needed
             return
         if sum(len(t) for t, _ in todo.values()) < PARALLEL_MIN:
-            self.child = _fork_formatter(todo)
+            self.child = self._hand_over(todo)
             if self.child is None:
                 self.local = todo
             return
@@ -327,7 +342,7 @@ class FormatCache:
             i = 0 if sizes[0] <= sizes[1] else 1
             halves[i][k] = (text, depth)
             sizes[i] += len(text)
-        self.child = _fork_formatter(halves[0])
+        self.child = self._hand_over(halves[0])
         self.local = halves[1] if self.child is not None else todo
 
     def finish(self) -> None:
@@ -342,20 +357,14 @@ class FormatCache:
             self.memory.update(_join_formatter(child))
 
     def close(self) -> None:
-        """Abandon a conversion: stop a child that is still formatting."""
+        """Abandon a conversion: stop a child that is still formatting or waiting."""
         self.local = {}
         child, self.child = self.child, None
         if child is not None:
-            pid, read = child
-            try:
-                os.kill(pid, 9)
-            except OSError:
-                pass
-            os.close(read)
-            try:
-                os.waitpid(pid, 0)
-            except OSError:
-                pass
+            _kill(child[0], child[1])
+        spawned, self.spawned = self.spawned, None
+        if spawned is not None:
+            _kill(spawned[0], spawned[1], spawned[2])
 
     def get(self, text: str, depth: int) -> str:
         if self.child is not None or self.local:
@@ -377,49 +386,102 @@ def _can_fork() -> bool:
             and not os.environ.get("NB2PIPE_NO_PARALLEL"))
 
 
-def _fork_formatter(blocks: dict[str, tuple[str, int]]):
-    """(pid, read end) of a child formatting `blocks`; None if it cannot start."""
+def _spawn_formatter():
+    """(pid, request write end, result read end) of a child that imports black at once, then
+    formats the blocks it is sent (JSON {key: [text, depth]}, until EOF) and answers with
+    JSON {key: formatted}; None if it cannot start. Importing black first lets the parent
+    read and plan the notebook meanwhile."""
     try:
-        read, write = os.pipe()
+        req_r, req_w = os.pipe()
+        res_r, res_w = os.pipe()
         pid = os.fork()
     except OSError:
         return None
-    if pid == 0:  # the child: format, send the results as JSON, leave without cleanup
+    if pid == 0:  # the child: leaves with os._exit, never running the parent's cleanup
         # (the parent is single-threaded, so no import lock is held: importing black here
         # is safe, and a small notebook's parent never imports it)
         code = 1
         try:
-            os.close(read)
+            os.close(req_w)
+            os.close(res_r)
+            try:
+                import black  # noqa: F401
+            except ImportError:
+                pass
+            blocks = json.loads(_read_all(req_r) or b"{}")
             out = {k: _format_fragment(text, depth) for k, (text, depth) in blocks.items()}
-            data = json.dumps(out).encode("utf-8")
-            view = memoryview(data)
-            while view:
-                view = view[os.write(write, view):]
+            _write_all(res_w, json.dumps(out).encode("utf-8"))
             code = 0
         finally:
             os._exit(code)
-    os.close(write)
-    return pid, read
+    os.close(req_r)
+    os.close(res_w)
+    return pid, req_w, res_r
+
+
+def _send(spawned, blocks: dict[str, tuple[str, int]]):
+    """Hand `blocks` to a spawned child: (pid, result read end) to join, or None."""
+    pid, req_w, res_r = spawned
+    try:
+        _write_all(req_w, json.dumps(blocks).encode("utf-8"))
+    except OSError:
+        os.close(req_w)
+        _kill(pid, res_r)
+        return None
+    os.close(req_w)
+    return pid, res_r
+
+
+def _fork_formatter(blocks: dict[str, tuple[str, int]]):
+    """(pid, read end) of a child formatting `blocks`; None if it cannot start."""
+    spawned = _spawn_formatter()
+    return _send(spawned, blocks) if spawned is not None else None
+
+
+def _kill(pid: int, *fds: int) -> None:
+    try:
+        os.kill(pid, 9)
+    except OSError:
+        pass
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    try:
+        os.waitpid(pid, 0)
+    except OSError:
+        pass
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _join_formatter(child) -> dict[str, str]:
     if child is None:
         return {}
     pid, read = child
-    chunks = []
     try:
-        while True:
-            chunk = os.read(read, 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
+        data = _read_all(read)
     finally:
         os.close(read)
         _, status = os.waitpid(pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         return {}
     try:
-        out = json.loads(b"".join(chunks))
+        out = json.loads(data)
     except ValueError:
         return {}
     return {k: v for k, v in out.items() if isinstance(v, str)} if isinstance(out, dict) else {}
@@ -441,12 +503,19 @@ def _cache_file(notebook: Path) -> Path | None:
 
 @functools.lru_cache(maxsize=1)
 def _black_version() -> str:
-    try:
-        from importlib.metadata import version
+    """Identifies the installed black without importing it or scanning package metadata
+    (importlib.metadata.version costs ~30 ms): its package file's path, size and mtime."""
+    import importlib.util
 
-        return version("black")
-    except Exception:  # noqa: BLE001 - no metadata: key on the interpreter only
-        return "unknown-" + sys.version
+    try:
+        spec = importlib.util.find_spec("black")
+        origin = spec.origin if spec is not None else None
+        if origin:
+            st = os.stat(origin)
+            return f"{origin}:{st.st_size}:{st.st_mtime_ns}"
+    except (ImportError, ValueError, OSError):
+        pass
+    return "unknown-" + sys.version
 
 
 CACHE = FormatCache()
