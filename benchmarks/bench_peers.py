@@ -491,6 +491,8 @@ def main() -> int:
     ap.add_argument("--sample-repeats", type=int, default=2, help="convert repeats, samples")
     ap.add_argument("--run-repeats", type=int, default=1)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--machine-note", default="",
+                    help="what else the machine was doing, printed with the load averages")
     args = ap.parse_args()
 
     if not (SG_BIN / "soorgeon").exists():
@@ -545,7 +547,7 @@ def main() -> int:
         "secs": time.time() - t_start, "load_start": load_start, "load_end": os.getloadavg(),
         "status": status.strip().splitlines(), "repeats": args.repeats,
         "run_repeats": args.run_repeats, "kale": kale,
-        "sample_repeats": args.sample_repeats,
+        "sample_repeats": args.sample_repeats, "machine_note": args.machine_note,
     }
     text = report(nbs, meta)
     print(text)
@@ -578,9 +580,10 @@ def report(nbs: list[NB], meta: dict) -> str:
          f"{platform.machine()} · {versions_line()} · peers: "
          + "; ".join(s.split(": ", 1)[1] if ": " in s else s for s in meta["status"])
          + f" · load average at start {ls[0]:.1f} / {ls[1]:.1f} / {ls[2]:.1f}, at end "
-         f"{le[0]:.1f} / {le[1]:.1f} / {le[2]:.1f} (the machine was shared with a CI run: "
-         f"2 cores, compare CPU columns) · took {meta['secs'] / 60:.1f} min.", "",
-         f"Repeats (modest: 2 cores shared with a CI run): convert — samples "
+         f"{le[0]:.1f} / {le[1]:.1f} / {le[2]:.1f}"
+         + (f" ({meta['machine_note']})" if meta.get("machine_note") else "")
+         + f" · took {meta['secs'] / 60:.1f} min.", "",
+         f"Repeats: convert — samples "
          f"{meta['sample_repeats']}, generated 10/100 cells {meta['repeats']}, 500/1000 cells "
          f"{min(2, meta['repeats'])}, 2000 cells 1, interleaved, median (a median of 2 is their "
          "mean); run — "
