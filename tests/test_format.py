@@ -253,3 +253,22 @@ def test_no_formatting_child_outlives_a_conversion(tmp_path, monkeypatch, cells)
     before = set(_children())
     convert(nb, tmp_path / "out")
     assert set(_children()) - before == set()
+
+
+def test_every_block_black_formats_is_announced_ahead(tmp_path, monkeypatch):
+    """The modules ask black only for blocks `code_blocks` announced (so the formatting child
+    gets them all, and the main process never waits on an import of black)."""
+    from nb2pipe.emit import package
+
+    monkeypatch.setenv("NB2PIPE_NO_CACHE", "1")
+    asked: list[tuple[str, int]] = []
+    real = pyfmt._format_fragment
+    monkeypatch.setattr(pyfmt, "_format_fragment",
+                        lambda text, depth: asked.append((text, depth)) or real(text, depth))
+    for sample in sorted((REPO / "sample_notebooks").glob("*.ipynb")):
+        res = convert(sample, tmp_path / sample.stem / "out", dry_run=True)
+        assert res.ok
+        announced = set(package.code_blocks(res.plan))
+        params = {(t, d) for t, d in asked if t.startswith(("def ", "PARAMETERS"))}
+        assert set(asked) - params <= announced, set(asked) - params - announced
+        asked.clear()

@@ -143,19 +143,8 @@ def _definition_label(d) -> str:
     return f"# cell {d.cell}" + (f" (version {d.version})" if d.emit_name != d.name else "")
 
 
-def code_blocks(plan: PipelinePlan) -> list[tuple[str, int]]:
-    """The notebook's code blocks the modules below pass to black (pyfmt.code), with their
-    depth: formatted ahead, in a forked child while the conversion goes on (FormatCache.start)."""
-    blocks = [(s.body, 1) for s in plan.steps]
-    blocks += [("\n".join(s.imports), 0) for s in plan.steps if s.imports]
-    blocks += [(_definition_label(d) + "\n" + d.code, 0) for d in plan.definitions]
-    blocks += [(s.setup_body, 1) for s in plan.steps if s.has_setup]
-    return blocks
-
-
-def common_module(plan: PipelinePlan) -> str:
-    out = [header(plan), pyfmt.docstring("Functions, classes and setup state shared by the "
-                                         f"steps of {plan.notebook}.", 0), ""]
+def _common_imports(plan: PipelinePlan) -> str:
+    """The shared module's import section (the notebook's imports its functions use)."""
     imports = list(plan.common_imports)
     if any("functools.partial" in d.code for d in plan.definitions):
         imports.append("import functools")
@@ -165,8 +154,26 @@ def common_module(plan: PipelinePlan) -> str:
         section.append("# imported by the notebook but not used by name (kept for side effects)")
         section.extend(f"{imp}  # noqa: F401" for imp in plan.side_effect_imports
                        if imp not in imports)
+    return "\n".join(section)
+
+
+def code_blocks(plan: PipelinePlan) -> list[tuple[str, int]]:
+    """The notebook's code blocks the modules below pass to black (pyfmt.code), with their
+    depth: formatted ahead, in a forked child while the conversion goes on (FormatCache.start)."""
+    blocks = [(s.body, 1) for s in plan.steps]
+    blocks += [("\n".join(s.imports), 0) for s in plan.steps if s.imports]
+    blocks += [(_definition_label(d) + "\n" + d.code, 0) for d in plan.definitions]
+    blocks += [(s.setup_body, 1) for s in plan.steps if s.has_setup]
+    blocks.append((_common_imports(plan), 0))
+    return blocks
+
+
+def common_module(plan: PipelinePlan) -> str:
+    out = [header(plan), pyfmt.docstring("Functions, classes and setup state shared by the "
+                                         f"steps of {plan.notebook}.", 0), ""]
+    section = _common_imports(plan)
     if section:
-        out.append(pyfmt.code("\n".join(section), 0))
+        out.append(pyfmt.code(section, 0))
     else:
         out.pop()  # what follows the docstring brings its own blank lines
     for d in plan.definitions:
