@@ -319,6 +319,8 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
     finally:
         if "nb2pipe.emit.pyfmt" in sys.modules:  # no formatting child outlives a conversion
             sys.modules["nb2pipe.emit.pyfmt"].CACHE.close()
+        if "nb2pipe.emit.blackchild" in sys.modules:
+            sys.modules["nb2pipe.emit.blackchild"].discard_early()
 
 
 def _deepest_cell(nb_path: Path) -> tuple[int | None, int | None]:

@@ -86,13 +86,6 @@ def _print_diags(diags, stream) -> None:
 def cmd_convert(args) -> int:
     import gc
 
-    from nb2pipe.api import convert
-
-    # The analyzer allocates many small, long-lived objects; default GC thresholds rescan
-    # them over and over (measured: ~11% of a 2,000-cell conversion).
-    gc.freeze()
-    gc.set_threshold(10_000, 10, 10)
-
     nb = Path(args.notebook)
     if not nb.exists():
         print(f"nb2pipe: error: {args.notebook}: no such file", file=sys.stderr)
@@ -100,7 +93,17 @@ def cmd_convert(args) -> int:
     if nb.is_dir():
         print(f"nb2pipe: error: {args.notebook} is a folder, not a notebook", file=sys.stderr)
         return EXIT_USAGE
+    # first thing: a child that imports black while we import the rest, read and plan
+    from nb2pipe.emit import blackchild
+
+    blackchild.spawn_early()
+    from nb2pipe.api import convert
     from nb2pipe.diagnostics import parse_codes
+
+    # The analyzer allocates many small, long-lived objects; default GC thresholds rescan
+    # them over and over (measured: ~11% of a 2,000-cell conversion).
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
     res = convert(nb, args.outdir, name=args.name, split=args.split, force=args.force,
                   dry_run=args.dry_run, capture=args.capture,

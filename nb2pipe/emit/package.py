@@ -58,16 +58,10 @@ def step_module(plan: PipelinePlan, step: Step, capture=None) -> str:
         out += ours + [""]
     out.append("")
     types = _annotations(capture, step.name)
-    t_in, t_out = types["inputs"], types["outputs"]
-    params = [f"{n}: {pyfmt.q(t_in[n])}" if n in t_in else n for n in step.inputs]
-    kw = [(f"{p}: {pyfmt.q(t_in[p])} = " if p in t_in else f"{p}=") + _param_default(plan, p)
-          for p in step.params]
-    if step.rng_in:
-        kw.append("_rng=None")
-    sig = params + (["*"] + kw if kw else [])
+    t_out = types["outputs"]
+    sig = _signature(plan, step, types["inputs"])
     if step.params:  # defaults are the notebook's literals: black normalizes them
-        out.append(pyfmt.statement(f"def {step.name}({', '.join(sig)}):\n    pass", 0)
-                   .rsplit("\n", 1)[0])
+        out.append(pyfmt.statement(_signature_statement(step, sig), 0).rsplit("\n", 1)[0])
     else:
         out.append(pyfmt.block(pyfmt.Br(f"def {step.name}(", sig, "):", "def"), 0))
     doc = [f"{_q(step.title)} — {_cells(step.cells)} of {plan.notebook}.", ""]
@@ -94,6 +88,24 @@ def step_module(plan: PipelinePlan, step: Step, capture=None) -> str:
         ret.append('"_rng": _common.get_rng_state()')
     out.append(pyfmt.block(pyfmt.Br("{", ret, "}", "coll"), 1, "return "))
     return "\n".join(out) + "\n"
+
+
+def _signature(plan: PipelinePlan, step: Step, t_in: dict[str, str]) -> list[str]:
+    params = [f"{n}: {pyfmt.q(t_in[n])}" if n in t_in else n for n in step.inputs]
+    kw = [(f"{p}: {pyfmt.q(t_in[p])} = " if p in t_in else f"{p}=") + _param_default(plan, p)
+          for p in step.params]
+    if step.rng_in:
+        kw.append("_rng=None")
+    return params + (["*"] + kw if kw else [])
+
+
+def _signature_statement(step: Step, sig: list[str]) -> str:
+    return f"def {step.name}({', '.join(sig)}):\n    pass"
+
+
+def _parameters_statement(plan: PipelinePlan) -> str:
+    return "PARAMETERS: dict[str, Any] = {" + ", ".join(
+        f"{n!r}: {lit}" for n, lit in plan.parameters) + "}"
 
 
 def _q(text: str) -> str:
@@ -165,6 +177,10 @@ def code_blocks(plan: PipelinePlan) -> list[tuple[str, int]]:
     blocks += [(_definition_label(d) + "\n" + d.code, 0) for d in plan.definitions]
     blocks += [(s.setup_body, 1) for s in plan.steps if s.has_setup]
     blocks.append((_common_imports(plan), 0))
+    if plan.parameters:
+        blocks.append((_parameters_statement(plan), 0))
+    blocks += [(_signature_statement(s, _signature(plan, s, {})), 0) for s in plan.steps
+               if s.params]  # (with --capture, annotated signatures are formatted on demand)
     return blocks
 
 
@@ -207,8 +223,7 @@ def pipeline_module(plan: PipelinePlan) -> str:
     for s in plan.steps:
         out.append(pyfmt.from_import(f"{pkg}.steps.{s.name}", [s.name]))
     out += ["", "# Pipeline parameters and their defaults (from the notebook's parameters cell)."]
-    params = "PARAMETERS: dict[str, Any] = {" + ", ".join(
-        f"{n!r}: {lit}" for n, lit in plan.parameters) + "}"
+    params = _parameters_statement(plan)
     # the defaults are the notebook's literals: black normalizes them
     out.append(pyfmt.statement(params, 0) if plan.parameters else params)
     out.append("")
