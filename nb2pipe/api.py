@@ -3,7 +3,6 @@ for bad notebooks, never prints."""
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 import traceback
@@ -175,6 +174,7 @@ def render(plan, nb, capture: dict | None = None) -> dict[str, str]:
     captured baseline (`nb2pipe.capture.Capture.data`) for the emitters that use it."""
     from nb2pipe.analysis.secrets import local_secrets_file
     from nb2pipe.emit import registry
+
     files = registry.emit_all(plan, description=_description(nb), capture=capture)
     files.update(local_secrets_file(nb))  # values live only here (git-ignored)
     # Python files come out black-formatted from the emitters (nb2pipe.emit.pyfmt): black
@@ -260,17 +260,14 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
                                     diagnostics=tuple(diags + [cap_diag]))
         cap_data = cap.data if cap is not None else None
         pyfmt.CACHE.start(package.code_blocks(plan))  # black works while we go on
-        try:
-            if self_check:
-                # converting twice must give the same plan (rendering a plan is a pure
-                # function of it; tests/test_determinism.py converts in separate processes,
-                # other hash seeds, and compares the bytes)
-                plan2, _, _ = plan_notebook(nb_path, out, name, split, ignore)
-                if plan2 is None or plan2 != plan:
-                    raise SelfCheckError("converting twice gave different plans")
-            files = render(plan, nb, cap_data)
-        finally:
-            pyfmt.CACHE.close()
+        if self_check:
+            # converting twice must give the same plan (rendering a plan is a pure function
+            # of it; tests/test_determinism.py converts in separate processes, other hash
+            # seeds, and compares the bytes)
+            plan2, _, _ = plan_notebook(nb_path, out, name, split, ignore)
+            if plan2 is None or plan2 != plan:
+                raise SelfCheckError("converting twice gave different plans")
+        files = render(plan, nb, cap_data)  # the child is joined (or killed: `finally` below)
         from nb2pipe.diagnostics import suppress
 
         diags.extend(suppress(_emit_notes(files, shown), _silenced(nb, ignore)))

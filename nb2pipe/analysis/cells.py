@@ -1036,21 +1036,16 @@ class Analyzer:
         container builder already), or None. The copy is a new object whose elements are the
         original's: mutating one of them shows through both. DataFrames and arrays are not
         containers here (their `.copy()` is deep)."""
-        if not isinstance(v, ast.Call):
+        if not (isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute)
+                and v.func.attr == "copy" and isinstance(v.func.value, ast.Name)):
             return None
-        f = v.func
-        if isinstance(f, ast.Attribute) and f.attr == "copy" and not v.args:
-            r = f.value.id if isinstance(f.value, ast.Name) else None
-            if r is not None and not self.is_module_name(r) and r in self.containers \
-                    and r in self.pt:
-                return r
-        if isinstance(f, ast.Attribute) and f.attr == "copy" and isinstance(f.value, ast.Name) \
-                and self.is_module_name(f.value.id) and len(v.args) == 1 \
-                and isinstance(v.args[0], ast.Name):
-            r = v.args[0].id
-            if r in self.containers and r in self.pt:
-                return r
-        return None
+        owner = v.func.value.id
+        if self.is_module_name(owner):  # copy.copy(d)
+            arg = v.args[0] if len(v.args) == 1 else None
+            r = arg.id if isinstance(arg, ast.Name) else None
+        else:  # d.copy()
+            r = None if v.args else owner
+        return r if r in self.containers and r in self.pt else None
 
     def update_aliases(self, st: Stmt, facts: Facts) -> None:
         handled: set[str] = set()

@@ -26,6 +26,8 @@ import sys
 import types
 from pathlib import Path
 
+from nb2pipe.cachedir import cache_dir
+
 NEEDLE = "from IPython.utils import tokenutil"
 PRIVATE = "nb2pipe._ipython_inputtransformer2"
 PRIVATE_TOKENUTIL = "nb2pipe._ipython_tokenutil"
@@ -83,7 +85,7 @@ def _code(path: Path, replace: dict[str, str]) -> types.CodeType:
     st = path.stat()
     key = hashlib.blake2b(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{sys.version}\0"
                           f"{sorted(replace.items())}".encode(), digest_size=12).hexdigest()
-    cache = _cache_dir() / f"ipython-{key}.marshal"
+    cache = cache_dir() / f"ipython-{key}.marshal"
     try:
         return marshal.loads(cache.read_bytes())
     except (OSError, ValueError, EOFError, TypeError):
@@ -104,9 +106,3 @@ def _code(path: Path, replace: dict[str, str]) -> types.CodeType:
     except OSError:
         pass
     return code
-
-
-def _cache_dir() -> Path:
-    from nb2pipe.cachedir import cache_dir
-
-    return cache_dir()

@@ -38,7 +38,7 @@ def _transformer():
     return transformer_manager_class()()
 
 
-def _ipython_to_python(source: str) -> str:
+def ipython_to_python(source: str) -> str:
     return _transformer().transform_cell(source)
 
 
@@ -163,7 +163,7 @@ def parse_cell(source: str) -> ParsedCell:
     else:
         err = None
     try:
-        transformed = _ipython_to_python(text)
+        transformed = ipython_to_python(text)
     except Exception as exc:  # IPython's transformer can raise on odd input
         return ParsedCell(python=text, tree=None, error=(f"cannot read IPython syntax: {exc}", 1, 0))
     tree, err2 = _parse(transformed)

@@ -174,9 +174,9 @@ def _parse(source: str) -> ast.Module | None:
     except SyntaxError:
         pass
     try:  # IPython syntax (magics, !shell): transformed line by line, positions kept
-        from nb2pipe.analysis.ipysyntax import _ipython_to_python
+        from nb2pipe.analysis.ipysyntax import ipython_to_python
 
-        return ast.parse(_ipython_to_python(source))
+        return ast.parse(ipython_to_python(source))
     except Exception:  # noqa: BLE001 - an unparsable cell is reported by the analyzer
         return None
 

@@ -154,7 +154,7 @@ def flat(item: Item) -> str:
     return item if isinstance(item, str) else item.flat()
 
 
-def dict_items(pairs, depth_hint: int = 0) -> list[Item]:
+def dict_items(pairs) -> list[Item]:
     """Items of a dict display: (key literal, value item) pairs."""
     out: list[Item] = []
     for key, val in pairs:
@@ -422,8 +422,9 @@ def code(text: str, depth: int) -> str:
     if not text.strip():
         return ""
     if len(text) > BLACK_LIMIT:  # black would take seconds (NB111 says the cell is large)
-        return "\n".join(INDENT * depth + ln if ln.strip() else "" for ln in
-                         text.rstrip("\n").split("\n"))
+        from nb2pipe.transform.code import indent
+
+        return indent(text.rstrip("\n"), INDENT * depth)
     return CACHE.get(text, depth)
 
 
