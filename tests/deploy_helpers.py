@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import threading
+from http.server import HTTPServer
 from pathlib import Path
 
 from conftest import SAMPLE_NAMES, SAMPLES
@@ -34,3 +37,15 @@ def yaml_docs(path: Path) -> list[dict]:
     import yaml
 
     return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+
+
+@contextlib.contextmanager
+def loopback_server(handler, server_cls=HTTPServer):
+    """Serve `handler` on 127.0.0.1 (a free port) in a daemon thread; yields the base URL."""
+    srv = server_cls(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}"
+    finally:
+        srv.shutdown()
+        srv.server_close()

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from nb2pipe.api import convert
 from nb2pipe.cli import main as cli
 
 pytest.importorskip("hera", reason="the fake API server validates bodies with Hera's models")
+from deploy_helpers import loopback_server  # noqa: E402
 from deploy_schemas import argo_errors  # noqa: E402
 
 TOKEN = "test-token-123"
@@ -76,12 +76,8 @@ class FakeKube(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    srv = HTTPServer(("127.0.0.1", 0), FakeKube)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    with loopback_server(FakeKube) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

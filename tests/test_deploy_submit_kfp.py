@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,6 +24,7 @@ pytest.importorskip("kfp", reason="kfp is not installed in this venv: run these 
                                   "venv (.ci/setup.d/50-deploy.sh)")
 import yaml  # noqa: E402
 
+from deploy_helpers import loopback_server  # noqa: E402
 from nb2pipe.api import convert  # noqa: E402
 from nb2pipe.cli import main as cli  # noqa: E402
 
@@ -194,12 +194,8 @@ class FakeKfp(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), FakeKfp)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    with loopback_server(FakeKfp, ThreadingHTTPServer) as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)
