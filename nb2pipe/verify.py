@@ -60,7 +60,8 @@ def _run_one(package: str, spec: dict[str, Any], values_dir: str, nb_dump: str) 
             return cloudpickle.load(fh)
 
     sources = dict(spec["input_sources"])
-    args = [rt.load_value(Path(values_dir) / sources[n] / n) for n in spec["inputs"]]
+    loaded = rt.load_values({n: Path(values_dir) / sources[n] / n for n in spec["inputs"]})
+    args = [loaded[n] for n in spec["inputs"]]
     kwargs = {p: pipeline.PARAMETERS[p] for p in spec["params"]}
     if spec["rng_in"]:
         rng = Path(values_dir) / (spec["rng_from"] or "-") / "_rng"
@@ -84,8 +85,7 @@ def _run_one(package: str, spec: dict[str, Any], values_dir: str, nb_dump: str) 
             out = func(*args, **kwargs)
     finally:
         sys.setprofile(None)
-    for name, value in out.items():
-        rt.save_value(value, Path(values_dir) / step / name, step, name)
+    rt.save_values(out, Path(values_dir) / step, step, spec.get("bundles", ()))
     folder, recs = notebook("outputs")
     for name, rec in sorted(recs.items()):
         if not rec.get("defined"):

@@ -55,6 +55,13 @@ FILES = [
     ("code", "back = np.loadtxt('out.txt').tolist()", ["step:read", "prev:write"]),
 ]
 
+# `b` holds `a`; `grow` appends to `a` and reads `b`: the two travel as one artifact.
+ALIASED = [
+    ("code", "a = [1]", ["step:make"]),
+    ("code", "b = [a]", ["step:wrap", "prev:make"]),
+    ("code", "a.append(2)\nseen = len(b[0])", ["step:grow", "prev:wrap"]),
+]
+
 _TEMPLATES: dict[str, Path] = {}
 
 

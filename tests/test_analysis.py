@@ -48,9 +48,15 @@ def run_isolated(out, package):
     try:
         pipeline = importlib.import_module(f"{package}.pipeline")
         v = dict(pipeline.PARAMETERS)
+        bundle_of: dict[str, tuple] = {}  # output name -> the bundle it was saved in
         for name, spec in pipeline.STEPS.items():
             func = getattr(importlib.import_module(f"{package}.steps.{name}"), name)
-            args = [pickle.loads(pickle.dumps(v[n])) for n in spec["inputs"]]
+            copies: dict[str, object] = {}
+            for n in spec["inputs"]:  # a bundle's members are unpickled together
+                members = [m for m in bundle_of.get(n, (n,)) if m in spec["inputs"]]
+                if n not in copies:
+                    copies.update(pickle.loads(pickle.dumps({m: v[m] for m in members})))
+            args = [copies[n] for n in spec["inputs"]]
             kwargs = {p: v[p] for p in spec["params"]}
             if spec["rng_in"]:
                 kwargs["_rng"] = pickle.loads(pickle.dumps(v["_rng"]))
@@ -62,6 +68,8 @@ def run_isolated(out, package):
             except ImportError:
                 pass
             v.update(func(*args, **kwargs))
+            for members in spec.get("bundles", ()):
+                bundle_of.update((m, tuple(members)) for m in members)
         return v
     finally:
         sys.path.remove(str(out))
@@ -141,23 +149,52 @@ def test_function_mutating_a_global_through_a_call(notebook_factory):
     assert_same(cells, res, out)
 
 
-def test_alias_hazard_is_refused(notebook_factory):
+def test_names_sharing_an_object_travel_together(notebook_factory):
+    """`b = a` then a mutation through `b` in a later step that also reads `a`: both names
+    come from one producer, saved as one artifact, so the mutation reaches both (this used
+    to be refused with NB209)."""
     cells = [(M, "## A"), (C, "a = [1]\nb = a"),
              (M, "## B"), (C, "b.append(2)\nz = len(a)"),
              (M, "## C"), (C, "w = len(a) + len(b)")]
+    res, out = _convert(notebook_factory, cells)
+    assert res.ok, [d.format() for d in res.diagnostics]
+    assert step(res, "a_step").bundles == (("a", "b"),)
+    assert_same(cells, res, out)
+
+
+def test_alias_group_passes_through_the_latest_producer(notebook_factory):
+    """`a` comes from step a, `b = [a]` from step b: step b hands `a` on with `b`, in one
+    artifact, so step c's `a.append` shows in `b[0]` as it did in the notebook."""
+    cells = [(M, "## A"), (C, "a = [1]"),
+             (M, "## B"), (C, "b = [a]\nn = 1"),
+             (M, "## C"), (C, "k = 2"),
+             (M, "## D"), (C, "a.append(2)\nz = len(b[0])")]
+    res, out = _convert(notebook_factory, cells)
+    assert res.ok, [d.format() for d in res.diagnostics]
+    assert dict(step(res, "d").input_sources) == {"a": "b_step", "b": "b_step"}
+    assert step(res, "b_step").bundles == (("a", "b"),)
+    assert_same(cells, res, out)
+
+
+def test_alias_group_with_a_parameter_is_refused(notebook_factory):
+    """A pipeline parameter arrives as a literal, not as an object another name holds: a
+    mutation that must reach both cannot be carried (NB209 stays for this)."""
+    cells = [(C, "lst = [1, 2]", ["parameters"]),
+             (M, "## A"), (C, "b = lst"),
+             (M, "## B"), (C, "b.append(3)\nz = len(lst)")]
     res, _ = _convert(notebook_factory, cells)
-    assert "NB209" in codes(res) and not res.ok
+    assert "NB209" in codes(res) and not res.ok, [d.format() for d in res.diagnostics]
 
 
 @pytest.mark.parametrize("use", ["x = c", "x = c\nc = 5", "print(c)\nc = 5"])
 def test_alias_read_after_mutation_through_the_other_name(notebook_factory, use):
     """Found by the long fuzz run: `d.append(3)` changes the object `c` also names, but `c`
-    itself is not bound in the step; reading it must bring it in (and, with `d`, both copies
-    arrive: refused), not leave the step reading an unbound local."""
+    itself is not bound in the step; reading it must bring it in, not leave the step reading
+    an unbound local, and it arrives with `d` as one object."""
     cells = [(M, "## A"), (C, "d = [9, 10]\nc = d"),
              (M, "## B"), (C, "d.append(3)\n" + use)]
-    res, _ = _convert(notebook_factory, cells)
-    assert "NB209" in codes(res) and not res.ok, [d.format() for d in res.diagnostics]
+    res, out = _convert(notebook_factory, cells)
+    assert_same(cells, res, out)
 
 
 @pytest.mark.parametrize("copy", ["d = d.copy()", "import copy\nd = copy.copy(d)",
@@ -165,12 +202,53 @@ def test_alias_read_after_mutation_through_the_other_name(notebook_factory, use)
 def test_shallow_copy_of_a_container_shares_its_elements(notebook_factory, copy):
     """Found by the long fuzz run: `d = [e]; d = d.copy()` then `e.append(0)` in a later step
     changes d[0] too. The copy used to count as unrelated, and the pipeline silently returned
-    the old d[0]; now both arrive in that step as copies of one object: refused."""
+    the old d[0]; now `e` and `d` travel together and the change shows through both."""
     cells = [(M, "## A"), (C, "e = [0, 1]\nd = [e]\n" + copy),
              (M, "## B"), (C, "e.append(0)"),
              (M, "## C"), (C, "z = len(d[0])")]
-    res, _ = _convert(notebook_factory, cells)
-    assert "NB209" in codes(res) and not res.ok, [d.format() for d in res.diagnostics]
+    res, out = _convert(notebook_factory, cells)
+    assert_same(cells, res, out)
+
+
+def test_labels_of_a_frame_are_not_aliases_of_it(notebook_factory):
+    """A list of column names built by a comprehension, and a loop variable over a frame's
+    labels, share nothing with the frame: mutating the frame later changes neither, and
+    they do not travel with it (no bundle, no NB209)."""
+    cells = [(M, "## A"), (C, "import pandas as pd\n"
+                               "ds = pd.DataFrame({'a': [1.0, None], 'b': [1, 2]})"),
+             (M, "## B"), (C, "with_nan = [c for c in ds.columns if ds[c].isnull().sum() > 0]\n"
+                               "names = sorted(ds.columns)\nfor i in ds:\n    print(i)"),
+             (M, "## C"), (C, "for c in with_nan:\n    ds[c] = ds[c].fillna(0)\n"
+                               "last = (i, names, with_nan)")]
+    res, out = _convert(notebook_factory, cells)
+    assert res.ok, [d.format() for d in res.diagnostics]
+    assert all(not s.bundles for s in res.plan.steps)
+    assert "with_nan" not in res.plan.steps[2].outputs
+    assert_same(cells, res, out)
+
+
+def test_a_comprehension_over_models_holds_the_models(notebook_factory):
+    """Precision must not lose real sharing: `[m for m in models]` holds the same
+    estimators, so fitting through the new list changes `models` too."""
+    cells = [(M, "## A"), (C, "from sklearn.linear_model import LinearRegression\n"
+                               "models = [LinearRegression()]\nms = [m for m in models]"),
+             (M, "## B"), (C, "ms[0].fit([[0], [1]], [0, 2])"),
+             (M, "## C"), (C, "coef = float(models[0].coef_[0])")]
+    res, out = _convert(notebook_factory, cells)
+    assert "models" in res.plan.steps[1].outputs
+    assert_same(cells, res, out)
+
+
+def test_a_function_that_only_reads_its_arguments_does_not_mutate_them(notebook_factory):
+    cells = [(M, "## A"), (C, "from sklearn.linear_model import LinearRegression\n"
+                               "X = [[0], [1], [2]]\ny = [0, 1, 2]\n"
+                               "m = LinearRegression().fit(X, y)\nmodels = [m]\n"
+                               "def score_of(m, X, y):\n    return m.score(X, y)"),
+             (M, "## B"), (C, "s = score_of(m, X, y)"),
+             (M, "## C"), (C, "m.fit(X, [0, 2, 4])\nt = float(models[0].coef_[0])")]
+    res, out = _convert(notebook_factory, cells)
+    assert set(res.plan.steps[1].outputs) == {"s"}
+    assert_same(cells, res, out)
 
 
 def test_copy_of_a_dataframe_is_independent(notebook_factory):

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from runner_helpers import (BAD_OUTPUT, FILES, SLOW, TOY, check_store_consistent, cli, cli_json, db,
+from runner_helpers import (ALIASED, BAD_OUTPUT, FILES, SLOW, TOY, check_store_consistent, cli, cli_json, db,
                             project_from)
 
 
@@ -199,6 +199,22 @@ def test_unserializable_output_names_step_and_variable(templates, tmp_path):
     assert out["steps"] == {"make": "failed", "use": "skipped"}
     err = out["errors"]["make"]
     assert "step 'make'" in err and "output 'lock'" in err and "cannot be serialized" in err
+    check_store_consistent(project)
+
+
+def test_names_sharing_an_object_arrive_as_one_object(templates, tmp_path):
+    """`b = [a]`, then `a.append(2)` in a later step that reads `b`: both come from one
+    artifact of the step that made `b`, so the change shows in `b[0]` as in the notebook."""
+    project = project_from(ALIASED, "aliased", templates, tmp_path / "nb")
+    rc, out = cli_json("run", project)
+    assert rc == 0, out
+    rc, show = cli_json("runs", "show", project, "1")
+    wrap = show["step_runs"]["wrap"]["outputs"]
+    assert wrap["a"]["sha256"] == wrap["b"]["sha256"]  # one artifact for the group
+    from nb2pipe.runner.report import load_values
+
+    assert load_values(project, "1", names=["seen", "a", "b"]) == {
+        "seen": 2, "a": [1, 2], "b": [[1, 2]]}
     check_store_consistent(project)
 
 

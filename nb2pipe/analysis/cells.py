@@ -178,6 +178,7 @@ class Analyzer:
         self.viz: set[str] = set()
         self.pt: dict[str, frozenset[int]] = {}
         self.containers: set[str] = set()
+        self.frames: set[str] = set()  # names bound to pandas objects: iterating gives labels
         self.immutable: set[str] = set()  # names bound to scalar literals: never mutated
         self.next_obj = 0
         self.seq = 0
@@ -553,7 +554,7 @@ class Analyzer:
                 if isinstance(f, ast.Attribute):
                     r = root_name(f.value)
                     if r is not None and not self.is_module_name(r):
-                        if f.attr not in rules.PURE_METHODS or has_keyword(sub, "inplace", True):
+                        if rules.may_mutate_receiver(f.attr, has_keyword(sub, "inplace", True)):
                             mark(r)
                     if (not self.qual(f) and f.attr in rules.RANDOM_STATE_APIS
                             and not has_keyword(sub, "random_state")):
@@ -773,7 +774,7 @@ class Analyzer:
         # loop targets alias the items they iterate over before the body mutates them:
         # `for d in [train, test]: d.fillna(0, inplace=True)` mutates train and test
         for target, it in facts.loops:
-            _, refs = self.objs_of(it)
+            refs = self.items_of(it)
             for n in _names_in_target(target):
                 self.pt[n] = (refs or self.fresh()) | self.pt.get(n, frozenset())
         st.reads = list(facts.reads)
@@ -872,7 +873,7 @@ class Analyzer:
                 st.seeds_rng = True
             r = root_name(f.value)
             if r is not None and not self.is_module_name(r) and r not in self.current_def:
-                if f.attr not in rules.PURE_METHODS or has_keyword(call, "inplace", True):
+                if rules.may_mutate_receiver(f.attr, has_keyword(call, "inplace", True)):
                     roots.append((r, call))
             if f.attr in rules.RANDOM_STATE_APIS and not has_keyword(call, "random_state"):
                 st.draws_rng = True
@@ -983,10 +984,7 @@ class Analyzer:
                 refs |= self.objs_of(e)[1]
             return True, refs
         if isinstance(v, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
-            refs = frozenset()
-            for g in v.generators:
-                refs |= self.objs_of(g.iter)[1]
-            return True, refs
+            return True, self.comprehension_objs(v)
         if isinstance(v, ast.IfExp):
             a, b = self.objs_of(v.body), self.objs_of(v.orelse)
             return a[0] or b[0], a[1] | b[1]
@@ -999,6 +997,8 @@ class Analyzer:
             return fresh, refs
         if isinstance(v, ast.Attribute):
             r = root_name(v)
+            if v.attr in rules.FRESH_ATTRIBUTES:  # `df.columns`: labels, not a view
+                return True, frozenset()
             if r and r in self.pt and not self.is_module_name(r) and v.attr not in ("copy",):
                 return False, self.pt[r]
             return True, frozenset()
@@ -1022,6 +1022,12 @@ class Analyzer:
             copied = self.shallow_copy_of(v)
             if copied is not None:  # a new container holding the same elements
                 return True, self.pt[copied]
+            if isinstance(f, ast.Name) and last in rules.ITEM_COLLECTORS \
+                    and f.id not in self.current_def and f.id not in self.data_bound:
+                refs = frozenset()
+                for a in list(v.args) + [k.value for k in v.keywords]:
+                    refs |= self.items_of(a.value if isinstance(a, ast.Starred) else a)
+                return True, refs
             if last in rules.CONTAINER_BUILDERS or (last[:1].isupper() and last not in (
                     "DataFrame", "Series", "array", "Index")):
                 refs = frozenset()
@@ -1030,6 +1036,70 @@ class Analyzer:
                 return True, refs
             return True, frozenset()
         return True, frozenset()
+
+    def items_of(self, it: ast.AST) -> frozenset[int]:
+        """Objects that iterating `it` may yield. A pandas object yields labels or scalars,
+        `range`/`.keys()`/`.columns` immutable values; a container yields what it holds (its
+        points-to set is kept whole: the container's own object and its elements)."""
+        if isinstance(it, (ast.List, ast.Tuple, ast.Set)):
+            return self.objs_of(it)[1]
+        if isinstance(it, ast.Dict):
+            return frozenset()  # iterating a dict literal yields its keys
+        if isinstance(it, ast.Name):
+            if it.id in self.immutable or it.id in self.frames:
+                return frozenset()
+            return self.pt.get(it.id, frozenset())
+        if isinstance(it, ast.Attribute) and it.attr in rules.FRESH_ATTRIBUTES:
+            return frozenset()
+        if isinstance(it, ast.Call):
+            f = it.func
+            if isinstance(f, ast.Name) and f.id == "range":
+                return frozenset()
+            if isinstance(f, ast.Attribute) and f.attr == "keys":
+                return frozenset()
+        if self.is_frame_value(it):
+            return frozenset()
+        return self.objs_of(it)[1]
+
+    def comprehension_objs(self, v: ast.AST) -> frozenset[int]:
+        """Objects a comprehension's elements may be: its element expression, with each
+        target bound to the items of what it iterates (`[c for c in df.columns]` holds
+        labels, `[m for m in models]` the models)."""
+        saved = dict(self.pt)
+        saved_immutable = set(self.immutable)
+        try:
+            for g in v.generators:
+                items = self.items_of(g.iter)
+                for n in _names_in_target(g.target):
+                    self.immutable.discard(n)
+                    self.pt[n] = items
+            elts = [v.key, v.value] if isinstance(v, ast.DictComp) else [v.elt]
+            refs: frozenset[int] = frozenset()
+            for e in elts:
+                refs |= self.objs_of(e)[1]
+            return refs
+        finally:
+            self.pt = saved
+            self.immutable = saved_immutable
+
+    def is_frame_value(self, v: ast.AST | None) -> bool:
+        """A pandas object: from a pandas function, or a method, attribute or subscript of
+        one (other than the ones that hand out its underlying arrays or items)."""
+        if isinstance(v, ast.Name):
+            return v.id in self.frames
+        if isinstance(v, ast.Call):
+            q = self.qual(v.func)
+            if q:
+                return q.startswith(rules.FRAME_MAKERS)
+            if isinstance(v.func, ast.Attribute):
+                return (v.func.attr not in rules.FRAME_VIEW_METHODS
+                        and self.is_frame_value(v.func.value))
+            return False
+        if isinstance(v, ast.Attribute):
+            return v.attr not in rules.FRAME_VIEW_METHODS and self.is_frame_value(v.value)
+        if isinstance(v, ast.Subscript):
+            return self.is_frame_value(v.value)
+        return False
 
     def shallow_copy_of(self, v: ast.AST | None) -> str | None:
         """The container name `v` shallow-copies (`d.copy()`, `copy.copy(d)`, `list(d)` is a
@@ -1081,6 +1151,10 @@ class Analyzer:
                     self.containers.add(n)
                 else:
                     self.containers.discard(n)
+                if isinstance(target, ast.Name) and self.is_frame_value(value):
+                    self.frames.add(n)
+                else:
+                    self.frames.discard(n)
                 handled.add(n)
         for target, _ in facts.loops:
             handled.update(_names_in_target(target))
@@ -1090,6 +1164,7 @@ class Analyzer:
         for n in (st.binds | st.maybe) - handled:
             self.pt[n] = self.fresh()
             self.immutable.discard(n)
+            self.frames.discard(n)
         for n in st.deletes:
             self.pt.pop(n, None)
 

@@ -81,6 +81,37 @@ PURE_METHODS = frozenset({
     "nbytes", "ndim", "shape", "dtype", "dtypes", "columns", "index",
 })
 
+# Beyond PURE_METHODS, for deciding whether a call changes the object it is called on (not
+# whether a bare call is display): exporters, accessors and statistics-results readers.
+NON_MUTATING_METHODS = frozenset({
+    "to_csv", "to_parquet", "to_excel", "to_json", "to_pickle", "to_feather", "to_hdf",
+    "to_sql", "to_stata", "to_orc", "to_xml", "to_clipboard", "summary", "summary2",
+    "conf_int", "cov_params", "get_prediction", "forecast", "t_test", "f_test", "wald_test",
+    "pvalues", "tvalues", "bse", "params", "fittedvalues", "resid", "aic", "bic",
+    "ppf", "pdf", "cdf", "logpdf", "logcdf", "sf", "isf", "entropy", "moment", "interval",
+    "support", "stats",
+})
+NON_MUTATING_PREFIXES = ("to_", "get_", "is_", "has_", "as_", "iter", "count_", "compute_")
+# In-place dunder methods; other dunders (`__len__`, `__getitem__`, ...) only read.
+MUTATING_DUNDERS = frozenset({
+    "__setitem__", "__delitem__", "__setattr__", "__delattr__", "__iadd__", "__isub__",
+    "__imul__", "__itruediv__", "__ifloordiv__", "__imod__", "__ipow__", "__iand__",
+    "__ior__", "__ixor__", "__ilshift__", "__irshift__", "__imatmul__", "__init__",
+    "__setstate__", "__enter__", "__exit__", "__next__", "__call__",
+})
+
+
+def may_mutate_receiver(method: str, inplace: bool) -> bool:
+    """Whether `obj.method(...)` may change `obj`. Unknown methods count as changing it: a
+    false "mutation" costs an extra data edge, a missed one computes the wrong thing."""
+    if inplace:
+        return True
+    if method.startswith("__") and method.endswith("__"):
+        return method in MUTATING_DUNDERS
+    return not (method in PURE_METHODS or method in NON_MUTATING_METHODS
+                or method.startswith(NON_MUTATING_PREFIXES))
+
+
 # Methods that write to a file whose path is their first argument.
 WRITE_METHODS = frozenset({
     "to_csv", "to_parquet", "to_excel", "to_json", "to_pickle", "to_feather", "to_hdf",
@@ -163,6 +194,29 @@ ARG_MUTATORS = {
     "numpy.random.Generator.shuffle": 0, "heapq.heappush": 0, "heapq.heappop": 0,
     "heapq.heapify": 0, "bisect.insort": 0, "sklearn.utils.shuffle": -1,
 }
+
+# Attributes that are new or immutable objects, never a view into the object they are read
+# from: `cols = list(df.columns)` does not share anything with `df`.
+FRESH_ATTRIBUTES = frozenset({
+    "columns", "index", "dtypes", "dtype", "shape", "size", "ndim", "name", "names",
+    "nbytes", "empty", "hasnans", "is_unique", "is_monotonic_increasing",
+    "is_monotonic_decreasing", "axes", "keys", "classes_", "feature_names_in_",
+    "n_features_in_", "real", "imag", "days", "seconds", "year", "month", "day", "hour",
+    "minute", "second", "weekday", "dayofweek", "dayofyear", "quarter",
+})
+# Pandas functions whose result is a new frame/series (qualified-name prefixes): iterating
+# such a value yields labels, not parts of another object.
+FRAME_MAKERS = ("pandas.",)
+
+# Builtins that build a new container from the items of their iterable arguments: the result
+# shares the items (`list(models)` holds the same estimators), not the iterable itself.
+ITEM_COLLECTORS = frozenset({
+    "list", "tuple", "set", "frozenset", "sorted", "reversed", "iter", "enumerate", "zip",
+    "filter", "map", "dict",
+})
+# Methods on a frame-like value whose result may be a view of it or hold its objects:
+# iterating them is not iterating labels.
+FRAME_VIEW_METHODS = frozenset({"values", "to_numpy", "items", "iteritems", "array"})
 
 # Callees whose result holds references to their (name) arguments.
 CONTAINER_BUILDERS = frozenset({

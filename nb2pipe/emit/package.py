@@ -232,7 +232,9 @@ def pipeline_module(plan: PipelinePlan) -> str:
         (pyfmt.q(k), pyfmt.data(v)) for k, v in (
             ("inputs", list(s.inputs)), ("params", list(s.params)),
             ("outputs", list(s.outputs)), ("upstream", list(s.upstream)),
-            ("rng_in", s.rng_in), ("rng_out", s.rng_out))), "}", "magic")
+            ("rng_in", s.rng_in), ("rng_out", s.rng_out))
+            + ((("bundles", [list(b) for b in s.bundles]),) if s.bundles else ())), "}",
+            "magic")
         for s in plan.steps], "}", "magic" if plan.steps else "coll")
     out.append(pyfmt.block(steps, 0, "STEPS: dict[str, dict[str, Any]] = "))
     out.append(pyfmt.block(pyfmt.data([m for m, _ in plan.metrics]), 0, "METRICS: list[str] = "))

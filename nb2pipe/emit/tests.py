@@ -343,7 +343,8 @@ def test_step_reproduces_captured_outputs(name):
     spec = pipeline.STEPS[name]
     folder = FIXTURES / name
     func = getattr(importlib.import_module(f"{PACKAGE}.steps.{name}"), name)
-    args = [_runtime.load_value(folder / "inputs" / n) for n in spec["inputs"]]
+    loaded = _runtime.load_values({n: folder / "inputs" / n for n in spec["inputs"]})
+    args = [loaded[n] for n in spec["inputs"]]
     kwargs = {k: _runtime.load_value(folder / "inputs" / k) for k in spec["params"]}
     if spec["rng_in"]:
         kwargs["_rng"] = _runtime.load_value(folder / "inputs" / "_rng")

@@ -11,7 +11,7 @@ import posixpath
 from dataclasses import dataclass, field
 
 from nb2pipe.analysis import rules
-from nb2pipe.analysis.cells import Analysis, Definition, Stmt
+from nb2pipe.analysis.cells import Analysis, Definition, Mutation, Stmt
 from nb2pipe.diagnostics import Diagnostic
 from nb2pipe.planning import split as splitting
 from nb2pipe.planning.model import (CommonRef, FileIO, PipelinePlan, SharedDef, Step, Stripped)
@@ -46,6 +46,7 @@ class _StepState:
     setup_reads: list[str] = field(default_factory=list)
     rng_in: bool = False
     rng_out: bool = False
+    bundles: list[set[str]] = field(default_factory=list)  # outputs saved together
     loop_only: set[str] = field(default_factory=set)
     partial: bool = False
     metrics: list[str] = field(default_factory=list)
@@ -303,19 +304,9 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
         s.rng_in = RNG in s.inputs
         s.rng_out = RNG in s.outputs
 
-    # ---- aliasing hazard: a mutation must not need two incoming copies of one object -------
-    for s in steps:
-        needed = set(s.inputs) | s.outputs
-        for st in s.stmts:
-            for m in st.mutations:
-                incoming = [a for a in sorted(m.affected)
-                            if a in needed and (a in s.inputs or a in s.params)]
-                for i, a in enumerate(incoming):
-                    for b in incoming[i + 1:]:
-                        if st.alias_objs.get(a, frozenset()) & st.alias_objs.get(b, frozenset()):
-                            diag("NB209", f"'{a}' and '{b}' refer to the same object, and step "
-                                          f"'{s.name}' mutates it (via '{m.root}') while both "
-                                          "arrive from earlier steps", st.cell, m.line, m.col)
+    # ---- aliasing: names that share an object travel together -----------------------------
+    for code, msg, cell, line, col in _carry_alias_groups(steps, by_name):
+        diag(code, msg, cell, line, col)
 
     # ---- redefined functions used before their last definition --------------------------------
     for d in an.definitions:
@@ -429,6 +420,8 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
             files=tuple(s.files), stripped=tuple(s.stripped), rng_in=s.rng_in,
             rng_out=s.rng_out, rng_from=s.inputs.get(RNG, "") if s.rng_in else "",
             has_setup=bool(s.setup_stmts), setup_reads=tuple(s.setup_reads),
+            bundles=tuple(sorted(tuple(sorted(b & set(outputs))) for b in s.bundles
+                                 if len(b & set(outputs)) >= 2)),
             metrics=tuple(dict.fromkeys(s.metrics)), tags=tuple(s.tags),
             body="\n".join(parts), setup_body="\n".join(setup_parts), terminal=tuple(terminal)))
 
@@ -470,6 +463,85 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
         local_modules=tuple(sorted(an.local_modules)), stripped_cells=tuple(stripped_cells),
         dropped_steps=tuple(dropped), final_names=tuple(final_names), seeded=an.seeded,
         diagnostics=tuple(diags))
+
+
+def _alias_hazards(s: _StepState) -> list[tuple[set[str], Stmt, Mutation]]:
+    """Groups of names that arrive in step `s` from outside and may share an object that `s`
+    mutates through one of them. Such a group must arrive as one object, as in the kernel."""
+    needed = set(s.inputs) | s.outputs
+    found: list[tuple[set[str], Stmt, Mutation]] = []
+    for st in s.stmts:
+        for m in st.mutations:
+            incoming = [a for a in sorted(m.affected)
+                        if a in needed and (a in s.inputs or a in s.params)]
+            group: set[str] = set()
+            for i, a in enumerate(incoming):
+                for b in incoming[i + 1:]:
+                    if st.alias_objs.get(a, frozenset()) & st.alias_objs.get(b, frozenset()):
+                        group |= {a, b}
+            if group:
+                found.append((group, st, m))
+    return found
+
+
+def _add_bundle(s: _StepState, group: set[str]) -> None:
+    """Outputs of `s` saved as one artifact; overlapping bundles merge."""
+    merged = set(group)
+    rest = []
+    for b in s.bundles:
+        if b & merged:
+            merged |= b
+        else:
+            rest.append(b)
+    s.bundles = rest + [merged]
+
+
+def _carry_alias_groups(steps: list[_StepState], by_name: dict[str, _StepState]) -> list[tuple]:
+    """Make names that share an object travel between steps together.
+
+    Steps exchange serialized values, so two names of one object would arrive as two copies,
+    and a mutation through one would miss the other. Instead, every member of such a group
+    comes from one producer, the latest of the members' producers: it passes the other
+    members through, and saves the group as one artifact (one pickle keeps identity). The
+    producer may in turn receive members from different steps: the same rule applies there,
+    down to the step where the members were last together. Only a member that is a pipeline
+    parameter (or not a step's value at all) cannot travel with the others: NB209.
+    Returns the NB209 diagnostics as (code, message, cell, line, col)."""
+    problems: list[tuple] = []
+    pending = [(s, group, st, m) for s in steps for group, st, m in _alias_hazards(s)]
+    while pending:
+        s, group, st, m = pending.pop(0)
+        blocked = sorted(n for n in group if n not in s.inputs)
+        if blocked:
+            problems.append(("NB209", f"'{blocked[0]}' shares an object with "
+                             f"{', '.join(repr(n) for n in sorted(group - {blocked[0]}))}, and "
+                             f"step '{s.name}' mutates it (via '{m.root}'), but '{blocked[0]}' "
+                             "is a pipeline parameter, so they cannot travel together",
+                             st.cell, m.line, m.col))
+            continue
+        producer = by_name[max((s.inputs[n] for n in group), key=lambda p: by_name[p].order)]
+        arriving: set[str] = set()
+        for n in sorted(group):
+            if s.inputs[n] != producer.name and n not in producer.inputs:
+                prior = producer.producer_at_start.get(n)
+                if not prior or prior[0] != "step":
+                    problems.append(("NB209", f"'{n}' shares an object with "
+                                     f"{', '.join(repr(x) for x in sorted(group - {n}))}, and "
+                                     f"step '{s.name}' mutates it (via '{m.root}'), but step "
+                                     f"'{producer.name}' cannot hand '{n}' on with them",
+                                     st.cell, m.line, m.col))
+                    break
+                producer.inputs[n] = prior[1]
+                by_name[prior[1]].outputs.add(n)
+            if n in producer.inputs:
+                arriving.add(n)
+            producer.outputs.add(n)
+            s.inputs[n] = producer.name
+        else:
+            _add_bundle(producer, group)
+            if len(arriving) >= 2:
+                pending.append((producer, arriving, st, m))
+    return problems
 
 
 def _restore_needed_plots(an: Analysis) -> None:

@@ -62,6 +62,9 @@ class Step:
     body: str = ""  # the step's code (already stripped and rewritten)
     setup_body: str = ""  # its setup statements, replayed by later steps
     terminal: tuple[str, ...] = ()  # outputs no later step reads (final values)
+    # outputs that share objects, saved as one artifact each group so that a step receiving
+    # them gets one object again, as the notebook had (see planning.flow._carry_alias_groups)
+    bundles: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -296,7 +296,7 @@ def load_values(project_dir: Path, ref: str = "latest",
                     if n in project.steps[st].outputs:
                         prod = st
             if prod is not None and (prod, n) in shas:
-                out[n] = runtime.load_value(store.artifact_dir(shas[(prod, n)]))
+                out[n] = runtime.load_value(store.artifact_dir(shas[(prod, n)]), n)
             elif n in params:
                 out[n] = params[n]
         return out

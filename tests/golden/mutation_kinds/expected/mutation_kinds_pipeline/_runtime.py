@@ -242,10 +242,75 @@ def _pickle(value: Any, tmp: Path, step: str, name: str) -> None:
     ) from None
 
 
-def load_value(folder: Path) -> Any:
-    meta = json.loads((folder / "meta.json").read_text())
-    path = folder / meta["file"]
-    fmt = meta["format"]
+def save_values(
+    values: dict[str, Any], outputs_dir: Path, step: str = "", bundles: Any = ()
+) -> dict[str, dict[str, Any]]:
+    """Write a step's outputs, one folder each. The members of a bundle (outputs that share
+    objects, e.g. `b = a` or a list holding a frame) are pickled together, and every member's
+    folder holds that same pickle: loading them together gives one object again."""
+    metas: dict[str, dict[str, Any]] = {}
+    for members in bundles:
+        present = [m for m in members if m in values]
+        if len(present) < 2:
+            continue
+        meta = _save_bundle(
+            {m: values[m] for m in present}, [outputs_dir / m for m in present], step
+        )
+        metas.update((m, meta) for m in present)
+    for name, value in values.items():
+        if name not in metas:
+            metas[name] = save_value(value, outputs_dir / name, step, name)
+    return metas
+
+
+def _save_bundle(
+    group: dict[str, Any], folders: list[Path], step: str
+) -> dict[str, Any]:
+    first = folders[0]
+    first.mkdir(parents=True, exist_ok=True)
+    target = first / "value.pickle"
+    _write_atomic(target, lambda tmp: _pickle(group, tmp, step, "+".join(group)))
+    data = target.read_bytes()
+    meta = {
+        "format": "pickle",
+        "type": "bundle",
+        "bundle": list(group),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "file": target.name,
+        "size": len(data),
+    }
+    text = json.dumps(meta, indent=1)
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        if folder != first:
+            _write_atomic(folder / "value.pickle", lambda tmp: tmp.write_bytes(data))
+        _write_atomic(folder / "meta.json", lambda tmp: tmp.write_text(text))
+    return meta
+
+
+def load_values(folders: dict[str, Path]) -> dict[str, Any]:
+    """Load values by name; members of one bundle are unpickled once, so they share their
+    objects again."""
+    bundles: dict[str, Any] = {}
+    out: dict[str, Any] = {}
+    for name, folder in folders.items():
+        meta = json.loads((folder / "meta.json").read_text())
+        if meta.get("bundle"):
+            if meta["sha256"] not in bundles:
+                bundles[meta["sha256"]] = _load_file(folder / meta["file"], meta["format"])
+            out[name] = bundles[meta["sha256"]][name]
+        else:
+            out[name] = _load_file(folder / meta["file"], meta["format"])
+    return out
+
+
+def load_value(folder: Path, name: str = "") -> Any:
+    """One value; `name` picks the member of a bundle (default: the folder's name)."""
+    name = name or folder.name
+    return load_values({name: folder})[name]
+
+
+def _load_file(path: Path, fmt: str) -> Any:
     if fmt == "parquet":
         import pandas as pd
 
@@ -286,16 +351,14 @@ def run_step(
     spec = pipeline.STEPS[name]
     module = importlib.import_module(f"{PACKAGE}.steps.{name}")
     func = getattr(module, name)
-    args = [load_value(inputs_dir / n) for n in spec["inputs"]]
+    loaded = load_values({n: inputs_dir / n for n in spec["inputs"]})
+    args = [loaded[n] for n in spec["inputs"]]
     kwargs = {p: params.get(p, pipeline.PARAMETERS[p]) for p in spec["params"]}
     if spec["rng_in"]:
         kwargs["_rng"] = load_value(inputs_dir / "_rng")
     with in_workdir():
         outputs = func(*args, **kwargs)
-    metas = {}
-    for out_name, value in outputs.items():
-        metas[out_name] = save_value(value, outputs_dir / out_name, name, out_name)
-    return metas
+    return save_values(outputs, outputs_dir, name, spec.get("bundles", ()))
 
 
 def main(argv: list[str] | None = None) -> int:
