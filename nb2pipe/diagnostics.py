@@ -112,9 +112,13 @@ _CODES = [
          "Pass the value to the constructor or the method instead."),
     Code("NB209", ERROR, "aliased objects cross a step boundary",
          "Two names refer to the same object (e.g. `b = a`, or a list holding `a`), and a step "
-         "mutates it through one name while both reach that step from earlier steps. Steps "
-         "exchange copies, so the mutation would not reach the other name.",
-         "Use .copy() when making the second name, or keep these cells in one step."),
+         "mutates it through one name while both reach that step from earlier steps. Such "
+         "names normally travel together: the latest step that produced one of them hands the "
+         "others on and saves the group as one artifact, so they arrive as one object. This "
+         "error remains only where that cannot work: one of the names is a pipeline parameter "
+         "(parameters arrive as literals, never as an object another name holds).",
+         "Copy the parameter when making the second name (`b = list(a)`), or keep these "
+         "cells in one step."),
     Code("NB210", ERROR, "top-level await or yield",
          "Top-level `await`, `yield` or `return` has no meaning in a pipeline step.",
          "Wrap the asynchronous code in a function and run it with asyncio.run()."),
@@ -141,6 +145,12 @@ _CODES = [
          "Read the secret from the environment in the notebook yourself, and create the "
          "Kubernetes Secret: kubectl create secret generic <package>-secrets "
          "--from-env-file=secrets.local.env"),
+    Code("NB221", WARNING, "name never assigned in the notebook",
+         "A statement reads a name that no cell assigns, imports or defines, so in the "
+         "notebook it would raise NameError when it runs; it evidently does not run there "
+         "(an `except` fallback, a branch not taken). The step keeps the statement as it is: "
+         "it fails the same way, at the same moment, if it ever runs.",
+         "Define the name, or remove the dead code."),
     # ---- planning ------------------------------------------------------------------------
     Code("NB301", ERROR, "step tagged on cells that are not together",
          "The same step name is given to cells separated by cells of other steps. Running them "

@@ -251,6 +251,20 @@ def test_a_function_that_only_reads_its_arguments_does_not_mutate_them(notebook_
     assert_same(cells, res, out)
 
 
+def test_a_name_no_cell_assigns_is_a_warning_not_a_refusal(notebook_factory):
+    """`except` fallbacks that read a name no cell defines never run in the notebook (or it
+    would fail there too): the step keeps them as they are, with NB221."""
+    cells = [(M, "## A"), (C, "try:\n    data = [1, 2]\nexcept FileNotFoundError:\n"
+                               "    data = fetch(URL + 'x.csv')"),
+             (M, "## B"), (C, "n = len(data)")]
+    res, out = _convert(notebook_factory, cells)
+    assert res.ok, [d.format() for d in res.diagnostics]
+    assert {d.code for d in res.diagnostics if d.code == "NB221"} == {"NB221"}
+    assert sorted(d.message.split("'")[1] for d in res.diagnostics if d.code == "NB221") \
+        == ["URL", "fetch"]
+    assert_same(cells, res, out)
+
+
 def test_copy_of_a_dataframe_is_independent(notebook_factory):
     """pandas' .copy() is deep: the usual `df2 = df.copy()` then changing df2 converts."""
     cells = [(M, "## A"), (C, "import pandas as pd\ndf = pd.DataFrame({'x': [1, 2]})\n"
@@ -458,3 +472,20 @@ def test_exec_eval_globals_star_import(notebook_factory):
                       ("globals()['z'] = 1", "NB204"), ("from math import *", "NB202")]:
         res, _ = _convert(notebook_factory, [(C, src)])
         assert code in codes(res) and not res.ok, src
+
+
+@pytest.mark.parametrize("src, expected", [
+    ("sys.path.append('../..')", ["../.."]),
+    ("sys.path.insert(0, os.path.abspath('..'))", [".."]),
+    ("sys.path.append(os.path.join('..', 'src'))", ["../src"]),
+    ("sys.path.append(str(Path('lib')))", ["lib"]),
+    ("sys.path.append(root)", []),  # computed: left to setup replay
+    ("path.append('x')", []),  # not sys.path
+])
+def test_literal_folders_put_on_sys_path(src, expected):
+    import ast
+
+    from nb2pipe.analysis.syspath import import_paths
+
+    imports = {"sys": "sys", "os": "os", "Path": "pathlib.Path"}
+    assert import_paths([ast.parse(src)], imports) == expected

@@ -386,3 +386,27 @@ def test_zygote_applies_literal_environment_setup_before_imports(tmp_path):
         "    os.environ.update({'A': 'x'}, B='y')\n    os.environ['C'] = str(3)\n")
     assert _setup_environ(str(tmp_path), "p") == {"OMP_NUM_THREADS": "1",
                                                   "MKL_NUM_THREADS": "2", "A": "x", "B": "y"}
+
+
+def test_folder_put_on_sys_path_is_importable_in_every_step(tmp_path):
+    """`sys.path.append('../..')` then `from pkg import f` in a later section: every step
+    module is imported before any step runs, so the package applies the literal folder
+    (resolved against the notebook's folder) when it is imported."""
+    from conftest import make_notebook
+
+    from nb2pipe.api import convert
+
+    (tmp_path / "lib_pkg").mkdir()
+    (tmp_path / "lib_pkg" / "__init__.py").write_text("def double(x):\n    return 2 * x\n")
+    nb = make_notebook(tmp_path / "notebooks" / "demo" / "nb.ipynb", [
+        ("code", "import sys\nsys.path.append('../..')"),
+        ("md", "## Load"), ("code", "x = 21"),
+        ("md", "## Use"), ("code", "from lib_pkg import double\ny = double(x)")])
+    res = convert(nb, tmp_path / "out")
+    assert res.ok, [d.format() for d in res.diagnostics]
+    assert res.plan.import_paths == ("../..",)
+    rc, out = cli_json("run", tmp_path / "out", cwd=tmp_path)
+    assert rc == 0, out
+    from nb2pipe.runner.report import load_values
+
+    assert load_values(tmp_path / "out", "1", names=["y"]) == {"y": 42}

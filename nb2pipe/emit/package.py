@@ -264,9 +264,11 @@ def pipeline_module(plan: PipelinePlan) -> str:
 
 
 def init_module(plan: PipelinePlan) -> str:
+    call = (pyfmt.block(pyfmt.Br("_runtime.add_workdir_to_path(",
+                                 [pyfmt.data(list(plan.import_paths))], ")"), 0)
+            if plan.import_paths else "_runtime.add_workdir_to_path()")
     return (header(plan) + pyfmt.docstring(f"Pipeline generated from {plan.notebook}.", 0)
-            + "\n\n" + pyfmt.from_import(plan.package, ["_runtime"])
-            + "\n\n_runtime.add_workdir_to_path()\n")
+            + "\n\n" + pyfmt.from_import(plan.package, ["_runtime"]) + "\n\n" + call + "\n")
 
 
 def main_module(plan: PipelinePlan) -> str:

@@ -7,11 +7,13 @@ resolves to the right producer, and a redefined function to the version in effec
 
 from __future__ import annotations
 
+import ast
 import posixpath
 from dataclasses import dataclass, field
 
 from nb2pipe.analysis import rules
 from nb2pipe.analysis.cells import Analysis, Definition, Mutation, Stmt
+from nb2pipe.analysis.syspath import import_paths
 from nb2pipe.diagnostics import Diagnostic
 from nb2pipe.planning import split as splitting
 from nb2pipe.planning.model import (CommonRef, FileIO, PipelinePlan, SharedDef, Step, Stripped)
@@ -144,6 +146,15 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
             if _is_builtin(name):
                 return
             later = defined_later.get(name)
+            if later is None and name not in defs_by_name and not _assigned_in_stripped(
+                    an, name) and name not in import_names and _read_may_not_run(st.node, name):
+                # no cell binds it: the notebook itself would fail where this runs
+                line, col = st.read_pos.get(name, (st.line, st.col))
+                diag("NB221", f"name '{name}' is never assigned in the notebook; the step "
+                              "raises NameError where the notebook would, if this line runs",
+                     st.cell, line, col)
+                producer[name] = ("undefined",)
+                return
             hint = (f"; it is assigned later, in cell {later}" if later and later > st.cell
                     else "; it is only assigned in a stripped or skipped cell"
                     if later is None and _assigned_in_stripped(an, name) else "")
@@ -462,7 +473,41 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
         requirements=tuple(an.requirements), imported_modules=tuple(imported_modules),
         local_modules=tuple(sorted(an.local_modules)), stripped_cells=tuple(stripped_cells),
         dropped_steps=tuple(dropped), final_names=tuple(final_names), seeded=an.seeded,
-        diagnostics=tuple(diags))
+        diagnostics=tuple(diags),
+        import_paths=tuple(import_paths([st.node for st in an.stmts if st.kind == "setup"],
+                                         an.imports)))
+
+
+def _read_may_not_run(node: ast.AST, name: str) -> bool:
+    """Whether every read of `name` in the statement sits where it may not run: an `except`
+    handler, a branch, a loop body, the right side of `and`/`or`, a lambda or a
+    comprehension. An unconditional read of an unassigned name fails the notebook too."""
+    def conditional_parts(n: ast.AST) -> tuple[list[ast.AST], list[ast.AST]]:
+        """(parts that always run, parts that may not)."""
+        if isinstance(n, (ast.If, ast.While)):
+            return [n.test], n.body + n.orelse
+        if isinstance(n, (ast.For, ast.AsyncFor)):
+            return [n.iter, n.target], n.body + n.orelse
+        if isinstance(n, ast.Try) or type(n).__name__ == "TryStar":
+            return n.body + n.finalbody, list(n.handlers) + n.orelse
+        if isinstance(n, ast.IfExp):
+            return [n.test], [n.body, n.orelse]
+        if isinstance(n, ast.BoolOp):
+            return n.values[:1], n.values[1:]
+        if isinstance(n, ast.Match):
+            return [n.subject], list(n.cases)
+        if isinstance(n, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+                          ast.GeneratorExp, ast.FunctionDef, ast.AsyncFunctionDef)):
+            return [], [n]
+        return list(ast.iter_child_nodes(n)), []
+
+    def unconditional_read(n: ast.AST) -> bool:
+        if isinstance(n, ast.Name):
+            return n.id == name and isinstance(n.ctx, ast.Load)
+        always, _ = conditional_parts(n)
+        return any(unconditional_read(c) for c in always)
+
+    return not unconditional_read(node)
 
 
 def _alias_hazards(s: _StepState) -> list[tuple[set[str], Stmt, Mutation]]:

@@ -100,6 +100,9 @@ class PipelinePlan:
     final_names: tuple[str, ...]  # names the pipeline's final namespace holds
     seeded: bool
     diagnostics: tuple[Diagnostic, ...] = field(default=())
+    # folders the notebook adds to sys.path with literal paths, relative to its folder:
+    # applied when the package is imported, before the step modules' imports run
+    import_paths: tuple[str, ...] = ()
 
     def step(self, name: str) -> Step:
         for s in self.steps:

@@ -59,11 +59,13 @@ def workdir() -> Path:
     return Path(env).resolve() if env else (PROJECT_ROOT / NOTEBOOK_DIR).resolve()
 
 
-def add_workdir_to_path() -> None:
-    """Local helper modules next to the notebook stay importable, as in Jupyter."""
-    wd = str(workdir())
-    if wd not in sys.path:
-        sys.path.append(wd)
+def add_workdir_to_path(import_paths: list[str] | None = None) -> None:
+    """Local helper modules next to the notebook stay importable, as in Jupyter, and so do
+    the folders the notebook put on sys.path (relative to its folder)."""
+    wd = workdir()
+    for folder in [str(wd)] + [str((wd / p).resolve()) for p in import_paths or ()]:
+        if folder not in sys.path:
+            sys.path.append(folder)
 
 
 @contextlib.contextmanager
