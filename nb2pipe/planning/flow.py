@@ -136,6 +136,13 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
         for b in st.binds | st.maybe:
             defined_later.setdefault(b, st.cell)
 
+    bound_cache: list[frozenset[str]] = []  # parsed only when a name has no producer
+
+    def bound_anywhere() -> frozenset[str]:
+        if not bound_cache:
+            bound_cache.append(_names_bound_anywhere(an))
+        return bound_cache[0]
+
     def resolve(name: str, s: _StepState, st: Stmt) -> None:
         if name in s.bound or name in s.maybe:
             return
@@ -146,8 +153,8 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
             if _is_builtin(name):
                 return
             later = defined_later.get(name)
-            if later is None and name not in defs_by_name and not _assigned_in_stripped(
-                    an, name) and name not in import_names and _read_may_not_run(st.node, name):
+            if (later is None and _read_may_not_run(st.node, name)
+                    and name not in bound_anywhere()):
                 # no cell binds it: the notebook itself would fail where this runs
                 line, col = st.read_pos.get(name, (st.line, st.col))
                 diag("NB221", f"name '{name}' is never assigned in the notebook; the step "
@@ -476,6 +483,33 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
         diagnostics=tuple(diags),
         import_paths=tuple(import_paths([st.node for st in an.stmts if st.kind == "setup"],
                                          an.imports)))
+
+
+def _names_bound_anywhere(an: Analysis) -> frozenset[str]:
+    """Every name any code cell binds, at any depth, stripped code included."""
+    from nb2pipe.analysis.ipysyntax import parse_cell
+
+    bound: set[str] = set()
+    for cell in an.notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        tree = parse_cell(cell.source).tree
+        for n in ast.walk(tree) if tree is not None else ():
+            if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
+                bound.add(n.id)
+            elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bound.add(n.name)
+            elif isinstance(n, ast.alias):
+                bound.add((n.asname or n.name).split(".")[0])
+            elif isinstance(n, ast.ExceptHandler) and n.name:
+                bound.add(n.name)
+            elif isinstance(n, ast.arg):
+                bound.add(n.arg)
+            elif isinstance(n, (ast.MatchAs, ast.MatchStar)) and n.name:
+                bound.add(n.name)
+            elif isinstance(n, ast.MatchMapping) and n.rest:
+                bound.add(n.rest)
+    return frozenset(bound)
 
 
 def _read_may_not_run(node: ast.AST, name: str) -> bool:
