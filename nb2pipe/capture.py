@@ -132,7 +132,7 @@ def __nb2pipe_make_recorder(out_dir, fixtures_dir, quality_src, runtime_src, max
         return folder, ""
 
     class Recorder:
-        def record(self, step, phase, names, rng=False):
+        def record(self, step, phase, names, rng=False, groups=()):
             items = [(n, user_ns[n]) if n in user_ns else (n, KeyError) for n in names]
             if rng:
                 items.append(("_rng", rng_state()))
@@ -177,8 +177,33 @@ def __nb2pipe_make_recorder(out_dir, fixtures_dir, quality_src, runtime_src, max
                         rec["fixture"] = f"{step}/{phase}/{name}"
                     else:
                         rec["fixture_note"] = why
+            if fixtures_dir:
+                for group in groups:  # names sharing objects: one fixture, as the pipeline
+                    self.bundle_fixture(group, os.path.join(fixtures_dir, step, phase))
             with open(os.path.join(folder, "index.json"), "w") as fh:
                 json.dump(records, fh, indent=1, sort_keys=True)
+
+        def bundle_fixture(self, group, folder):
+            if not all(n in user_ns for n in group):
+                return
+            try:
+                data = cloudpickle.dumps({n: user_ns[n] for n in group})
+            except Exception:
+                return  # each member keeps its own fixture
+            if len(data) > max_bytes:
+                return
+            meta = {"format": "pickle", "type": "bundle", "bundle": list(group),
+                    "sha256": hashlib.sha256(data).hexdigest(), "file": "value.pickle",
+                    "size": len(data)}
+            for n in group:
+                target = os.path.join(folder, n)
+                os.makedirs(target, exist_ok=True)
+                for old in os.listdir(target):
+                    os.unlink(os.path.join(target, old))
+                with open(os.path.join(target, "value.pickle"), "wb") as fh:
+                    fh.write(data)
+                with open(os.path.join(target, "meta.json"), "w") as fh:
+                    json.dump(meta, fh, indent=1)
 
     return Recorder()
 '''
@@ -223,6 +248,23 @@ def step_names(nb: Any, steps: list[dict[str, Any]]) -> dict[str, tuple[list[str
     return out
 
 
+def _fixture_groups(s: dict[str, Any], by_name: dict[str, dict[str, Any]],
+                    phase: str) -> list[list[str]]:
+    """Names of a step's inputs (or outputs) that travel as one artifact in the pipeline
+    (a producer's bundle): their fixtures are one bundle too, so a step test gets one object
+    for them, as the pipeline does."""
+    if phase == "outputs":
+        return [list(b) for b in s.get("bundles", ())]
+    sources = dict(s.get("input_sources", ()))
+    groups: list[list[str]] = []
+    for name, producer in sources.items():
+        for bundle in by_name.get(producer, {}).get("bundles", ()):
+            members = [m for m in bundle if sources.get(m) == producer]
+            if name in bundle and len(members) >= 2 and members not in groups:
+                groups.append(members)
+    return groups
+
+
 def hooked_notebook(nb_path: Path, steps: list[dict[str, Any]], names: dict, dump_dir: Path,
                     fixtures_dir: Path | None, describe: bool = True) -> tuple[Any, dict[int, int]]:
     """The notebook with the recorder set up first and a hook around each step.
@@ -242,12 +284,16 @@ def hooked_notebook(nb_path: Path, steps: list[dict[str, Any]], names: dict, dum
     cells = [nbformat.v4.new_code_cell(setup)]
     origin: dict[int, int] = {}
 
+    by_name = {s["name"]: s for s in steps}
+
     def hook(s: dict[str, Any], phase: str) -> Any:
         pre, post = names[s["name"]]
         which = pre if phase == "inputs" else post
         rng = bool(s.get("rng_in")) if phase == "inputs" else False
+        groups = _fixture_groups(s, by_name, phase)
         return nbformat.v4.new_code_cell(
-            f"__nb2pipe_recorder.record({s['name']!r}, {phase!r}, {which!r}, rng={rng!r})")
+            f"__nb2pipe_recorder.record({s['name']!r}, {phase!r}, {which!r}, rng={rng!r}"
+            + (f", groups={groups!r})" if groups else ")"))
 
     for i, cell in enumerate(nb.cells, start=1):  # plan cell numbers are 1-based
         if i in first:
@@ -318,7 +364,7 @@ def plan_steps(plan: Any) -> list[dict[str, Any]]:
     """The step fields capture and verify need, from a PipelinePlan or its JSON."""
     raw = plan.to_json(include_code=False) if hasattr(plan, "to_json") else plan
     return [{k: s.get(k) for k in ("name", "cells", "inputs", "input_sources", "params",
-                                   "outputs", "rng_in", "rng_out")} for s in raw["steps"]]
+                                   "outputs", "rng_in", "rng_out", "bundles")} for s in raw["steps"]]
 
 
 @dataclass

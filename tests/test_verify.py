@@ -214,3 +214,24 @@ def test_capture_of_a_failing_notebook_is_a_finding(tmp_path, notebook_factory):
     diag = next(d for d in res.diagnostics if d.code == "NB405")
     assert "cell 4" in diag.message and "ZeroDivisionError" in diag.message
     assert not (tmp_path / "bad_pipeline").exists()
+
+
+@pytest.mark.kernel
+def test_fixtures_of_names_sharing_an_object_are_one_bundle(tmp_path, notebook_factory):
+    """The pipeline hands `a` and `b = [a]` to step d as one artifact; the captured fixtures
+    do the same, so the generated step test sees d's `a.append(2)` in `b[0]` too."""
+    from capture_helpers import run_generated_tests
+
+    from nb2pipe.api import convert
+
+    nb = notebook_factory([("md", "## A"), ("code", "a = [1]"), ("md", "## B"),
+                           ("code", "b = [a]\nn = 1"), ("md", "## D"),
+                           ("code", "a.append(2)\nz = len(b[0])")])
+    project = tmp_path / "shared_pipeline"
+    res = convert(nb, project, capture=True)
+    assert res.ok, [d.format() for d in res.diagnostics]
+    metas = [json.loads((project / "tests" / "fixtures" / "d" / "inputs" / n / "meta.json")
+                        .read_text()) for n in ("a", "b")]
+    assert metas[0] == metas[1] and metas[0]["bundle"] == ["a", "b"]
+    proc = run_generated_tests(project, "tests/test_steps.py")
+    assert proc.returncode == 0, proc.stdout[-3000:]
