@@ -14,6 +14,15 @@ BUILTINS = frozenset(dir(builtins)) | {
     "quit", "__file__", "__name__", "__builtins__", "__doc__",
 }
 
+# Builtins that only read their arguments and return a new value.
+PURE_BUILTINS = frozenset({
+    "len", "type", "repr", "str", "sorted", "list", "dict", "set", "tuple", "sum", "min",
+    "max", "abs", "round", "isinstance", "issubclass", "id", "dir", "help", "range", "zip",
+    "enumerate", "any", "all", "hash", "format", "int", "float", "bool", "hex", "oct", "bin",
+    "chr", "ord", "divmod", "pow", "callable", "hasattr", "getattr", "reversed", "frozenset",
+    "map", "filter", "iter", "next", "slice", "complex", "bytes", "ascii",
+})
+
 # Modules whose calls draw or show things. A call rooted in one of them is visualization.
 VIZ_MODULES = (
     "matplotlib", "seaborn", "plotly", "altair", "bokeh", "IPython.display", "missingno",

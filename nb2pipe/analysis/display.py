@@ -1,0 +1,83 @@
+"""Calls and values that only display or plot (whatever object they are called on), save a
+figure, or only read (pure call chains such as `df.head()`).
+
+A mixin of `nb2pipe.analysis.cells.Analyzer`: it shares the analyzer's state (`self`).
+"""
+
+from __future__ import annotations
+
+import ast
+
+from nb2pipe.analysis import rules
+from nb2pipe.analysis.names import has_keyword, root_name
+
+
+class DisplayDetection:
+    def _chain(self, e: ast.AST):
+        """Attribute names along a call/attribute chain, and its root expression."""
+        attrs: list[str] = []
+        while True:
+            if isinstance(e, ast.Call):
+                e = e.func
+            elif isinstance(e, ast.Attribute):
+                attrs.append(e.attr)
+                e = e.value
+            elif isinstance(e, ast.Subscript):
+                e = e.value
+            else:
+                return attrs, e
+
+    def is_viz_call(self, call: ast.Call) -> bool:
+        f = call.func
+        if isinstance(f, ast.Name) and f.id == "display":
+            return True
+        q = self.qual(f)
+        if q and rules.in_modules(q, rules.VIZ_MODULES):
+            return True
+        attrs, root = self._chain(call)
+        if any(a in rules.VIZ_METHODS for a in attrs):
+            return True
+        if isinstance(root, ast.Name):
+            if root.id in self.viz:
+                return True
+            rq = self.qual(root)
+            if rq and rules.in_modules(rq, rules.VIZ_MODULES):
+                return True
+        return False
+
+    def is_save_call(self, call: ast.Call) -> bool:
+        f = call.func
+        if not isinstance(f, ast.Attribute):
+            return False
+        if f.attr == "savefig":
+            return True
+        attrs, root = self._chain(call)
+        return (f.attr in rules.SAVE_METHODS and isinstance(root, ast.Name)
+                and root.id in self.viz)
+
+    def is_viz_value(self, v: ast.expr) -> bool:
+        if isinstance(v, ast.Call):
+            return self.is_viz_call(v) and not self.is_save_call(v)
+        if isinstance(v, (ast.Subscript, ast.Attribute)):
+            r = root_name(v)
+            return r is not None and r in self.viz
+        if isinstance(v, ast.Tuple):
+            return bool(v.elts) and all(self.is_viz_value(x) for x in v.elts)
+        return False
+
+    def is_pure_call(self, c: ast.Call) -> bool:
+        f = c.func
+        if has_keyword(c, "inplace", True):
+            return False
+        if isinstance(f, ast.Name):
+            return f.id in rules.PURE_BUILTINS or f.id == "display"
+        if isinstance(f, ast.Attribute):
+            if self.is_viz_call(c):
+                return True
+            r = root_name(f.value)
+            if self.is_module_name(r):
+                q = self.qual(f) or ""
+                return q.split(".")[0] in ("numpy", "pandas", "math", "statistics", "scipy") \
+                    and not any(x in q for x in ("save", "seed", "set_", "to_", "random"))
+            return f.attr in rules.PURE_METHODS
+        return False

@@ -1,0 +1,129 @@
+"""What a call to a notebook function does: the notebook globals it reads and mutates, the
+parameters it mutates, whether it draws random numbers (transitively through the notebook
+functions it calls).
+
+A mixin of `nb2pipe.analysis.cells.Analyzer`: it shares the analyzer's state (`self`).
+"""
+
+from __future__ import annotations
+
+import ast
+
+from nb2pipe.analysis import rules
+from nb2pipe.analysis.astutil import flat_targets
+from nb2pipe.analysis.names import has_keyword, root_name
+
+
+class FunctionSummaries:
+    def function_effects(self, node: ast.AST, params: set[str], local: set[str]):
+        mutated_params: set[str] = set()
+        mutated_free: set[str] = set()
+        calls: list[tuple[str, list[str | None], dict[str, str | None]]] = []
+        draws = False
+
+        def mark(root: str | None) -> None:
+            if root is None or root in ("self", "cls"):
+                return
+            if root in params:
+                mutated_params.add(root)
+            elif root not in local and not self.is_module_name(root):
+                mutated_free.add(root)
+
+        for sub in ast.walk(node):
+            if isinstance(sub, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+                targets = (sub.targets if isinstance(sub, (ast.Assign, ast.Delete))
+                           else [sub.target])
+                for t in targets:
+                    for tt in flat_targets(t):
+                        if isinstance(tt, (ast.Subscript, ast.Attribute)):
+                            mark(root_name(tt))
+                        elif isinstance(tt, ast.Name) and isinstance(sub, ast.AugAssign):
+                            # `lst += [x]` extends a list in place: count it (ints rebind,
+                            # which only costs an extra edge)
+                            mark(tt.id) if tt.id in params else None
+            elif isinstance(sub, ast.Call):
+                f = sub.func
+                if isinstance(f, ast.Attribute):
+                    r = root_name(f.value)
+                    if r is not None and not self.is_module_name(r):
+                        if rules.may_mutate_receiver(f.attr, has_keyword(sub, "inplace", True)):
+                            mark(r)
+                    if (not self.qual(f) and f.attr in rules.RANDOM_STATE_APIS
+                            and not has_keyword(sub, "random_state")):
+                        draws = True
+                elif isinstance(f, ast.Name):
+                    if f.id in self.current_def or (f.id not in local and f.id not in params
+                                                    and f.id not in rules.BUILTINS
+                                                    and not self.is_module_name(f.id)):
+                        calls.append((f.id, [root_name(a) for a in sub.args],
+                                      {k.arg: root_name(k.value) for k in sub.keywords if k.arg}))
+                # a module function: does it draw randomness or mutate an argument?
+                q = self.qual(f) if isinstance(f, (ast.Attribute, ast.Name)) else None
+                if q:
+                    draws |= self._draws(q, sub)
+                    idx = rules.ARG_MUTATORS.get(q)
+                    if idx is not None and sub.args:
+                        mark(root_name(sub.args[idx if idx >= 0 else 0]))
+        return mutated_params, mutated_free, calls, draws
+
+    def _draws(self, q: str, call: ast.Call) -> bool:
+        last = q.rsplit(".", 1)[-1]
+        if rules.in_modules(q, ("numpy.random", "random")) and q not in ("numpy.random", "random"):
+            return last not in rules.RNG_NOT_DRAWING
+        if q.startswith("torch.") and last in rules.TORCH_DRAWING:
+            return True
+        if last in rules.RANDOM_STATE_APIS and not has_keyword(call, "random_state"):
+            return True
+        return False
+
+    def effects(self, name: str, seen: frozenset[str] = frozenset()):
+        """(notebook globals read, globals mutated, params mutated, draws rng) of a call."""
+        d = self.current_def.get(name)
+        if d is None:
+            return set(), set(), set(), False
+        g = {n for n in d.free if self._is_data_name(n)}
+        gm = {n for n in d.mutated_free if self._is_data_name(n)}
+        mp = set(d.mutated_params)
+        draws = d.draws_rng
+        if d.is_class:
+            for n in d.free:
+                if n in self.current_def and n != name and n not in seen:
+                    cg, _, _, cd = self.effects(n, seen | {name})
+                    g |= cg
+                    draws |= cd
+            return g, gm, mp, draws
+        for callee, pos, kw in d.calls_user:
+            if callee in seen or callee == name or callee not in self.current_def:
+                continue
+            cg, cgm, cmp_, cdraws = self.effects(callee, seen | {name})
+            g |= cg
+            gm |= cgm
+            draws |= cdraws
+            cd = self.current_def[callee]
+            for i, r in enumerate(pos):
+                if r and i < len(cd.params) and cd.params[i] in cmp_:
+                    if r in d.params:
+                        mp.add(r)
+                    elif self._is_data_name(r) and r not in d.local:
+                        gm.add(r)
+            for k, r in kw.items():
+                if r and k in cmp_:
+                    if r in d.params:
+                        mp.add(r)
+                    elif self._is_data_name(r) and r not in d.local:
+                        gm.add(r)
+        # names of other user functions it references are not data
+        for n in d.free:
+            if n in self.current_def and n != name and n not in seen and n not in \
+                    {c for c, _, _ in d.calls_user}:
+                cg, _, _, cd = self.effects(n, seen | {name})
+                g |= cg
+                draws |= cd
+        return g, gm, mp, draws
+
+    def _is_data_name(self, n: str) -> bool:
+        if n in rules.BUILTINS and n not in self.data_bound:
+            return False
+        if self.is_module_name(n) or n in self.current_def:
+            return False
+        return True
