@@ -61,8 +61,52 @@ def _is_builtin(name: str) -> bool:
 
 def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], split_mode: str,
                package: str, workdir: str, diags: list[Diagnostic]) -> PipelinePlan | None:
+    """The plan, phase by phase; each phase is a function of what the earlier ones found."""
     nb = an.notebook
-    path = nb.path
+    diag = _diagnostics_to(diags, nb.path)
+    steps, cell_to_step = _new_steps(groups, names)
+    by_name = {s.name: s for s in steps}
+    raw_to_name = {g.raw_name: n for g, n in zip(groups, names)}
+    defs_by_name, import_names, data_names = _shared_definitions(an, diag)
+    _restore_needed_plots(an)
+    walk = _walk_statements(an, steps, cell_to_step, names, defs_by_name, diag)
+    _derive_outputs(steps, by_name, walk.producer)
+    for code, msg, cell, line, col in _carry_alias_groups(steps, by_name):
+        diag(code, msg, cell, line, col)
+    _check_redefinitions(an, defs_by_name, walk.def_first_use, diag)
+    _link_upstream(steps, by_name, raw_to_name, diag)
+    kept_steps, dropped = _setup_replay(steps, by_name, data_names, walk.stripped_cells, diag)
+    plan_defs, final_steps, used_imports = _render_steps(an, kept_steps, defs_by_name)
+    common_imports, side_effect, imported_modules = _shared_imports(an, kept_steps, used_imports)
+    # the notebook's final namespace: names whose last producer is a step or a parameter
+    # (a name deleted at the end is not a final value even if steps pass it on before)
+    final_names = sorted(n for n in {o for s in final_steps for o in s.outputs}
+                         | set(an.parameters)
+                         if walk.producer.get(n, ("step",))[0] in ("step", "param"))
+    return PipelinePlan(
+        package=package, notebook=nb.name, notebook_hash=nb.content_hash, workdir=workdir,
+        split=split_mode, steps=tuple(final_steps),
+        parameters=tuple((n, an.parameters[n][0]) for n in an.parameters),
+        metrics=tuple(dict.fromkeys(walk.metrics)), definitions=tuple(plan_defs),
+        common_imports=tuple(sorted(common_imports)), side_effect_imports=tuple(side_effect),
+        requirements=tuple(an.requirements), imported_modules=tuple(imported_modules),
+        local_modules=tuple(sorted(an.local_modules)), stripped_cells=tuple(walk.stripped_cells),
+        dropped_steps=tuple(dropped), final_names=tuple(final_names), seeded=an.seeded,
+        diagnostics=tuple(diags),
+        import_paths=tuple(import_paths([st.node for st in an.stmts if st.kind == "setup"],
+                                         an.imports)))
+
+
+def _diagnostics_to(diags: list[Diagnostic], path: str):
+    def diag(code, msg, cell=None, line=None, col=None, severity=""):
+        diags.append(Diagnostic(code, msg, path=path, cell=cell, line=line, col=col,
+                                severity=severity))
+    return diag
+
+
+def _new_steps(groups: list[splitting.Group],
+               names: list[str]) -> tuple[list[_StepState], dict[int, int]]:
+    """One state per step group, and the step (index) each cell belongs to."""
     cell_to_step: dict[int, int] = {}
     steps: list[_StepState] = []
     for i, (g, name) in enumerate(zip(groups, names)):
@@ -70,13 +114,13 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
                                 tags=list(g.tags), order=i))
         for c in g.cells:
             cell_to_step.setdefault(c, i)
-    raw_to_name = {g.raw_name: n for g, n in zip(groups, names)}
+    return steps, cell_to_step
 
-    def diag(code, msg, cell=None, line=None, col=None, severity=""):
-        diags.append(Diagnostic(code, msg, path=path, cell=cell, line=line, col=col,
-                                severity=severity))
 
-    # ---- definitions: notebook globals each shared function needs --------------------------
+def _shared_definitions(an: Analysis, diag):
+    """Definitions by name (versions in order), with the name each gets in the shared module
+    and the notebook globals each needs (NB205/NB208); also the names imports bind and the
+    names kept code binds."""
     defs_by_name: dict[str, list[Definition]] = {}
     for d in an.definitions:
         defs_by_name.setdefault(d.name, []).append(d)
@@ -118,10 +162,24 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
         elif d.data_globals:
             diag("NB205", f"`{d.name}` reads notebook variable(s) {', '.join(d.data_globals)}; "
                           "they become keyword-only parameters", d.cell, d.line, 0)
+    return defs_by_name, import_names, data_names
 
-    _restore_needed_plots(an)
 
-    # ---- walk statements in notebook order ---------------------------------------------------
+@dataclass
+class _Walk:
+    """What the walk over the statements found besides the step states it filled in."""
+
+    producer: dict[str, tuple]
+    def_first_use: dict[str, int]
+    stripped_cells: list[Stripped]
+    metrics: list[tuple[str, str]]
+
+
+def _walk_statements(an: Analysis, steps: list[_StepState], cell_to_step: dict[int, int],
+                     names: list[str], defs_by_name: dict[str, list[Definition]], diag) -> _Walk:
+    """Statements in notebook order: each read resolves to its producer (the last statement
+    before it that bound or mutated the name), which makes inputs, parameters, imports and
+    shared functions of the reading step; binds and mutations make the step the producer."""
     producer: dict[str, tuple] = {}
     for pname, (lit, cell, line) in an.parameters.items():
         producer[pname] = ("param",)
@@ -276,9 +334,13 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
                 s.upstream.add(last_file_writer[key])
             if f.mode == "write":
                 last_file_writer[key] = s.name
+    return _Walk(producer, def_first_use, stripped_cells, metrics)
 
-    # ---- outputs: what later steps read, and final values -------------------------------------
-    by_name = {s.name: s for s in steps}
+
+def _derive_outputs(steps: list[_StepState], by_name: dict[str, _StepState],
+                    producer: dict[str, tuple]) -> None:
+    """Outputs: what later steps read, and final values; a value a step hands on without
+    binding it comes in first."""
     for s in steps:
         for n, prod in s.inputs.items():
             by_name[prod].outputs.add(n)
@@ -322,11 +384,10 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
         s.rng_in = RNG in s.inputs
         s.rng_out = RNG in s.outputs
 
-    # ---- aliasing: names that share an object travel together -----------------------------
-    for code, msg, cell, line, col in _carry_alias_groups(steps, by_name):
-        diag(code, msg, cell, line, col)
 
-    # ---- redefined functions used before their last definition --------------------------------
+def _check_redefinitions(an: Analysis, defs_by_name: dict[str, list[Definition]],
+                         def_first_use: dict[str, int], diag) -> None:
+    """NB207: a function calls another that is redefined after the caller's first use."""
     for d in an.definitions:
         for n in d.free:
             versions = defs_by_name.get(n, [])
@@ -337,7 +398,10 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
                                   f"{versions[-1].cell} after `{d.name}` is first used",
                          d.cell, d.line, 0)
 
-    # ---- prev: tags, cycles -----------------------------------------------------------------
+
+def _link_upstream(steps: list[_StepState], by_name: dict[str, _StepState],
+                   raw_to_name: dict[str, str], diag) -> None:
+    """Upstream steps from `prev:` tags and data inputs; a cycle is NB303."""
     for s in steps:
         for p in s.prev:
             target = raw_to_name.get(p, p if p in by_name else None)
@@ -353,7 +417,11 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
         diag("NB303", "steps depend on each other in a cycle: " + " -> ".join(cycle),
              by_name[cycle[0]].cells[0] if by_name[cycle[0]].cells else None, 1, 0)
 
-    # ---- drop steps without code; setup replay ------------------------------------------------
+
+def _setup_replay(steps: list[_StepState], by_name: dict[str, _StepState], data_names: set[str],
+                  stripped_cells: list[Stripped], diag) -> tuple[list[_StepState], list[str]]:
+    """Steps left without code are dropped (NB305); every later step replays the setup state
+    of the steps before it, and what that setup reads comes in as inputs."""
     kept_steps = [s for s in steps if s.stmts]
     dropped = [s.name for s in steps if not s.stmts]
     for s in steps:
@@ -393,8 +461,13 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
                 elif p and p[0] == "param":
                     s.params.append(r)
             # imports the replayed setup needs are in common
+    return kept_steps, dropped
 
-    # ---- code ----------------------------------------------------------------------------------
+
+def _render_steps(an: Analysis, kept_steps: list[_StepState],
+                  defs_by_name: dict[str, list[Definition]]):
+    """The code of the shared definitions and of each step, as plan values."""
+    kept_names = {s.name for s in kept_steps}
     globals_of_current: dict[str, tuple[str, ...]] = {}
     plan_defs: list[SharedDef] = []
     renames: dict[str, str] = {}
@@ -431,8 +504,7 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
             cells=tuple(s.cells), inputs=tuple(inputs),
             input_sources=tuple((n, s.inputs[n]) for n in inputs),
             params=tuple(s.params), outputs=tuple(outputs),
-            upstream=tuple(sorted(u for u in s.upstream if u in by_name and by_name[u].stmts
-                                  and u != s.name)),
+            upstream=tuple(sorted(u for u in s.upstream if u in kept_names and u != s.name)),
             setup_from=tuple(s.setup_from), imports=tuple(imports),
             common=tuple(CommonRef(n, d.emit_name) for n, d in sorted(s.common.items())),
             files=tuple(s.files), stripped=tuple(s.stripped), rng_in=s.rng_in,
@@ -442,7 +514,12 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
                                  if len(b & set(outputs)) >= 2)),
             metrics=tuple(dict.fromkeys(s.metrics)), tags=tuple(s.tags),
             body="\n".join(parts), setup_body="\n".join(setup_parts), terminal=tuple(terminal)))
+    return plan_defs, final_steps, used_imports
 
+
+def _shared_imports(an: Analysis, kept_steps: list[_StepState], used_imports: set[str]):
+    """Imports of the shared module (what definitions and setup statements read), imports
+    kept only for their side effects, and the top-level modules the pipeline imports."""
     # shared module imports: what definitions and setup statements read
     common_imports: set[str] = set()
     import_line: dict[str, str] = {}
@@ -465,24 +542,7 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
     side_effect = sorted({line for n, line in import_line.items() if n not in read_anywhere})
     imported_modules = sorted({_top_module(line) for line in
                                used_imports | common_imports | set(side_effect)} - {""})
-
-    # the notebook's final namespace: names whose last producer is a step or a parameter
-    # (a name deleted at the end is not a final value even if steps pass it on before)
-    final_names = sorted(n for n in {o for s in final_steps for o in s.outputs}
-                         | set(an.parameters)
-                         if producer.get(n, ("step",))[0] in ("step", "param"))
-    return PipelinePlan(
-        package=package, notebook=nb.name, notebook_hash=nb.content_hash, workdir=workdir,
-        split=split_mode, steps=tuple(final_steps),
-        parameters=tuple((n, an.parameters[n][0]) for n in an.parameters),
-        metrics=tuple(dict.fromkeys(metrics)), definitions=tuple(plan_defs),
-        common_imports=tuple(sorted(common_imports)), side_effect_imports=tuple(side_effect),
-        requirements=tuple(an.requirements), imported_modules=tuple(imported_modules),
-        local_modules=tuple(sorted(an.local_modules)), stripped_cells=tuple(stripped_cells),
-        dropped_steps=tuple(dropped), final_names=tuple(final_names), seeded=an.seeded,
-        diagnostics=tuple(diags),
-        import_paths=tuple(import_paths([st.node for st in an.stmts if st.kind == "setup"],
-                                         an.imports)))
+    return sorted(common_imports), side_effect, imported_modules
 
 
 def _names_bound_anywhere(an: Analysis) -> frozenset[str]:
