@@ -1,0 +1,133 @@
+"""Each stage alone: the analyzer's facts for a cell, and planner phases on hand-made facts.
+
+The golden trees and the end-to-end tests hold the whole conversion; these pin down one
+stage's contract each, so a change shows where it happened.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from conftest import make_notebook
+from nb2pipe.analysis.cells import analyze
+from nb2pipe.analysis.model import Mutation, Stmt
+from nb2pipe.notebook import read_notebook
+from nb2pipe.planning import flow
+
+
+def facts(tmp_path, *cells: str):
+    """The analysis of a notebook made of these code cells."""
+    nb = make_notebook(tmp_path / "nb.ipynb", [("code", c) for c in cells])
+    notebook, diags = read_notebook(nb)
+    assert notebook is not None, diags
+    return analyze(notebook)
+
+
+def stmt(an, text: str) -> Stmt:
+    return next(s for s in an.stmts if s.source_excerpt.startswith(text))
+
+
+# ---- analyzer: facts of one statement ------------------------------------------------------
+
+def test_reads_binds_and_kind_of_an_assignment(tmp_path):
+    an = facts(tmp_path, "import pandas as pd\ndf = pd.read_csv('a.csv')\ndf.head()")
+    load = stmt(an, "df = pd.read_csv")
+    assert (load.kind, load.reads, load.binds) == ("code", ["pd"], {"df"})
+    assert [(f.path, f.mode) for f in load.files] == [("a.csv", "read")]
+    assert stmt(an, "df.head()").kind == "display"
+
+
+def test_an_inplace_call_is_a_mutation_of_every_alias(tmp_path):
+    an = facts(tmp_path, "a = [1]\nb = a\nb.append(2)")
+    (m,) = stmt(an, "b.append").mutations
+    assert m.root == "b" and m.affected == {"a", "b"}
+
+
+@pytest.mark.parametrize("source, shares", [
+    ("cols = [c for c in df.columns]", False),  # labels
+    ("for c in df:\n    pass\ncols = c", False),  # iterating a frame: labels
+    ("cols = sorted(df.columns)", False),
+    ("cols = df", True),
+    ("cols = [df]", True),
+    ("cols = [x for x in [df]]", True),  # the element is the frame itself
+    ("cols = df.values", True),  # a view of the data
+])
+def test_which_values_share_an_object_with_a_frame(tmp_path, source, shares):
+    an = facts(tmp_path, "import pandas as pd\ndf = pd.DataFrame({'x': [1]})",
+               source + "\ndf['y'] = 1")
+    (m,) = stmt(an, "df['y'] = 1").mutations
+    assert ("cols" in m.affected) is shares
+
+
+@pytest.mark.parametrize("method, mutates", [
+    ("append", True), ("fit", True), ("unknown_method", True), ("score", False),
+    ("to_csv", False), ("get_params", False), ("__len__", False), ("__setitem__", True),
+])
+def test_a_method_call_mutates_its_receiver_unless_known_not_to(tmp_path, method, mutates):
+    an = facts(tmp_path, "obj = make()", f"obj.{method}(1)")
+    assert bool(stmt(an, f"obj.{method}").mutations) is mutates
+
+
+def test_a_function_summary_lists_the_parameters_it_mutates(tmp_path):
+    an = facts(tmp_path, "def f(a, b):\n    a.append(1)\n    return b.score(a)")
+    (d,) = an.definitions
+    assert d.params == ["a", "b"] and d.mutated_params == {"a"}
+
+
+# ---- planner phases on hand-made step states -----------------------------------------------
+
+def _state(name: str, order: int, **kw) -> flow._StepState:
+    return flow._StepState(name=name, title=name, cells=[order], prev=[], tags=[], order=order,
+                           **kw)
+
+
+def _mutation_stmt(root: str, affected: set[str], objs: dict[str, frozenset[int]]) -> Stmt:
+    st = Stmt(cell=3, seq=1, node=ast.parse("pass").body[0], text=None, lead="", line=1, col=0,
+              kind="code")
+    st.mutations = [Mutation(root, frozenset(affected), 1, 0)]
+    st.alias_objs = objs
+    return st
+
+
+def test_an_alias_group_comes_from_its_latest_producer_in_one_bundle():
+    a = _state("a", 0, outputs={"x"}, bound={"x"})
+    b = _state("b", 1, outputs={"y"}, bound={"y"}, inputs={"x": "a"})
+    b.producer_at_start = {"x": ("step", "a")}
+    c = _state("c", 2, inputs={"x": "a", "y": "b"})
+    c.stmts = [_mutation_stmt("x", {"x", "y"}, {"x": frozenset({1}), "y": frozenset({1})})]
+    problems = flow._carry_alias_groups([a, b, c], {s.name: s for s in (a, b, c)})
+    assert problems == []
+    assert c.inputs == {"x": "b", "y": "b"}  # both from b now
+    assert b.outputs == {"x", "y"} and b.bundles == [{"x", "y"}]
+    assert a.bundles == []  # x and y were last together in b
+
+
+def test_an_alias_group_holding_a_parameter_is_nb209():
+    a = _state("a", 0, outputs={"y"}, bound={"y"}, params=["p"])
+    c = _state("c", 1, inputs={"y": "a"}, params=["p"], outputs={"p", "y"})
+    c.stmts = [_mutation_stmt("y", {"p", "y"}, {"p": frozenset({1}), "y": frozenset({1})})]
+    (problem,) = flow._carry_alias_groups([a, c], {"a": a, "c": c})
+    assert problem[0] == "NB209" and "'p'" in problem[1] and "parameter" in problem[1]
+
+
+def test_outputs_are_what_later_steps_read_and_final_values():
+    a = _state("a", 0, bound={"x", "tmp"}, loop_only={"tmp"})
+    b = _state("b", 1, inputs={"x": "a"}, bound={"z"})
+    producer = {"x": ("step", "a"), "tmp": ("step", "a"), "z": ("step", "b")}
+    flow._derive_outputs([a, b], {"a": a, "b": b}, producer)
+    assert a.outputs == {"x"}  # a loop variable is not a final value
+    assert b.outputs == {"z"}
+
+
+@pytest.mark.parametrize("source, may_not_run", [
+    ("y = URL + 'x'", False),
+    ("try:\n    y = 1\nexcept OSError:\n    y = URL", True),
+    ("y = 1 if ok else URL", True),
+    ("y = ok or URL", True),
+    ("if URL:\n    y = 1", False),  # the test always runs
+    ("for i in range(3):\n    y = URL", True),
+])
+def test_a_read_that_may_not_run(source, may_not_run):
+    assert flow._read_may_not_run(ast.parse(source).body[0], "URL") is may_not_run
