@@ -99,11 +99,15 @@ def test_modules_are_read_never_run_nor_their_parents_imported(tmp_path):
     assert "boom" not in sys.modules and "boom.leaf" not in sys.modules
 
 
-def test_installed_and_extension_modules(tmp_path):
+def test_installed_and_extension_modules(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # converting from the notebook's own folder, as users do
     resolver = StarImportResolver(tmp_path)
     assert {"mean", "median", "NormalDist"} <= set(resolver.exports("statistics").names)
     assert "sqrt" in resolver.exports("math").names  # no Python source: imported
     assert "join" in resolver.exports("os.path").names  # installed by `import os`
+    # built-in and frozen modules have no file: never taken for one beside the notebook
+    assert "version_info" in resolver.exports("sys").names
+    assert "getcwd" in resolver.exports("os").names
     assert "cannot be found" in resolver.exports("no_such_module_nb2pipe").problem
 
 

@@ -435,9 +435,11 @@ class Analyzer:
                 # a star import becomes explicit imports of the names it binds; NB202 only
                 # where they cannot be known (star_imports.py), or inside an import block,
                 # whose text is kept whole
+                star = n
                 n, problem = explicit_import(n, self._star, self._names_read_anywhere())
                 if n is not None and block_text is not None:
-                    n, problem = None, "a star import inside a try block is kept as written"
+                    n, problem = None, (f"`from {star.module} import *` inside a try block: "
+                                        "the block is kept as written; import names explicitly")
                 if n is None:
                     self.diag("NB202", problem, cell.index, st.line, st.col)
                     continue

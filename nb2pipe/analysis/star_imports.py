@@ -102,8 +102,8 @@ def find_module_spec(module: str, notebook_dir: Path | None):
 
 
 def _is_beside(spec, notebook_dir: Path | None) -> bool:
-    if notebook_dir is None or not spec.origin:
-        return False
+    if notebook_dir is None or not spec.origin or not spec.has_location:
+        return False  # built-in and frozen modules have no file ("built-in" is no path)
     try:
         return Path(spec.origin).resolve().is_relative_to(Path(notebook_dir).resolve())
     except (OSError, ValueError):
