@@ -82,9 +82,13 @@ _CODES = [
          "Define the name in an earlier cell, reorder the cells, or un-skip the cell that "
          "defines it."),
     Code("NB202", ERROR, "star import",
-         "`from module import *` hides which names a cell defines, so data flow cannot be "
-         "analyzed soundly.",
-         "Import the names you use explicitly."),
+         "`from module import *` is converted to explicit imports of the names it binds, read "
+         "from the module's source (its `__all__`, or its public top-level names) without "
+         "running it. This is reported only where those names cannot be known: the module "
+         "cannot be found, it is a relative import, the star import is inside a try block, "
+         "or the module computes its `__all__` in a way that needs running it.",
+         "Install the module (or put it next to the notebook), or import the names you use "
+         "explicitly."),
     Code("NB203", ERROR, "dynamic code execution",
          "exec(), eval() or compile() run code nb2pipe cannot see, so the names they read and "
          "write are unknown.",

@@ -29,6 +29,7 @@ from nb2pipe.analysis.model import (STRIP_KINDS, Analysis, Definition, FileRef, 
                                     Stmt)
 from nb2pipe.analysis.names import (Facts, free_names, global_assigns, has_keyword, root_name,
                                     statement_facts)
+from nb2pipe.analysis.star_imports import StarImportResolver, explicit_import, names_read_in
 from nb2pipe.analysis.summaries import FunctionSummaries
 from nb2pipe.diagnostics import Diagnostic
 from nb2pipe.notebook import Cell, Notebook
@@ -68,6 +69,8 @@ class Analyzer(StatementKinds, DisplayDetection, FunctionSummaries, AliasTrackin
         self.seeded = False
         self.local_modules: set[str] = set()
         self._nb_dir = nb.directory
+        self._star = StarImportResolver(nb.directory)  # one per conversion: caches modules
+        self._read_anywhere: frozenset[str] | None = None  # computed at the first star import
 
     # ---- helpers -------------------------------------------------------------------------
     def diag(self, code: str, msg: str, cell: int, line: int | None = 1, col: int | None = 0,
@@ -306,9 +309,17 @@ class Analyzer(StatementKinds, DisplayDetection, FunctionSummaries, AliasTrackin
             st.text or ast.unparse(node))
         for n in nodes:
             if isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names):
-                self.diag("NB202", f"`from {n.module} import *` hides which names it defines",
-                          cell.index, st.line, st.col)
-                continue
+                # a star import becomes explicit imports of the names it binds; NB202 only
+                # where they cannot be known (star_imports.py), or inside an import block,
+                # whose text is kept whole
+                star = n
+                n, problem = explicit_import(n, self._star, self._names_read_anywhere())
+                if n is not None and block_text is not None:
+                    n, problem = None, (f"`from {star.module} import *` inside a try block: "
+                                        "the block is kept as written; import names explicitly")
+                if n is None:
+                    self.diag("NB202", problem, cell.index, st.line, st.col)
+                    continue
             for a in n.names:
                 if isinstance(n, ast.Import):
                     bound = a.asname or a.name.split(".")[0]
@@ -334,6 +345,13 @@ class Analyzer(StatementKinds, DisplayDetection, FunctionSummaries, AliasTrackin
                 if top and self._is_local_module(top):
                     self.local_modules.add(top)
         self.stmts.append(st)
+
+    def _names_read_anywhere(self) -> frozenset[str]:
+        if self._read_anywhere is None:
+            self._read_anywhere = names_read_in(
+                parse_cell(c.source).tree or ast.Module(body=[], type_ignores=[])
+                for c in self.nb.cells if c.cell_type == "code")
+        return self._read_anywhere
 
     def _is_local_module(self, top: str) -> bool:
         d = self._nb_dir

@@ -299,7 +299,7 @@ def free_names(node: ast.AST) -> list[str]:
             name = sym.get_name()
             if top:
                 continue
-            if sym.is_global() and sym.is_referenced():
+            if _reads_module_scope(sym):
                 if name not in seen:
                     seen.add(name)
                     found.append(name)
@@ -308,6 +308,23 @@ def free_names(node: ast.AST) -> list[str]:
 
     visit(table, True)
     return found
+
+
+def _reads_module_scope(sym) -> bool:
+    """Whether a nested scope's symbol is a read of a module-level name.
+
+    Not `Symbol.is_global()`: before Python 3.12 it takes any table named "top" for the
+    module (the module's own table has that name), so in `def top(df, n=5)` every
+    parameter and local counted as a global and was reported unbound (NB201). The binding
+    flags are right whatever the table's name: a referenced name is global when it is
+    declared so, or when this scope neither binds it nor takes it from an enclosing def.
+    """
+    if not sym.is_referenced():
+        return False
+    if sym.is_declared_global():
+        return True
+    bound_here = sym.is_parameter() or sym.is_assigned() or sym.is_imported()
+    return not (bound_here or sym.is_free() or sym.is_nonlocal())
 
 
 def global_assigns(node: ast.AST) -> list[str]:
