@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from nb2pipe.analysis import rules
 from nb2pipe.analysis.cells import Analysis, Definition, Stmt
 from nb2pipe.diagnostics import Diagnostic
+from nb2pipe.planning import live_globals
 from nb2pipe.planning import split as splitting
 from nb2pipe.planning.model import (CommonRef, FileIO, PipelinePlan, SharedDef, Step, Stripped)
 from nb2pipe.transform.code import RNG, definition_source, statement_source
@@ -50,6 +51,7 @@ class _StepState:
     partial: bool = False
     metrics: list[str] = field(default_factory=list)
     order: int = 0
+    live: set[str] = field(default_factory=set)  # see planning/live_globals.py
 
 
 def _is_builtin(name: str) -> bool:
@@ -109,13 +111,19 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
                     stack.append(other)
         d.data_globals = tuple(sorted(acc))
         globals_of_version[f"{d.name}#{d.version}"] = d.data_globals
-        if d.is_class and d.data_globals:
-            diag("NB208", f"class `{d.name}` reads notebook variable(s) "
-                          f"{', '.join(d.data_globals)}", d.cell, d.line, 0)
-        elif d.data_globals:
+        if d.data_globals and not d.is_class:  # classes: see live_globals below
             diag("NB205", f"`{d.name}` reads notebook variable(s) {', '.join(d.data_globals)}; "
                           "they become keyword-only parameters", d.cell, d.line, 0)
 
+    # class code that runs at import (class attributes, method defaults) cannot see a
+    # variable the steps keep live in common: that alone is refused (live_globals.py)
+    readers = {d.name for d in an.definitions if not d.is_class and d.data_globals}
+    for d in an.definitions:
+        if d.is_class and d.data_globals:
+            for n in live_globals.eager_reads(d.node, set(d.data_globals), readers)[:1]:
+                diag("NB208", f"class `{d.name}` reads notebook variable `{n.id}` when the "
+                              "class statement runs", d.cell, n.lineno + d.line - d.node.lineno,
+                     n.col_offset)
     _restore_needed_plots(an)
 
     # ---- walk statements in notebook order ---------------------------------------------------
@@ -272,6 +280,24 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
         if n == RNG or n.startswith("_") or n in s.loop_only:
             continue
         s.outputs.add(n)
+    # methods of shared classes read notebook variables from common at call time: each step
+    # that may call them gets those variables and keeps common in sync (live_globals.py)
+    classes = [(d.seq, d.data_globals) for d in an.definitions if d.is_class and d.data_globals]
+    for s in steps:
+        if not s.stmts:
+            continue
+        for n in sorted(live_globals.live_names(s.stmts[-1].seq, classes)):
+            prior = s.producer_at_start.get(n)
+            coming = prior is not None and prior[0] in ("step", "param")
+            if coming or n in s.bound or n in s.maybe:
+                s.live.add(n)
+            if not coming or n in s.inputs or n in s.params:
+                continue
+            if prior[0] == "step":
+                s.inputs[n] = prior[1]
+                by_name[prior[1]].outputs.add(n)
+            else:
+                s.params.append(n)
     # a value a step may not (re)bind itself but hands on must come in first
     for s in steps:
         for n in sorted(s.outputs):
@@ -394,7 +420,7 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
         plan_defs.append(SharedDef(name=d.name, emit_name=d.emit_name, version=d.version,
                                    cell=d.cell, line=d.line,
                                    kind="class" if d.is_class else "function",
-                                   data_globals=d.data_globals if not d.is_class else (),
+                                   data_globals=d.data_globals,
                                    code=src))
     final_steps: list[Step] = []
     used_imports: set[str] = set()
@@ -406,7 +432,7 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
         uses_partial = False
         for st in s.stmts:
             src, part = statement_source(st, gl)
-            parts.append(src)
+            parts.append(live_globals.with_syncs(src, st.lead, s.live))
             uses_partial |= part
         setup_parts = [statement_source(st, gl)[0] for st in s.setup_stmts]
         imports = sorted(set(s.imports.values()))
@@ -430,7 +456,8 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
             rng_out=s.rng_out, rng_from=s.inputs.get(RNG, "") if s.rng_in else "",
             has_setup=bool(s.setup_stmts), setup_reads=tuple(s.setup_reads),
             metrics=tuple(dict.fromkeys(s.metrics)), tags=tuple(s.tags),
-            body="\n".join(parts), setup_body="\n".join(setup_parts), terminal=tuple(terminal)))
+            body="\n".join(parts), setup_body="\n".join(setup_parts), terminal=tuple(terminal),
+            live_globals=tuple(sorted(s.live))))
 
     # shared module imports: what definitions and setup statements read
     common_imports: set[str] = set()

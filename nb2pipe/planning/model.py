@@ -62,6 +62,9 @@ class Step:
     body: str = ""  # the step's code (already stripped and rewritten)
     setup_body: str = ""  # its setup statements, replayed by later steps
     terminal: tuple[str, ...] = ()  # outputs no later step reads (final values)
+    # notebook variables that shared classes read when their methods run: the step sets them
+    # in common at its start (those it receives) and after each statement that rebinds one
+    live_globals: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,9 @@ class SharedDef:
     cell: int
     line: int
     kind: str  # "function" | "class"
-    data_globals: tuple[str, ...]  # notebook variables it takes as keyword-only parameters
+    # notebook variables it reads: a function takes them as keyword-only parameters, a class
+    # reads them from common, where the steps keep them live (planning/live_globals.py)
+    data_globals: tuple[str, ...]
     code: str
 
 
