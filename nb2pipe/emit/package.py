@@ -201,7 +201,7 @@ def common_module(plan: PipelinePlan) -> str:
         out.pop()  # what follows the docstring brings its own blank lines
     live = sorted({n for d in plan.definitions if d.kind == "class" for n in d.data_globals})
     if live:
-        out += ["", "", live_globals.DECLARATION_COMMENT]
+        out += ["", live_globals.DECLARATION_COMMENT]  # one blank line, as black has it
         out += [f"{n} = None" for n in live]
     for d in plan.definitions:
         out += ["", "", pyfmt.code(_definition_label(d) + "\n" + d.code, 0)]
