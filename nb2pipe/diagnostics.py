@@ -110,10 +110,17 @@ _CODES = [
          "is used before the last definition. In the notebook the call would see whichever "
          "version existed at call time; a module can hold only one.",
          "Give the versions different names."),
-    Code("NB208", ERROR, "class reads a notebook global",
-         "A class defined in the notebook reads a variable that notebook code assigns (or calls "
-         "a function that does). Classes cannot be rewritten to take it as a parameter soundly.",
-         "Pass the value to the constructor or the method instead."),
+    Code("NB208", ERROR, "class reads a notebook global when it is defined",
+         "Methods of a notebook class may read notebook variables: the class moves to the shared "
+         "module, and every step keeps those variables there in step with its own (set at its "
+         "start, and again after each statement that rebinds one), so a method sees the value "
+         "the variable has when the method is called, as in the notebook. What that cannot "
+         "cover is code that runs when the class statement itself runs - a class attribute "
+         "(`rate = RATE`), a method's default value (`def f(self, r=RATE)`) or decorator, or a "
+         "call at class level to a notebook function that reads a variable: the shared module "
+         "runs it at import, before any step has set the variable.",
+         "Read the variable inside a method (or pass it to the constructor) instead of at class "
+         "level."),
     Code("NB209", ERROR, "aliased objects cross a step boundary",
          "Two names refer to the same object (e.g. `b = a`, or a list holding `a`), and a step "
          "mutates it through one name while both reach that step from earlier steps. Such "

@@ -35,7 +35,7 @@ def step(res, name):
 
 
 def run_notebook(cells):
-    ns: dict = {}
+    ns: dict = {"__name__": "__main__"}  # as in a kernel: classes belong to __main__
     for cell in cells:
         if cell[0] == "code" and "skip" not in (cell[2] if len(cell) > 2 else []):
             exec(compile(cell[1], "<cell>", "exec"), ns)
@@ -370,10 +370,20 @@ def test_function_reading_global_gets_keyword_parameter(notebook_factory):
     assert_same(cells, res, out)
 
 
-def test_class_reading_global_is_refused(notebook_factory):
-    cells = [(C, "K = 3\nclass A:\n    def f(self):\n        return K"), (C, "v = A().f()")]
+def test_class_attribute_reading_global_is_refused(notebook_factory):
+    # the class body runs when common.py is imported, before any step sets K
+    cells = [(C, "K = 3\nclass A:\n    size = K * 2\n    def f(self):\n        return K"),
+             (C, "v = A().f()")]
     res, _ = _convert(notebook_factory, cells)
-    assert "NB208" in codes(res)
+    d = next(d for d in res.diagnostics if d.code == "NB208")
+    assert (d.cell, d.line, d.col) == (1, 3, 11)
+
+
+def test_class_method_reading_global_converts(notebook_factory):
+    cells = [(C, "K = 3\nclass A:\n    def f(self):\n        return K"), (C, "v = A().f()")]
+    res, out = _convert(notebook_factory, cells)
+    assert "NB208" not in codes(res)
+    assert_same(cells, res, out)
 
 
 def test_global_statement_is_refused(notebook_factory):

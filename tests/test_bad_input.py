@@ -304,9 +304,10 @@ CASES = [
     Case("redefined_function",
          _nb(["def f():\n    return 1\n", "def g():\n    return f()\n", "print(g())\n",
               "def f():\n    return 2\n", "print(g())\n"]), "NB207", 1, (2, 1, 1)),
-    Case("class_reads_global",
-         _nb(["k = 3\n", "class A:\n    def f(self):\n        return k\nprint(A().f())\n"]),
-         "NB208", 1, (2, 1, 1)),
+    Case("class_attribute_reads_global",
+         _nb(["k = 3\n", "class A:\n    size = k\n    def f(self):\n        return self.size\n"
+              "print(A().f())\n"]),
+         "NB208", 1, (2, 2, 12)),
     Case("alias_of_a_parameter_crosses_steps",
          _nb([code("a = [1]\n", "parameters"), code("b = a\n", "step:load"),
               code("b.append(1)\nprint(a)\n", "step:use")]),

@@ -112,11 +112,17 @@ def test_an_alias_group_holding_a_parameter_is_nb209():
     assert problem[0] == "NB209" and "'p'" in problem[1] and "parameter" in problem[1]
 
 
+def _no_classes():
+    from types import SimpleNamespace
+
+    return SimpleNamespace(definitions=[])
+
+
 def test_outputs_are_what_later_steps_read_and_final_values():
     a = _state("a", 0, bound={"x", "tmp"}, loop_only={"tmp"})
     b = _state("b", 1, inputs={"x": "a"}, bound={"z"})
     producer = {"x": ("step", "a"), "tmp": ("step", "a"), "z": ("step", "b")}
-    flow._derive_outputs([a, b], {"a": a, "b": b}, producer)
+    flow._derive_outputs(_no_classes(), [a, b], {"a": a, "b": b}, producer)
     assert a.outputs == {"x"}  # a loop variable is not a final value
     assert b.outputs == {"z"}
 

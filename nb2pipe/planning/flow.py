@@ -15,6 +15,7 @@ from nb2pipe.analysis import rules
 from nb2pipe.analysis.cells import Analysis, Definition, Mutation, Stmt
 from nb2pipe.analysis.syspath import import_paths
 from nb2pipe.diagnostics import Diagnostic
+from nb2pipe.planning import live_globals
 from nb2pipe.planning import split as splitting
 from nb2pipe.planning.model import (CommonRef, FileIO, PipelinePlan, SharedDef, Step, Stripped)
 from nb2pipe.transform.code import RNG, definition_source, statement_source
@@ -53,6 +54,7 @@ class _StepState:
     partial: bool = False
     metrics: list[str] = field(default_factory=list)
     order: int = 0
+    live: set[str] = field(default_factory=set)  # see planning/live_globals.py
 
 
 def _is_builtin(name: str) -> bool:
@@ -70,7 +72,7 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
     defs_by_name, import_names, data_names = _shared_definitions(an, diag)
     _restore_needed_plots(an)
     walk = _walk_statements(an, steps, cell_to_step, names, defs_by_name, diag)
-    _derive_outputs(steps, by_name, walk.producer)
+    _derive_outputs(an, steps, by_name, walk.producer)
     for code, msg, cell, line, col in _carry_alias_groups(steps, by_name):
         diag(code, msg, cell, line, col)
     _check_redefinitions(an, defs_by_name, walk.def_first_use, diag)
@@ -156,12 +158,18 @@ def _shared_definitions(an: Analysis, diag):
                     stack.append(other)
         d.data_globals = tuple(sorted(acc))
         globals_of_version[f"{d.name}#{d.version}"] = d.data_globals
-        if d.is_class and d.data_globals:
-            diag("NB208", f"class `{d.name}` reads notebook variable(s) "
-                          f"{', '.join(d.data_globals)}", d.cell, d.line, 0)
-        elif d.data_globals:
+        if d.data_globals and not d.is_class:  # classes: see live_globals below
             diag("NB205", f"`{d.name}` reads notebook variable(s) {', '.join(d.data_globals)}; "
                           "they become keyword-only parameters", d.cell, d.line, 0)
+    # class code that runs at import (class attributes, method defaults) cannot see a
+    # variable the steps keep live in common: that alone is refused (live_globals.py)
+    readers = {d.name for d in an.definitions if not d.is_class and d.data_globals}
+    for d in an.definitions:
+        if d.is_class and d.data_globals:
+            for n in live_globals.eager_reads(d.node, set(d.data_globals), readers)[:1]:
+                diag("NB208", f"class `{d.name}` reads notebook variable `{n.id}` when the "
+                              "class statement runs", d.cell, n.lineno + d.line - d.node.lineno,
+                     n.col_offset)
     return defs_by_name, import_names, data_names
 
 
@@ -337,7 +345,7 @@ def _walk_statements(an: Analysis, steps: list[_StepState], cell_to_step: dict[i
     return _Walk(producer, def_first_use, stripped_cells, metrics)
 
 
-def _derive_outputs(steps: list[_StepState], by_name: dict[str, _StepState],
+def _derive_outputs(an: Analysis, steps: list[_StepState], by_name: dict[str, _StepState],
                     producer: dict[str, tuple]) -> None:
     """Outputs: what later steps read, and final values; a value a step hands on without
     binding it comes in first."""
@@ -353,6 +361,24 @@ def _derive_outputs(steps: list[_StepState], by_name: dict[str, _StepState],
         if n == RNG or n.startswith("_") or n in s.loop_only:
             continue
         s.outputs.add(n)
+    # methods of shared classes read notebook variables from common at call time: each step
+    # that may call them gets those variables and keeps common in sync (live_globals.py)
+    classes = [(d.seq, d.data_globals) for d in an.definitions if d.is_class and d.data_globals]
+    for s in steps:
+        if not s.stmts:
+            continue
+        for n in sorted(live_globals.live_names(s.stmts[-1].seq, classes)):
+            prior = s.producer_at_start.get(n)
+            coming = prior is not None and prior[0] in ("step", "param")
+            if coming or n in s.bound or n in s.maybe:
+                s.live.add(n)
+            if not coming or n in s.inputs or n in s.params:
+                continue
+            if prior[0] == "step":
+                s.inputs[n] = prior[1]
+                by_name[prior[1]].outputs.add(n)
+            else:
+                s.params.append(n)
     # a value a step may not (re)bind itself but hands on must come in first
     for s in steps:
         for n in sorted(s.outputs):
@@ -476,7 +502,7 @@ def _render_steps(an: Analysis, kept_steps: list[_StepState],
         plan_defs.append(SharedDef(name=d.name, emit_name=d.emit_name, version=d.version,
                                    cell=d.cell, line=d.line,
                                    kind="class" if d.is_class else "function",
-                                   data_globals=d.data_globals if not d.is_class else (),
+                                   data_globals=d.data_globals,
                                    code=src))
     final_steps: list[Step] = []
     used_imports: set[str] = set()
@@ -488,7 +514,7 @@ def _render_steps(an: Analysis, kept_steps: list[_StepState],
         uses_partial = False
         for st in s.stmts:
             src, part = statement_source(st, gl)
-            parts.append(src)
+            parts.append(live_globals.with_syncs(src, st.lead, s.live))
             uses_partial |= part
         setup_parts = [statement_source(st, gl)[0] for st in s.setup_stmts]
         imports = sorted(set(s.imports.values()))
@@ -513,7 +539,8 @@ def _render_steps(an: Analysis, kept_steps: list[_StepState],
             bundles=tuple(sorted(tuple(sorted(b & set(outputs))) for b in s.bundles
                                  if len(b & set(outputs)) >= 2)),
             metrics=tuple(dict.fromkeys(s.metrics)), tags=tuple(s.tags),
-            body="\n".join(parts), setup_body="\n".join(setup_parts), terminal=tuple(terminal)))
+            body="\n".join(parts), setup_body="\n".join(setup_parts), terminal=tuple(terminal),
+            live_globals=tuple(sorted(s.live))))
     return plan_defs, final_steps, used_imports
 
 

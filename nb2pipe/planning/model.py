@@ -65,6 +65,9 @@ class Step:
     # outputs that share objects, saved as one artifact each group so that a step receiving
     # them gets one object again, as the notebook had (see planning.flow._carry_alias_groups)
     bundles: tuple[tuple[str, ...], ...] = ()
+    # notebook variables that shared classes read when their methods run: the step sets them
+    # in common at its start (those it receives) and after each statement that rebinds one
+    live_globals: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,9 @@ class SharedDef:
     cell: int
     line: int
     kind: str  # "function" | "class"
-    data_globals: tuple[str, ...]  # notebook variables it takes as keyword-only parameters
+    # notebook variables it reads: a function takes them as keyword-only parameters, a class
+    # reads them from common, where the steps keep them live (planning/live_globals.py)
+    data_globals: tuple[str, ...]
     code: str
 
 

@@ -148,6 +148,17 @@ CASES: dict[str, list[tuple]] = {
         (M, "## Apply"),
         (C, "scaled = sc.transform([2, 4])"),
     ],
+    # a method reads a notebook variable: it sees the value at call time, in any step
+    "class_globals": [
+        (M, "## Setup"),
+        (C, "factor = 3\n\nclass Multiplier:\n    def __init__(self):\n        self.calls = 0\n\n"
+            "    def run(self, v):\n        self.calls += 1\n        return v * factor"),
+        (M, "## Make"),
+        (C, "m = Multiplier()\na = m.run(2)"),
+        (M, "## Use"),
+        (C, "seen = []\nfor factor in [7, 11]:\n    seen.append(m.run(1))\n"
+            "factor = 5\nb = m.run(2)"),
+    ],
 }
 
 
