@@ -11,8 +11,10 @@ import posixpath
 from dataclasses import dataclass, field
 
 from nb2pipe.analysis import rules
+from nb2pipe.analysis.secrets import secret_names
 from nb2pipe.analysis.cells import Analysis, Definition, Stmt
 from nb2pipe.diagnostics import Diagnostic
+from nb2pipe.planning import recompute
 from nb2pipe.planning import split as splitting
 from nb2pipe.planning.model import (CommonRef, FileIO, PipelinePlan, SharedDef, Step, Stripped)
 from nb2pipe.transform.code import RNG, definition_source, statement_source
@@ -117,6 +119,9 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
                           "they become keyword-only parameters", d.cell, d.line, 0)
 
     _restore_needed_plots(an)
+    # values built from a secret never cross a step boundary: each step that reads one runs
+    # the statements that build it again, from the environment (planning/recompute.py)
+    secret = recompute.plan(an, cell_to_step, names, secret_names(nb), diags)
 
     # ---- walk statements in notebook order ---------------------------------------------------
     producer: dict[str, tuple] = {}
@@ -175,8 +180,7 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
         elif kind == "deleted":
             diag("NB201", f"name '{name}' is read after `del {name}`", st.cell, st.line, st.col)
 
-    for st in an.stmts:
-        idx = cell_to_step.get(st.cell)
+    for st, idx in recompute.statements(an.stmts, cell_to_step, secret):
         if st.kind == "import":
             for n, line in st.import_names.items():
                 producer[n] = ("import", line)
@@ -269,7 +273,7 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
             final[n] = p[1]
     for n, prod in final.items():
         s = by_name[prod]
-        if n == RNG or n.startswith("_") or n in s.loop_only:
+        if n == RNG or n.startswith("_") or n in s.loop_only or n in secret.flow.final:
             continue
         s.outputs.add(n)
     # a value a step may not (re)bind itself but hands on must come in first
@@ -352,6 +356,8 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
             diag("NB305", f"section '{s.title}' has no code left after stripping display code",
                  s.cells[0], 1, 0)
             stripped_cells.extend(s.stripped)
+    for s in kept_steps:  # replayed setup that reads a secret-derived value rebuilds it first
+        s.setup_stmts[:0] = secret.setup_prefix.get(s.order, ())
     setup_owners: list[_StepState] = []
     for s in kept_steps:
         s.setup_from = [o.name for o in setup_owners]
@@ -430,7 +436,8 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
             rng_out=s.rng_out, rng_from=s.inputs.get(RNG, "") if s.rng_in else "",
             has_setup=bool(s.setup_stmts), setup_reads=tuple(s.setup_reads),
             metrics=tuple(dict.fromkeys(s.metrics)), tags=tuple(s.tags),
-            body="\n".join(parts), setup_body="\n".join(setup_parts), terminal=tuple(terminal)))
+            body="\n".join(parts), setup_body="\n".join(setup_parts), terminal=tuple(terminal),
+            recomputed=secret.recomputed.get(s.order, ())))
 
     # shared module imports: what definitions and setup statements read
     common_imports: set[str] = set()
@@ -469,7 +476,8 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
         requirements=tuple(an.requirements), imported_modules=tuple(imported_modules),
         local_modules=tuple(sorted(an.local_modules)), stripped_cells=tuple(stripped_cells),
         dropped_steps=tuple(dropped), final_names=tuple(final_names), seeded=an.seeded,
-        diagnostics=tuple(diags))
+        diagnostics=tuple(diags), secret_derived=tuple(
+            (n, secret.envs_of(n)) for n in sorted(secret.flow.derived)))
 
 
 def _restore_needed_plots(an: Analysis) -> None:

@@ -62,6 +62,7 @@ class Step:
     body: str = ""  # the step's code (already stripped and rewritten)
     setup_body: str = ""  # its setup statements, replayed by later steps
     terminal: tuple[str, ...] = ()  # outputs no later step reads (final values)
+    recomputed: tuple[str, ...] = ()  # secret-derived values it rebuilds from the environment
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,9 @@ class PipelinePlan:
     final_names: tuple[str, ...]  # names the pipeline's final namespace holds
     seeded: bool
     diagnostics: tuple[Diagnostic, ...] = field(default=())
+    # (name, secret environment variables) of every value built from a secret: never a step
+    # input or output, never stored (planning/recompute.py)
+    secret_derived: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def step(self, name: str) -> Step:
         for s in self.steps:
@@ -107,6 +111,12 @@ class PipelinePlan:
     def to_json(self, include_code: bool = True) -> dict[str, Any]:
         data = asdict(self)
         data["diagnostics"] = [d.to_json() for d in self.diagnostics]
+        # the secret fields only where the notebook has secrets: other plans stay as they were
+        if not data["secret_derived"]:
+            del data["secret_derived"]
+        for s in data["steps"]:
+            if not s["recomputed"]:
+                del s["recomputed"]
         if not include_code:
             for s in data["steps"]:
                 s.pop("body", None)
