@@ -114,6 +114,9 @@ class _Walk:
 def plan(an, cell_to_step: dict[int, int], step_names: list[str], lifted: tuple[str, ...],
          diags: list[Diagnostic]) -> Recompute:
     """Where secret-derived values are recomputed, with NB221 where they cannot be."""
+    if not lifted and not any("environ" in c.source or "getenv" in c.source
+                              for c in an.notebook.cells if c.cell_type == "code"):
+        return Recompute()  # no secret can be read: skip the walk (large notebooks)
     flow = trace(an.stmts, an.definitions, lifted)
     if not flow:
         return Recompute()
