@@ -75,8 +75,10 @@ def test_functions_and_credential_like_env_reads_are_sources(tmp_path):
         ("code", 'def client():\n    return {"key": os.environ["GITHUB_TOKEN"]}\n'
                  'def label(x):\n    return "id-" + str(x)\n'),
         ("code", "c = client()\nname = label(3)\nhome = os.environ['HOME']\n"),
+        ("code", 'def keyed():\n    return "k:" + c["key"]\n'),
+        ("code", "v = keyed()\n"),  # reads the tainted global `c` inside the function
     ])
-    assert set(flow.derived) == {"c"}
+    assert set(flow.derived) == {"c", "v"}
     assert flow.derived["c"] == frozenset({"GITHUB_TOKEN"})
 
 

@@ -177,7 +177,8 @@ def trace(stmts, definitions, lifted: Iterable[str] = ()) -> SecretFlow:
         tainted_reads = frozenset(r for r in reads if r in current)
         # read directly where the value cannot flow on (`len(token)`), or only inside a
         # notebook function (then it may: conservative)
-        flowing = leaking_names(st.node, tainted_reads) | (tainted_reads - set(st.reads))
+        named = {n.id for n in ast.walk(st.node) if isinstance(n, ast.Name)}
+        flowing = leaking_names(st.node, tainted_reads) | (tainted_reads - named)
         envs = secret_env_reads(st.node, lifted)
         for r in reads:
             envs |= def_envs.get(r, frozenset())
