@@ -224,11 +224,14 @@ def _read_source(rel: str) -> str:
     return (Path(__file__).parent / rel).read_text(encoding="utf-8")
 
 
-def step_names(nb: Any, steps: list[dict[str, Any]]) -> dict[str, tuple[list[str], list[str]]]:
+def step_names(nb: Any, steps: list[dict[str, Any]], hidden: frozenset[str] = frozenset()
+               ) -> dict[str, tuple[list[str], list[str]]]:
     """Per step: (names recorded before it, names recorded after it).
 
     Before: its inputs and parameters. After: every top-level name its kept statements bind,
     rebind or mutate (imports, definitions and the parameters cell aside), plus its outputs.
+    Never a name in `hidden` (values built from a secret: no sample, type or fixture of them
+    may reach the project).
     """
     from nb2pipe.analysis.cells import analyze
 
@@ -244,7 +247,8 @@ def step_names(nb: Any, steps: list[dict[str, Any]]) -> dict[str, tuple[list[str
         for c in s["cells"]:
             writes |= by_cell.get(c, set())
         pre = list(dict.fromkeys(list(s["inputs"]) + list(s["params"])))
-        out[s["name"]] = (pre, sorted(n for n in writes if n.isidentifier()))
+        out[s["name"]] = ([n for n in pre if n not in hidden],
+                          sorted(n for n in writes if n.isidentifier() and n not in hidden))
     return out
 
 
@@ -311,7 +315,8 @@ def hooked_notebook(nb_path: Path, steps: list[dict[str, Any]], names: dict, dum
 
 def run_hooked(nb_path: Path, steps: list[dict[str, Any]], dump_dir: Path,
                fixtures_dir: Path | None = None, timeout: int = 600,
-               kernel_name: str = "python3", describe: bool = True) -> CaptureRun:
+               kernel_name: str = "python3", describe: bool = True,
+               hidden: frozenset[str] = frozenset()) -> CaptureRun:
     """Execute the notebook in its folder with boundary hooks; never raises for cell errors."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -319,7 +324,7 @@ def run_hooked(nb_path: Path, steps: list[dict[str, Any]], dump_dir: Path,
     from nb2pipe.notebook import read_notebook
 
     nb_obj, _ = read_notebook(nb_path, nb_path.name)
-    names = step_names(nb_obj, steps)
+    names = step_names(nb_obj, steps, hidden)
     dump_dir.mkdir(parents=True, exist_ok=True)
     nb, origin = hooked_notebook(nb_path, steps, names, dump_dir, fixtures_dir, describe)
     env_keys = ("MPLBACKEND", "PATH")
@@ -360,6 +365,13 @@ def run_hooked(nb_path: Path, steps: list[dict[str, Any]], dump_dir: Path,
 
 # ---- capture for the generated project ------------------------------------------------------
 
+def secret_derived_names(plan: Any) -> frozenset[str]:
+    """Names of the values built from a secret, from a PipelinePlan or its JSON."""
+    raw = plan.secret_derived if hasattr(plan, "secret_derived") else plan.get(
+        "secret_derived", ())
+    return frozenset(name for name, _ in raw)
+
+
 def plan_steps(plan: Any) -> list[dict[str, Any]]:
     """The step fields capture and verify need, from a PipelinePlan or its JSON."""
     raw = plan.to_json(include_code=False) if hasattr(plan, "to_json") else plan
@@ -383,7 +395,8 @@ def capture(nb_path: Path, plan: Any, timeout: int = 600) -> tuple[Capture | Non
     tmp = Path(tempfile.mkdtemp(prefix="nb2pipe-capture-"))
     try:
         steps = plan_steps(plan)
-        run = run_hooked(nb_path, steps, tmp / "dump", tmp / "fixtures", timeout=timeout)
+        run = run_hooked(nb_path, steps, tmp / "dump", tmp / "fixtures", timeout=timeout,
+                         hidden=secret_derived_names(plan))
         if not run.ok:
             where = f"cell {run.error_cell}: " if run.error_cell is not None else ""
             return None, f"the notebook failed while capturing ({where}{run.error})"

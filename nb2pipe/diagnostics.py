@@ -162,6 +162,17 @@ _CODES = [
          "(an `except` fallback, a branch not taken). The step keeps the statement as it is: "
          "it fails the same way, at the same moment, if it ever runs.",
          "Define the name, or remove the dead code."),
+    Code("NB222", ERROR, "value built from a secret cannot be recomputed",
+         "A value built from a secret (a hard-coded credential lifted to the environment, or "
+         "a credential-like environment variable) is never stored: not as a step input or "
+         "output, not in the run store, the lineage, test fixtures or a cluster's artifact "
+         "repository. A later step that reads it runs the statements that build it again, "
+         "from the environment. That is refused when running them again is not cheap and "
+         "repeatable: a call outside string building, encodings, hashes and environment "
+         "reads (a network request, a client that connects), a file read or write, random "
+         "numbers, or a value it reads that has changed since.",
+         "Keep the cells that build the value and the cells that read it in one step (give "
+         "them the same `step:NAME` tag), or build the value in the step that uses it."),
     # ---- planning ------------------------------------------------------------------------
     Code("NB301", ERROR, "step tagged on cells that are not together",
          "The same step name is given to cells separated by cells of other steps. Running them "

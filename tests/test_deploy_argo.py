@@ -398,7 +398,9 @@ def test_secrets_become_env_reads_and_secret_refs(secret_project):
                          "AWS_SECRET_ACCESS_KEY", "PASSWORD", "TOKEN"}
     assert {r["name"] for r in refs.values()} == {"creds-pipeline-secrets"}
     readme = (out / "deploy/README.md").read_text()
-    assert "`API_TOKEN` (from `API_TOKEN`), output of step `load`" in readme  # crosses steps
+    # read in `use`, built in `load`: recomputed there from the Secret, never an artifact
+    assert "- `API_TOKEN` in step `use`" in readme
+    assert "API_TOKEN" not in res.plan.step("load").outputs
     secret = yaml_docs(out / "deploy/secret.yaml")[0]
     assert k8s_errors(secret) == []
     assert set(secret["stringData"]) == set(refs) and set(secret["stringData"].values()) == {""}

@@ -7,6 +7,7 @@ stage's contract each, so a change shows where it happened.
 from __future__ import annotations
 
 import ast
+from types import SimpleNamespace
 
 import pytest
 
@@ -122,7 +123,8 @@ def test_outputs_are_what_later_steps_read_and_final_values():
     a = _state("a", 0, bound={"x", "tmp"}, loop_only={"tmp"})
     b = _state("b", 1, inputs={"x": "a"}, bound={"z"})
     producer = {"x": ("step", "a"), "tmp": ("step", "a"), "z": ("step", "b")}
-    flow._derive_outputs(_no_classes(), [a, b], {"a": a, "b": b}, producer)
+    no_secrets = SimpleNamespace(flow=SimpleNamespace(final=set()))
+    flow._derive_outputs(_no_classes(), [a, b], {"a": a, "b": b}, producer, no_secrets)
     assert a.outputs == {"x"}  # a loop variable is not a final value
     assert b.outputs == {"z"}
 

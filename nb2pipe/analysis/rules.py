@@ -269,3 +269,28 @@ def matches(qualname: str, table) -> bool:
 
 def in_modules(qualname: str, modules) -> bool:
     return any(qualname == m or qualname.startswith(m + ".") for m in modules)
+
+# ---- recomputing values built from a secret (nb2pipe/planning/recompute.py) ------------------
+# A value built from a secret is never stored: each step that reads it runs the statements that
+# build it again. Only statements whose calls are all in these tables are run again; anything
+# else (a network call, a client that connects, a file read) is refused with NB222, as running
+# it twice could be slow, cost money or give another result.
+RECOMPUTE_BUILTINS = frozenset({
+    "str", "bytes", "bytearray", "int", "float", "bool", "len", "repr", "format", "dict",
+    "list", "tuple", "set", "frozenset", "sorted", "reversed", "min", "max", "sum", "abs",
+    "round", "ord", "chr", "hex", "zip", "enumerate", "range", "map", "filter", "any", "all",
+    "isinstance", "getattr", "hasattr", "__import__",
+})
+RECOMPUTE_CALLS = frozenset({  # qualified names or module prefixes
+    "os.environ", "os.getenv", "base64", "binascii", "urllib.parse", "hashlib", "hmac",
+    "json.dumps", "json.loads", "string", "textwrap", "re", "secrets.compare_digest",
+    "requests.auth.HTTPBasicAuth", "requests.auth.HTTPDigestAuth", "requests.auth.HTTPProxyAuth",
+    "httpx.BasicAuth", "aiohttp.BasicAuth", "collections.OrderedDict",
+})
+RECOMPUTE_METHODS = frozenset({  # on a value: strings, bytes, dicts, lists, hashes
+    "format", "format_map", "encode", "decode", "strip", "lstrip", "rstrip", "lower", "upper",
+    "replace", "join", "split", "rsplit", "startswith", "endswith", "removeprefix",
+    "removesuffix", "zfill", "title", "capitalize", "partition", "rpartition", "get",
+    "copy", "items", "keys", "values", "update", "setdefault", "append", "extend",
+    "hexdigest", "digest",
+})

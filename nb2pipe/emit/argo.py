@@ -237,13 +237,12 @@ def deploy_readme(plan: PipelinePlan) -> str:
                   "conversion wrote (git-ignored, never commit it):", "",
                   "```", f"kubectl create secret generic {name}-secrets "
                   "--from-env-file=secrets.local.env", "```", ""]
-        handed = k8s.secret_values_handed_on(plan)
-        if handed:
-            lines += ["**Careful:** these variables hold a secret and are handed to later steps "
-                      "as values, so on a cluster they are stored in the artifact repository. "
-                      "Read the environment variable in each step that needs it instead:", ""]
-            lines += [f"- `{var}` (from `{env}`), output of step `{st}`"
-                      for st, var, env in handed] + [""]
+        recomputed = sorted({(n, s.name) for s in plan.steps for n in s.recomputed})
+        if recomputed:
+            lines += ["Values built from a secret are never passed between steps (they would "
+                      "be stored in the artifact repository): the steps that read one "
+                      "recompute it from the Secret:", ""]
+            lines += [f"- `{var}` in step `{st}`" for var, st in recomputed] + [""]
     lines += ["## Kubeflow Pipelines", "",
               "`kfp-pipeline.yaml` is written when the `kfp` extra is installed "
               "(`pip install nb2pipe[kfp]`), or later with `nb2pipe compile-kfp .`; submit it with "

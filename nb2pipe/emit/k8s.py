@@ -169,26 +169,12 @@ def _quantity(q: str) -> float:
 
 def _env_reads(code: str) -> list[str]:
     """Names read with os.environ[...] / os.environ.get(...) / os.getenv(...)."""
+    from nb2pipe.analysis.taint import env_reads
+
     try:
-        tree = ast.parse(code)
+        return env_reads(ast.parse(code))
     except SyntaxError:
         return []
-    found: list[str] = []
-
-    def is_environ(node: ast.AST) -> bool:
-        return isinstance(node, ast.Attribute) and node.attr == "environ"
-
-    for node in ast.walk(tree):
-        key = None
-        if isinstance(node, ast.Subscript) and is_environ(node.value):
-            key = node.slice
-        elif isinstance(node, ast.Call) and node.args and isinstance(node.func, ast.Attribute):
-            f = node.func
-            if (f.attr == "get" and is_environ(f.value)) or f.attr == "getenv":
-                key = node.args[0]
-        if isinstance(key, ast.Constant) and isinstance(key.value, str):
-            found.append(key.value)
-    return found
 
 
 def step_secrets(plan: PipelinePlan, step: Step) -> tuple[str, ...]:
@@ -206,26 +192,6 @@ def step_secrets(plan: PipelinePlan, step: Step) -> tuple[str, ...]:
     for code in codes:
         names += [n for n in _env_reads(code) if looks_secret(n) or n in shaped]
     return tuple(sorted(dict.fromkeys(n for n in names if re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", n))))
-
-
-def secret_values_handed_on(plan: PipelinePlan) -> list[tuple[str, str, str]]:
-    """(step, variable, env name) for variables bound from a secret that the step hands on as
-    a value: on a cluster such a value lands in the artifact repository."""
-    out: list[tuple[str, str, str]] = []
-    for step in plan.steps:
-        secrets = set(step_deploy(plan, step).secrets)
-        try:
-            tree = ast.parse(step.body)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
-                reads = [n for n in _env_reads(ast.unparse(node.value)) if n in secrets]
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                for t in targets:
-                    if isinstance(t, ast.Name) and t.id in step.outputs and reads:
-                        out.append((step.name, t.id, reads[0]))
-    return out
 
 
 def _has(plan: PipelinePlan, name: str) -> bool:

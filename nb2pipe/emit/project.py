@@ -186,6 +186,7 @@ def readme(plan: PipelinePlan, description: str, unknown: list[str],
         out.append("")
     if plan.metrics:
         out += ["## Metrics", ""] + [f"- `{m}` (step `{s}`)" for m, s in plan.metrics] + [""]
+    out += secret_values_section(plan)
     files = [(s.name, f) for s in plan.steps for f in s.files]
     if files:
         out += ["## Files read and written", "", "| step | file | mode | cell |", "|---|---|---|---|"]
@@ -251,6 +252,29 @@ def readme(plan: PipelinePlan, description: str, unknown: list[str],
     if notes:
         out += ["## Diagnostics", ""] + [f"- `{_md(d.format())}`" for d in notes] + [""]
     return "\n".join(out)
+
+
+def secret_values_section(plan: PipelinePlan) -> list[str]:
+    """README lines: which values are built from a secret, and where they are recomputed."""
+    if not plan.secret_derived:
+        return []
+    out = ["## Values built from secrets", "",
+           "These values are built from a secret (the environment variables in brackets). "
+           "They are never step inputs or outputs, so they never reach the run store "
+           "(`.nb2pipe/`), the lineage, test fixtures or a cluster's artifact repository, "
+           "and they are not among the pipeline's final values. Each step that reads one "
+           "recomputes it from the environment, running the statements that build it again:",
+           ""]
+    where: dict[str, list[str]] = {}
+    for s in plan.steps:
+        for n in s.recomputed:
+            where.setdefault(n, []).append(s.name)
+    for name, envs in plan.secret_derived:
+        steps = ", ".join(f"`{x}`" for x in where.get(name, []))
+        out.append(f"- `{name}` ({', '.join(envs)})"
+                   + (f": recomputed in {steps}" if steps else ": used only where it is built"))
+    out += ["", "The runner masks the secrets' values in the step logs it stores.", ""]
+    return out
 
 
 def _md(text: str) -> str:

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 
 from nb2pipe.analysis import rules
 from nb2pipe.analysis.cells import Analysis, Definition, Mutation, Stmt
+from nb2pipe.analysis.secrets import secret_names
 from nb2pipe.analysis.syspath import import_paths
 from nb2pipe.diagnostics import Diagnostic
-from nb2pipe.planning import live_globals
+from nb2pipe.planning import live_globals, recompute
 from nb2pipe.planning import split as splitting
 from nb2pipe.planning.model import (CommonRef, FileIO, PipelinePlan, SharedDef, Step, Stripped)
 from nb2pipe.transform.code import RNG, definition_source, statement_source
@@ -71,14 +72,18 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
     raw_to_name = {g.raw_name: n for g, n in zip(groups, names)}
     defs_by_name, import_names, data_names = _shared_definitions(an, diag)
     _restore_needed_plots(an)
-    walk = _walk_statements(an, steps, cell_to_step, names, defs_by_name, diag)
-    _derive_outputs(an, steps, by_name, walk.producer)
+    # values built from a secret never cross a step boundary: each step that reads one runs
+    # the statements that build it again, from the environment (planning/recompute.py)
+    secret = recompute.plan(an, cell_to_step, names, secret_names(nb), diags)
+    walk = _walk_statements(an, steps, cell_to_step, names, defs_by_name, secret, diag)
+    _derive_outputs(an, steps, by_name, walk.producer, secret)
     for code, msg, cell, line, col in _carry_alias_groups(steps, by_name):
         diag(code, msg, cell, line, col)
     _check_redefinitions(an, defs_by_name, walk.def_first_use, diag)
     _link_upstream(steps, by_name, raw_to_name, diag)
-    kept_steps, dropped = _setup_replay(steps, by_name, data_names, walk.stripped_cells, diag)
-    plan_defs, final_steps, used_imports = _render_steps(an, kept_steps, defs_by_name)
+    kept_steps, dropped = _setup_replay(steps, by_name, data_names, walk.stripped_cells, secret,
+                                        diag)
+    plan_defs, final_steps, used_imports = _render_steps(an, kept_steps, defs_by_name, secret)
     common_imports, side_effect, imported_modules = _shared_imports(an, kept_steps, used_imports)
     # the notebook's final namespace: names whose last producer is a step or a parameter
     # (a name deleted at the end is not a final value even if steps pass it on before)
@@ -94,7 +99,8 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
         requirements=tuple(an.requirements), imported_modules=tuple(imported_modules),
         local_modules=tuple(sorted(an.local_modules)), stripped_cells=tuple(walk.stripped_cells),
         dropped_steps=tuple(dropped), final_names=tuple(final_names), seeded=an.seeded,
-        diagnostics=tuple(diags),
+        diagnostics=tuple(diags), secret_derived=tuple(
+            (n, secret.envs_of(n)) for n in sorted(secret.flow.derived)),
         import_paths=tuple(import_paths([st.node for st in an.stmts if st.kind == "setup"],
                                          an.imports)))
 
@@ -184,7 +190,8 @@ class _Walk:
 
 
 def _walk_statements(an: Analysis, steps: list[_StepState], cell_to_step: dict[int, int],
-                     names: list[str], defs_by_name: dict[str, list[Definition]], diag) -> _Walk:
+                     names: list[str], defs_by_name: dict[str, list[Definition]],
+                     secret: recompute.Recompute, diag) -> _Walk:
     """Statements in notebook order: each read resolves to its producer (the last statement
     before it that bound or mutated the name), which makes inputs, parameters, imports and
     shared functions of the reading step; binds and mutations make the step the producer."""
@@ -260,8 +267,7 @@ def _walk_statements(an: Analysis, steps: list[_StepState], cell_to_step: dict[i
         elif kind == "deleted":
             diag("NB201", f"name '{name}' is read after `del {name}`", st.cell, st.line, st.col)
 
-    for st in an.stmts:
-        idx = cell_to_step.get(st.cell)
+    for st, idx in recompute.statements(an.stmts, cell_to_step, secret):
         if st.kind == "import":
             for n, line in st.import_names.items():
                 producer[n] = ("import", line)
@@ -346,7 +352,7 @@ def _walk_statements(an: Analysis, steps: list[_StepState], cell_to_step: dict[i
 
 
 def _derive_outputs(an: Analysis, steps: list[_StepState], by_name: dict[str, _StepState],
-                    producer: dict[str, tuple]) -> None:
+                    producer: dict[str, tuple], secret: recompute.Recompute) -> None:
     """Outputs: what later steps read, and final values; a value a step hands on without
     binding it comes in first."""
     for s in steps:
@@ -358,7 +364,7 @@ def _derive_outputs(an: Analysis, steps: list[_StepState], by_name: dict[str, _S
             final[n] = p[1]
     for n, prod in final.items():
         s = by_name[prod]
-        if n == RNG or n.startswith("_") or n in s.loop_only:
+        if n == RNG or n.startswith("_") or n in s.loop_only or n in secret.flow.final:
             continue
         s.outputs.add(n)
     # methods of shared classes read notebook variables from common at call time: each step
@@ -445,7 +451,8 @@ def _link_upstream(steps: list[_StepState], by_name: dict[str, _StepState],
 
 
 def _setup_replay(steps: list[_StepState], by_name: dict[str, _StepState], data_names: set[str],
-                  stripped_cells: list[Stripped], diag) -> tuple[list[_StepState], list[str]]:
+                  stripped_cells: list[Stripped], secret: recompute.Recompute,
+                  diag) -> tuple[list[_StepState], list[str]]:
     """Steps left without code are dropped (NB305); every later step replays the setup state
     of the steps before it, and what that setup reads comes in as inputs."""
     kept_steps = [s for s in steps if s.stmts]
@@ -455,6 +462,8 @@ def _setup_replay(steps: list[_StepState], by_name: dict[str, _StepState], data_
             diag("NB305", f"section '{s.title}' has no code left after stripping display code",
                  s.cells[0], 1, 0)
             stripped_cells.extend(s.stripped)
+    for s in kept_steps:  # replayed setup that reads a secret-derived value rebuilds it first
+        s.setup_stmts[:0] = secret.setup_prefix.get(s.order, ())
     setup_owners: list[_StepState] = []
     for s in kept_steps:
         s.setup_from = [o.name for o in setup_owners]
@@ -491,7 +500,7 @@ def _setup_replay(steps: list[_StepState], by_name: dict[str, _StepState], data_
 
 
 def _render_steps(an: Analysis, kept_steps: list[_StepState],
-                  defs_by_name: dict[str, list[Definition]]):
+                  defs_by_name: dict[str, list[Definition]], secret: recompute.Recompute):
     """The code of the shared definitions and of each step, as plan values."""
     kept_names = {s.name for s in kept_steps}
     globals_of_current: dict[str, tuple[str, ...]] = {}
@@ -540,7 +549,7 @@ def _render_steps(an: Analysis, kept_steps: list[_StepState],
                                  if len(b & set(outputs)) >= 2)),
             metrics=tuple(dict.fromkeys(s.metrics)), tags=tuple(s.tags),
             body="\n".join(parts), setup_body="\n".join(setup_parts), terminal=tuple(terminal),
-            live_globals=tuple(sorted(s.live))))
+            live_globals=tuple(sorted(s.live)), recomputed=secret.recomputed.get(s.order, ())))
     return plan_defs, final_steps, used_imports
 
 

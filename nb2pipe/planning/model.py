@@ -68,6 +68,7 @@ class Step:
     # notebook variables that shared classes read when their methods run: the step sets them
     # in common at its start (those it receives) and after each statement that rebinds one
     live_globals: tuple[str, ...] = ()
+    recomputed: tuple[str, ...] = ()  # secret-derived values it rebuilds from the environment
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,9 @@ class PipelinePlan:
     # folders the notebook adds to sys.path with literal paths, relative to its folder:
     # applied when the package is imported, before the step modules' imports run
     import_paths: tuple[str, ...] = ()
+    # (name, secret environment variables) of every value built from a secret: never a step
+    # input or output, never stored (planning/recompute.py)
+    secret_derived: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def step(self, name: str) -> Step:
         for s in self.steps:
@@ -118,6 +122,12 @@ class PipelinePlan:
     def to_json(self, include_code: bool = True) -> dict[str, Any]:
         data = asdict(self)
         data["diagnostics"] = [d.to_json() for d in self.diagnostics]
+        # the secret fields only where the notebook has secrets: other plans stay as they were
+        if not data["secret_derived"]:
+            del data["secret_derived"]
+        for s in data["steps"]:
+            if not s["recomputed"]:
+                del s["recomputed"]
         if not include_code:
             for s in data["steps"]:
                 s.pop("body", None)

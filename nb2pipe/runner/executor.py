@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nb2pipe.runner.fingerprint import Fingerprinter, fingerprint, git_info
+from nb2pipe.runner.masking import masker_for
 from nb2pipe.runner.project import Project
 from nb2pipe.tracking.store import Store
 
@@ -170,6 +171,7 @@ def run_project(project_dir: Path, params: dict[str, Any] | None = None, *, jobs
                                   daemon=True)
     git_thread.start()
     project = Project(project_dir)
+    mask = masker_for(project.root, project.plan)  # no secret reaches runs.db or the screen
     overrides = dict(params or {})
     if param_items:
         overrides.update(project.parse_params(param_items))
@@ -232,7 +234,9 @@ def run_project(project_dir: Path, params: dict[str, Any] | None = None, *, jobs
         req = {"key": step, "step": step, "inputs": str(d / "in"), "outputs": str(d / "out"),
                "params": {p: fp.params[p] for p in st.params if p in fp.params},
                "stdout": str(d / "stdout.log"), "stderr": str(d / "stderr.log"),
-               "result": str(d / "result.json")}
+               "result": str(d / "result.json"),
+               # values built from a secret: the step masks them in its own logs
+               "mask": sorted(n for n, _ in project.plan.get("secret_derived", ()))}
         if worker is None:
             worker = (ZygoteWorker if _fork_available() else SubprocessWorker)(project, events,
                                                                                 tmp)
@@ -245,7 +249,8 @@ def run_project(project_dir: Path, params: dict[str, Any] | None = None, *, jobs
     def ingest(step: str, returncode: int | None) -> None:
         st = project.steps[step]
         d = tmp / step
-        logs = {"stdout": _read_text(d / "stdout.log"), "stderr": _read_text(d / "stderr.log")}
+        logs = mask.logs({"stdout": _read_text(d / "stdout.log"),
+                          "stderr": _read_text(d / "stderr.log")})
         try:
             result = json.loads((d / "result.json").read_text())
         except (OSError, ValueError):
@@ -257,6 +262,7 @@ def run_project(project_dir: Path, params: dict[str, Any] | None = None, *, jobs
                 err = f"killed by signal {-returncode}"
             else:
                 err = f"the step process exited with code {returncode} without a result"
+            err = mask(err)
             store.record_failed(run_id, step, err, logs)
             errors[step] = err
             set_status(step, "failed", err)
@@ -337,13 +343,13 @@ def run_project(project_dir: Path, params: dict[str, Any] | None = None, *, jobs
                 try:
                     ingest(step, ev.get("returncode"))
                 except Exception as exc:  # noqa: BLE001 - e.g. disk full: the step failed
-                    err = f"could not store the outputs: {type(exc).__name__}: {exc}"
+                    err = mask(f"could not store the outputs: {type(exc).__name__}: {exc}")
                     store.record_failed(run_id, step, err, {})
                     errors[step] = err
                     set_status(step, "failed", err)
                 running.pop(step, None)
             elif kind == "worker-exit":
-                log = _read_text(tmp / "zygote.log")[-2000:]
+                log = mask(_read_text(tmp / "zygote.log")[-2000:])
                 for step in list(running):
                     err = "the worker process died" + (f":\n{log}" if log else "")
                     store.record_failed(run_id, step, err, {})

@@ -65,14 +65,84 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def _secret_locals_hook(package: str, step: str, names: list[str],
+                        seen: dict[str, Any]) -> Any:
+    """A profile hook that keeps the step function's locals named in `names` (values built
+    from a secret, never returned) when it returns or raises, for `_mask_logs`."""
+    if not names:
+        return None
+    try:
+        code = getattr(importlib.import_module(f"{package}.steps.{step}"), step).__code__
+    except Exception:  # noqa: BLE001 - the step itself reports an import error
+        return None
+    wanted = set(names)
+
+    def hook(frame: Any, event: str, arg: Any) -> None:
+        if event == "return" and frame.f_code is code:
+            local = frame.f_locals
+            seen.update({n: local[n] for n in wanted if n in local})
+
+    return hook
+
+
+def _strings_in(value: Any, depth: int = 4) -> set[str]:
+    """The strings a value holds (itself, or inside dict values, lists, tuples and sets;
+    dict keys are labels such as "Authorization", not secrets)."""
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, (bytes, bytearray)):
+        return {bytes(value).decode("utf-8", "replace")}
+    out: set[str] = set()
+    if depth and isinstance(value, dict):
+        for v in list(value.values())[:1000]:
+            out |= _strings_in(v, depth - 1)
+    elif depth and isinstance(value, (list, tuple, set, frozenset)):
+        for v in list(value)[:1000]:
+            out |= _strings_in(v, depth - 1)
+    return out
+
+
+def _mask_logs(req: dict, seen: dict[str, Any], result: dict[str, Any]) -> None:
+    """Values built from a secret that the step printed become *** in its log files (and its
+    error), before the runner reads them. The runner masks the secrets themselves too."""
+    texts = sorted({t for v in seen.values() for t in _strings_in(v) if len(t.strip()) >= 4},
+                   key=len, reverse=True)
+    if not texts:
+        return
+    for key in ("stdout", "stderr"):
+        try:
+            with open(req[key], "r+b") as fh:
+                data = fh.read()
+                new = data
+                for t in texts:
+                    new = new.replace(t.encode("utf-8", "replace"), b"***")
+                if new != data:
+                    fh.seek(0)
+                    fh.write(new)
+                    fh.truncate()
+        except OSError:
+            pass
+    for key in ("error", "traceback"):
+        if isinstance(result.get(key), str):
+            for t in texts:
+                result[key] = result[key].replace(t, "***")
+
+
 def run_request(package: str, req: dict) -> int:
     """Run one step (in the current process) and write its result file; returns the exit code."""
     result: dict[str, Any] = {"ok": False}
     started = time.time()
+    seen: dict[str, Any] = {}
     try:
         runtime = importlib.import_module(f"{package}._runtime")
-        metas = runtime.run_step(req["step"], Path(req["inputs"]), Path(req["outputs"]),
-                                 req.get("params") or {})
+        hook = _secret_locals_hook(package, req["step"], req.get("mask") or [], seen)
+        if hook is not None:
+            sys.setprofile(hook)
+        try:
+            metas = runtime.run_step(req["step"], Path(req["inputs"]), Path(req["outputs"]),
+                                     req.get("params") or {})
+        finally:
+            sys.setprofile(None)
         scalars = {}
         for name, meta in metas.items():
             if meta.get("size", 1 << 30) <= 4096 and meta.get("format") in ("json", "pickle"):
@@ -94,6 +164,7 @@ def run_request(package: str, req: dict) -> int:
         sys.stderr.flush()
     except Exception:  # noqa: BLE001
         pass
+    _mask_logs(req, seen, result)
     _write_json(Path(req["result"]), result)
     return 0 if result["ok"] else 1
 
