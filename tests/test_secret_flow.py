@@ -15,7 +15,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from conftest import make_notebook
 
 from nb2pipe.analysis.cells import analyze
@@ -246,5 +245,14 @@ def test_no_secret_or_value_built_from_it_anywhere_in_the_project(tmp_path):
     assert "m" in json.loads((out / "nb2pipe.plan.json").read_text())["final_names"]
     assert (out / "tests/fixtures/use/outputs/m").is_dir()
     assert not list((out / "tests/fixtures").rglob("headers"))
+    # no secret-derived value is an artifact on a cluster either
+    import yaml
+
+    docs = list(yaml.safe_load_all((out / "deploy/argo-workflow.yaml").read_text()))
+    arts = {a["name"] for d in docs for t in d["spec"].get("templates", [])
+            for a in t.get("outputs", {}).get("artifacts", [])}
+    assert arts == {"rows", "m"}
+    kfp = (out / "deploy/kfp_pipeline.py").read_text()
+    assert "out_rows" in kfp and "out_headers" not in kfp and "API_TOKEN)" not in kfp
     readme = (out / "README.md").read_text()
     assert "## Values built from secrets" in readme and "`headers` (API_TOKEN)" in readme
