@@ -499,3 +499,23 @@ def test_literal_folders_put_on_sys_path(src, expected):
 
     imports = {"sys": "sys", "os": "os", "Path": "pathlib.Path"}
     assert import_paths([ast.parse(src)], imports) == expected
+
+
+def test_a_value_read_from_plot_state_keeps_the_drawing_before_it(notebook_factory):
+    """`b, t = plt.ylim()` after drawing reads limits the drawing set: the step keeps the
+    drawing of that cell with it (not the read alone, which would see an empty figure)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    cells = [(M, "## A"), (C, "import matplotlib.pyplot as plt\nplt.figure()\n"
+                               "plt.plot([0, 10], [0, 50])\nplt.title('t')\nb, t = plt.ylim()\n"
+                               "plt.show()"),
+             (M, "## B"), (C, "span = t - b")]
+    res, out = _convert(notebook_factory, cells)
+    assert res.ok, [d.format() for d in res.diagnostics]
+    body = res.plan.steps[0].body
+    assert "plt.plot([0, 10], [0, 50])" in body and "plt.show()" not in body
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    assert_same(cells, res, out)

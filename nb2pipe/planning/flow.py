@@ -721,18 +721,32 @@ def _carry_alias_groups(steps: list[_StepState], by_name: dict[str, _StepState])
 
 def _restore_needed_plots(an: Analysis) -> None:
     """Stripping never removes what kept code needs: a cell that saves a figure keeps the
-    plotting that draws it, and a plotting statement whose result kept code reads is kept."""
+    plotting that draws it, and a plotting statement whose result kept code reads is kept
+    with the drawing before it in its cell (`b, t = plt.ylim()` after a heatmap, `ax.
+    get_legend_handles_labels()` after `.plot(ax=ax)` read state that drawing made: keeping
+    the read without the drawing would compute other values)."""
     save_cells = {st.cell for st in an.stmts if st.kind == "save"}
     for st in an.stmts:
-        if st.cell in save_cells and st.kind == "plot" and not st.source_excerpt.rstrip(
-                ).endswith(".show()"):
+        if st.cell in save_cells and st.kind == "plot" and not _is_show(st):
             st.kind = "code"
-    needed: set[str] = set()
-    for st in reversed(an.stmts):
-        if st.kind == "plot" and (st.binds | st.maybe) & needed:
-            st.kind = "code"
-        if not st.stripped and st.kind not in ("import", "def", "class", "param"):
-            needed = (needed - st.binds) | set(st.reads)
+    changed = True
+    while changed:  # restored drawing may need more plotting before it
+        changed = False
+        needed: set[str] = set()
+        for st in reversed(an.stmts):
+            if st.kind == "plot" and (st.binds | st.maybe) & needed:
+                st.kind = "code"
+                changed = True
+                for earlier in an.stmts:
+                    if (earlier.cell == st.cell and earlier.seq < st.seq
+                            and earlier.kind == "plot" and not _is_show(earlier)):
+                        earlier.kind = "code"
+            if not st.stripped and st.kind not in ("import", "def", "class", "param"):
+                needed = (needed - st.binds) | set(st.reads)
+
+
+def _is_show(st: Stmt) -> bool:
+    return st.source_excerpt.rstrip().endswith(".show()")
 
 
 def _globals_for_def(d: Definition, defs_by_name: dict[str, list[Definition]]):
