@@ -136,6 +136,8 @@ def test_outputs_are_what_later_steps_read_and_final_values():
     ("y = ok or URL", True),
     ("if URL:\n    y = 1", False),  # the test always runs
     ("for i in range(3):\n    y = URL", True),
+    ("y = [r for r in URL]", False),  # the first iterable is evaluated at once
+    ("y = [r for r in rows if URL]", True),
 ])
 def test_a_read_that_may_not_run(source, may_not_run):
     assert flow._read_may_not_run(ast.parse(source).body[0], "URL") is may_not_run

@@ -626,8 +626,10 @@ def _read_may_not_run(node: ast.AST, name: str) -> bool:
             return n.values[:1], n.values[1:]
         if isinstance(n, ast.Match):
             return [n.subject], list(n.cases)
-        if isinstance(n, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
-                          ast.GeneratorExp, ast.FunctionDef, ast.AsyncFunctionDef)):
+        if isinstance(n, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            # the first iterable is evaluated at once, the rest per item (maybe never)
+            return [n.generators[0].iter], [n]
+        if isinstance(n, (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef)):
             return [], [n]
         return list(ast.iter_child_nodes(n)), []
 

@@ -299,7 +299,9 @@ def load_values(folders: dict[str, Path]) -> dict[str, Any]:
         meta = json.loads((folder / "meta.json").read_text())
         if meta.get("bundle"):
             if meta["sha256"] not in bundles:
-                bundles[meta["sha256"]] = _load_file(folder / meta["file"], meta["format"])
+                bundles[meta["sha256"]] = _load_file(
+                    folder / meta["file"], meta["format"]
+                )
             out[name] = bundles[meta["sha256"]][name]
         else:
             out[name] = _load_file(folder / meta["file"], meta["format"])
