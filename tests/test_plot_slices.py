@@ -75,6 +75,9 @@ def test_unbound_names_are_found_in_every_scope():
            "class Box:\n    k = 1\n\n    def get(self):\n        return k\n")
     assert [n for n, _, _ in unbound_names(src)] == ["axis", "z", "k"]
     assert unbound_names(src)[0] == ("axis", 8, 8)
+    # a function named `top` (symtable's module table is named so too) has parameters
+    assert unbound_names("def top(df, n=5, *rest, reverse=True, **kw):\n"
+                         "    return sorted(df, reverse=reverse)[:n]\n") == []
     # bound somewhere in the scope, through `global`, by an import fallback, or a builtin
     assert unbound_names("def f():\n    global g\n    g = 1\n\n\ndef h():\n    return g, print\n"
                          "try:\n    import foo\nexcept ImportError:\n    foo = None\n") == []

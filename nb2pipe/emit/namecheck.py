@@ -39,7 +39,9 @@ def unbound_names(source: str, filename: str = "<generated>") -> list[tuple[str,
             if not sym.is_referenced():
                 continue
             name = sym.get_name()
-            reads_global = table is top or sym.is_global()
+            # not `sym.is_global()`: on Python 3.11 it is true for the parameters of a
+            # function named `top` (symtable mistakes it for the module's own table)
+            reads_global = table is top or not (sym.is_local() or sym.is_free())
             if reads_global and name not in module_bound and name not in MODULE_NAMES:
                 missing.add(name)
     return _first_reads(tree, missing)
