@@ -211,13 +211,33 @@ class SelfCheckError(Exception):
     pass
 
 
-def _self_check(files: dict[str, str]) -> None:
+def _self_check(files: dict[str, str], package: str, nb) -> None:
+    """Every generated Python file compiles, and the modules that hold the notebook's code
+    (step modules, common.py) read no name they never bind (emit/namecheck.py), except a
+    name the notebook itself never assigns (NB221 warned about it: the notebook fails there
+    too) or one the IPython kernel provides (`_`, `Out`, `display`, ...)."""
+    from nb2pipe.analysis import rules
+    from nb2pipe.analysis.astutil import names_bound_in_cells
+    from nb2pipe.emit.namecheck import unbound_names
+
+    in_notebook: list[frozenset[str]] = []  # parsed only when a module reads a stray name
     for rel, text in files.items():
         if rel.endswith(".py"):
             try:
                 compile(text, rel, "exec")
             except (SyntaxError, ValueError) as exc:
                 raise SelfCheckError(f"generated {rel} does not compile: {exc}") from None
+            if rel == f"{package}/common.py" or (rel.startswith(f"{package}/steps/")
+                                                 and not rel.endswith("__init__.py")):
+                for name, line, col in unbound_names(text, rel):
+                    if name in rules.BUILTINS:
+                        continue
+                    if not in_notebook:
+                        in_notebook.append(names_bound_in_cells(nb))
+                    if name not in in_notebook[0]:
+                        continue
+                    raise SelfCheckError(f"generated {rel}:{line}:{col + 1} reads '{name}', "
+                                         "which the module never assigns")
 
 
 def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | None = None,
@@ -272,7 +292,7 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
 
         diags.extend(suppress(_emit_notes(files, shown), _silenced(nb, ignore)))
         if self_check:
-            _self_check(files)
+            _self_check(files, plan.package, nb)
         if nb_path.resolve().parent == out.resolve() or any(
                 (out / rel).resolve() == nb_path.resolve() for rel in files):
             return ConversionResult("failed", shown, str(out), plan=plan, diagnostics=tuple(

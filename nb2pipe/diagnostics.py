@@ -48,8 +48,10 @@ _CODES = [
          "Add code cells, or convert another notebook."),
     Code("NB106", WARNING, "cell magic not converted",
          "Cell magics such as %%bash, %%writefile, %%sh or %%html run outside Python; their "
-         "effects (files written, shell state) are not part of the pipeline. %%time and "
-         "%%capture are unwrapped and their body kept.",
+         "effects (files written, shell state) are not part of the pipeline. Magics that run "
+         "their Python body once in the notebook's namespace (%%time, %%capture, %%prun, "
+         "%%memit, %%mprun, %%lprun, %%debug) are unwrapped and their body kept; %%timeit "
+         "and display magics (%%html, %%latex, ...) are removed.",
          "Move the work into Python code (e.g. subprocess.run, open(...).write) or tag the cell "
          "`skip` to silence this."),
     Code("NB107", WARNING, "unknown tag",
@@ -218,8 +220,10 @@ _CODES = [
          "a file in the way).",
          "Choose another output folder with -o, or fix its permissions."),
     Code("NB403", ERROR, "internal error: generated code is invalid",
-         "nb2pipe produced a file that does not compile, or converting twice gave different "
-         "bytes. This is a bug in nb2pipe.",
+         "nb2pipe produced a file that does not compile, a step module or common.py that "
+         "reads a name it never assigns (the self-check reads the generated code before "
+         "anything is written), or converting twice gave different bytes. This is a bug in "
+         "nb2pipe.",
          "Please report it with the notebook (or a reduced copy)."),
     Code("NB409", INFO, "Kubeflow pipeline not compiled",
          "The kfp SDK is not installed where nb2pipe ran, so deploy/kfp-pipeline.yaml was not "

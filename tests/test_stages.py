@@ -77,6 +77,32 @@ def test_a_function_summary_lists_the_parameters_it_mutates(tmp_path):
     assert d.params == ["a", "b"] and d.mutated_params == {"a"}
 
 
+def test_figures_a_statement_draws_on_or_reads(tmp_path):
+    an = facts(tmp_path,
+               "import matplotlib.pyplot as plt\nplt.plot([1])\nb, t = plt.ylim()\n"
+               "fig, ax = plt.subplots()\nax.plot([2])\nlim = ax.get_xlim()\nplt.show()",
+               "lo, hi = plt.ylim()\nw = lim[1]")
+    first, again = stmt(an, "plt.plot").figures, stmt(an, "b, t").figures
+    assert first and first == again  # pyplot's current figure
+    fig = stmt(an, "fig, ax").figures
+    assert fig and fig != first and stmt(an, "ax.plot").figures == fig
+    assert stmt(an, "lim = ax").figures == fig
+    assert not stmt(an, "plt.show").figures  # showing reads nothing back
+    # a new cell starts without a current figure (the kernel closed them)
+    assert stmt(an, "lo, hi").figures.isdisjoint(first | fig)
+    assert stmt(an, "w = lim").figures == fig  # a value read back from that figure
+
+
+def test_a_function_that_only_draws(tmp_path):
+    an = facts(tmp_path, "import matplotlib.pyplot as plt",
+               "def draw(d, title):\n    sub = d[d.x > 0]\n    fig, ax = plt.subplots()\n"
+               "    ax.set_xticks([])\n    ax.scatter(sub.x, sub.y)\n    plt.title(title)",
+               "def draw_and_keep(d):\n    plt.plot(d.x)\n    d['drawn'] = True",
+               "def compute(d):\n    return d.x.sum()")
+    only = {d.name: d.draws_only for d in an.definitions}
+    assert only == {"draw": True, "draw_and_keep": False, "compute": False}
+
+
 # ---- planner phases on hand-made step states -----------------------------------------------
 
 def _state(name: str, order: int, **kw) -> flow._StepState:
@@ -141,3 +167,16 @@ def test_outputs_are_what_later_steps_read_and_final_values():
 ])
 def test_a_read_that_may_not_run(source, may_not_run):
     assert flow._read_may_not_run(ast.parse(source).body[0], "URL") is may_not_run
+
+
+def test_kept_code_reading_a_figure_keeps_the_drawing_before_it(tmp_path):
+    an = facts(tmp_path,
+               "import matplotlib.pyplot as plt\nplt.plot([1, 5])\nplt.title('t')\n"
+               "b, t = plt.ylim()\nplt.figure()\nplt.bar([1], [2])\nleft, right = plt.xlim()",
+               "span = t - b")
+    flow._restore_needed_plots(an)
+    kinds = {s.source_excerpt: s.kind for s in an.stmts}
+    assert kinds["plt.plot([1, 5])"] == kinds["plt.title('t')"] == kinds["b, t = plt.ylim()"] \
+        == "code"
+    assert kinds["plt.figure()"] == kinds["plt.bar([1], [2])"] == "plot"  # another figure
+    assert kinds["left, right = plt.xlim()"] == "plot"  # nothing kept reads it

@@ -151,13 +151,11 @@ def copy_keep(node: ast.stmt, ids: set[int]) -> ast.stmt:
             new = copy.copy(n)
             for fname, val in ast.iter_fields(n):
                 setattr(new, fname, cp(val))
-            for attr in ("body",):
-                b = getattr(new, attr, None)
-                if isinstance(b, list) and not b and isinstance(n, ast.stmt) and attr in n._fields:
-                    setattr(new, attr, [ast.Pass()])
-            for h in getattr(new, "handlers", []) or []:
-                if not h.body:
-                    h.body = [ast.Pass()]
+            # a block left empty needs `pass` to compile: a statement's body, an `except`
+            # handler's, a `case` clause's
+            if (isinstance(n, (ast.stmt, ast.ExceptHandler, ast.match_case))
+                    and "body" in n._fields and not new.body):
+                new.body = [ast.Pass()]
             return new
         return n
 
@@ -216,3 +214,31 @@ def local_names(node: ast.AST) -> set[str]:
         elif isinstance(sub, ast.ExceptHandler) and sub.name:
             out.add(sub.name)
     return out - glob
+
+
+def names_bound_in_cells(nb) -> frozenset[str]:
+    """Every name any code cell of the notebook binds, at any depth, stripped code included:
+    a name outside this set is one the notebook itself never assigns."""
+    from nb2pipe.analysis.ipysyntax import parse_cell
+
+    bound: set[str] = set()
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tree = parse_cell(cell.source).tree
+        for n in ast.walk(tree) if tree is not None else ():
+            if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
+                bound.add(n.id)
+            elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bound.add(n.name)
+            elif isinstance(n, ast.alias):
+                bound.add((n.asname or n.name).split(".")[0])
+            elif isinstance(n, ast.ExceptHandler) and n.name:
+                bound.add(n.name)
+            elif isinstance(n, ast.arg):
+                bound.add(n.arg)
+            elif isinstance(n, (ast.MatchAs, ast.MatchStar)) and n.name:
+                bound.add(n.name)
+            elif isinstance(n, ast.MatchMapping) and n.rest:
+                bound.add(n.rest)
+    return frozenset(bound)

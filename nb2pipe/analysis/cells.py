@@ -22,6 +22,7 @@ from nb2pipe.analysis.astutil import (is_literal, is_scalar_literal, lead_commen
                                       local_names, names_in_target, node_text, pip_requirements,
                                       segment, without)
 from nb2pipe.analysis.display import DisplayDetection
+from nb2pipe.analysis.figures import FigureSlices, FigureState
 from nb2pipe.analysis.files import FileEffects
 from nb2pipe.analysis.ipysyntax import magic_call, parse_cell
 from nb2pipe.analysis.kinds import StatementKinds
@@ -41,7 +42,7 @@ __all__ = ["STRIP_KINDS", "Analysis", "Analyzer", "Definition", "FileRef", "Muta
 
 
 class Analyzer(StatementKinds, DisplayDetection, FunctionSummaries, AliasTracking,
-               FileEffects):
+               FileEffects, FigureSlices):
     """One pass over the notebook's code cells, in order; `run()` returns the Analysis."""
 
     def __init__(self, nb: Notebook, skip_cells: set[int]) -> None:
@@ -67,6 +68,8 @@ class Analyzer(StatementKinds, DisplayDetection, FunctionSummaries, AliasTrackin
         self.metrics: list[tuple[str, int, int]] = []
         self.stripped_cells: list[tuple[int, str, str]] = []
         self.seeded = False
+        self.figure_state = FigureState()  # figures.py: which figure each statement touches
+        self.saving_cell = False  # the cell saves a figure: its nested plotting is kept too
         self.local_modules: set[str] = set()
         self._nb_dir = nb.directory
         self._star = StarImportResolver(nb.directory)  # one per conversion: caches modules
@@ -140,6 +143,7 @@ class Analyzer(StatementKinds, DisplayDetection, FunctionSummaries, AliasTrackin
         prev_end = 0
         tree = parsed.tree
         assert tree is not None
+        self.saving_cell = self.saves_figure(tree)
         for node in tree.body:
             start = node.lineno
             if getattr(node, "decorator_list", None):
@@ -202,6 +206,7 @@ class Analyzer(StatementKinds, DisplayDetection, FunctionSummaries, AliasTrackin
             self.diag("NB210", f"top-level `{what}` cannot run inside a pipeline step",
                       cell.index, line, col)
         self.apply_facts(cell, st, facts, offset)
+        st.figures = self.figures_touched(cell.index, st)
         self.stmts.append(st)
 
     # ---- kinds ---------------------------------------------------------------------------
@@ -404,7 +409,7 @@ class Analyzer(StatementKinds, DisplayDetection, FunctionSummaries, AliasTrackin
                        text=st.text, lead=st.lead, is_class=is_class, params=params,
                        free=[f for f in free if f != name or is_class], local=local,
                        mutated_params=mp, mutated_free=mf, calls_user=calls, draws_rng=draws,
-                       seq=st.seq)
+                       seq=st.seq, draws_only=self.draws_only(node, (mp, mf, calls, draws)))
         self.defs.append(d)
         self.current_def[name] = d
         self.data_bound.discard(name)

@@ -31,6 +31,12 @@ class DisplayDetection:
         f = call.func
         if isinstance(f, ast.Name) and f.id == "display":
             return True
+        if isinstance(f, ast.Name) and f.id in self.current_def:
+            # a notebook function that only draws (summaries.py: draws_only), called with
+            # arguments that compute nothing with effects
+            return self.current_def[f.id].draws_only and all(
+                self.is_pure_call(c) for a in call.args + [k.value for k in call.keywords]
+                for c in ast.walk(a) if isinstance(c, ast.Call))
         q = self.qual(f)
         if q and rules.in_modules(q, rules.VIZ_MODULES):
             return True

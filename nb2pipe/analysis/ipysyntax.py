@@ -13,6 +13,8 @@ import ast
 from dataclasses import dataclass
 from functools import lru_cache
 
+from nb2pipe.analysis import rules
+
 
 @dataclass(frozen=True)
 class CellMagic:
@@ -178,7 +180,7 @@ def parse_cell(source: str) -> ParsedCell:
     name, line, body = magic
     lead = len(text) - len(stripped)
     offset = text[:lead].count("\n") + 1
-    if name in ("time", "capture"):  # run once in the user namespace: keep the body
+    if name in rules.KEEP_BODY_CELL_MAGICS:  # run once in the user namespace: keep the body
         inner = parse_cell(body)
         return ParsedCell(python=inner.python, tree=inner.tree,
                           line_offset=inner.line_offset + offset,

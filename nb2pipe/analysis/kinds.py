@@ -16,7 +16,21 @@ from nb2pipe.analysis.model import STRIP_KINDS
 
 class StatementKinds:
     def classify(self, node: ast.stmt, top: bool) -> tuple[str, list[ast.stmt]]:
-        """Kind of a statement and, for compound ones, nested statements to remove."""
+        """Kind of a statement and, for compound ones, nested statements to remove: whole
+        slices, so that what is kept never reads a name only a removed statement binds
+        (figures.py: keep_nested_slices)."""
+        if not top:
+            return self._kind(node, top)
+        viz = set(self.viz)  # plotting names bound inside the statement count only in it
+        try:
+            kind, removed = self._kind(node, top)
+            if removed and kind not in STRIP_KINDS:
+                removed = self.keep_nested_slices(node, removed)
+            return kind, removed
+        finally:
+            self.viz = viz
+
+    def _kind(self, node: ast.stmt, top: bool) -> tuple[str, list[ast.stmt]]:
         if isinstance(node, ast.Expr):
             mc = magic_call(node.value)
             if mc is not None:
@@ -37,17 +51,23 @@ class StatementKinds:
             removed: list[ast.stmt] = []
             kept_any = False
             kinds: list[str] = []
+            self.viz |= self.loop_viz_names(node)
             for body in bodies:
                 for child in body:
                     if isinstance(child, ast.Pass):
                         continue
-                    k, sub_removed = self.classify(child, top=False)
+                    k, sub_removed = self._kind(child, top=False)
+                    if k == "plot" and self.saving_cell and not self.only_shows(child):
+                        k = "code"  # it draws the figure the cell saves
                     if k in STRIP_KINDS:
                         removed.append(child)
                         kinds.append(k)
+                        if k == "plot":  # `axis = ax[row][col]`: later `axis.axis()` plots
+                            self.viz |= self.nested_viz_names(child)
                     else:
                         kept_any = True
                         removed.extend(sub_removed)
+                        self.viz -= self.nested_viz_names(child)
             if removed and not kept_any and not header_has_effect(node):
                 return (kinds[0] if kinds else "display"), []
             return "code", removed

@@ -60,6 +60,7 @@ class Stmt:
     loop_binds: set[str] = field(default_factory=set)
     read_pos: dict[str, tuple[int, int]] = field(default_factory=dict)  # cell line, col
     alias_objs: dict[str, frozenset[int]] = field(default_factory=dict)
+    figures: frozenset[int] = frozenset()  # figures it draws on or reads (figures.py)
 
     @property
     def stripped(self) -> bool:
@@ -100,6 +101,7 @@ class Definition:
     calls_user: list[tuple[str, list[str | None], dict[str, str | None]]]
     draws_rng: bool
     seq: int
+    draws_only: bool = False  # a function whose calls only plot or display (summaries.py)
     data_globals: tuple[str, ...] = ()  # filled by planning: notebook globals it needs
     emit_name: str = ""  # name in the shared module
 

@@ -48,6 +48,35 @@ VIZ_METHODS = frozenset({
 # Matplotlib-style methods that save a figure to a file: a kept output.
 SAVE_METHODS = frozenset({"savefig", "write_image", "write_html", "save"})
 
+# ---- figure state (nb2pipe/analysis/figures.py) ----------------------------------------------
+# A value read back from a figure (`plt.ylim()`, `ax.get_xlim()`, `ax.get_legend_handles_labels()`)
+# depends on the plotting before it, so kept code that reads one keeps that plotting too.
+# Calls that start a new current figure (pyplot's implicit state) and return its objects.
+FIGURE_CREATORS = frozenset({
+    "matplotlib.pyplot.figure", "matplotlib.pyplot.subplots", "matplotlib.pyplot.subplot_mosaic",
+    "seaborn.FacetGrid", "seaborn.PairGrid", "seaborn.JointGrid", "seaborn.pairplot",
+    "seaborn.jointplot", "seaborn.catplot", "seaborn.relplot", "seaborn.displot",
+    "seaborn.lmplot", "seaborn.clustermap",
+})
+# Modules whose functions draw on (or read) the current figure unless given `ax=`.
+CURRENT_FIGURE_MODULES = ("matplotlib.pyplot", "seaborn", "pandas.plotting", "missingno",
+                          "statsmodels.graphics", "scikitplot", "shap", "wordcloud")
+# Calls in those modules that neither draw nor read a figure (data, styles, colour maps).
+FIGURE_NEUTRAL = frozenset({
+    "seaborn.load_dataset", "seaborn.get_dataset_names", "seaborn.color_palette",
+    "seaborn.set", "seaborn.set_theme", "seaborn.set_style", "seaborn.set_context",
+    "seaborn.set_palette", "seaborn.axes_style", "seaborn.plotting_context",
+    "matplotlib.pyplot.style", "matplotlib.pyplot.rc", "matplotlib.pyplot.rcParams",
+    "matplotlib.pyplot.rc_context", "matplotlib.pyplot.cm", "matplotlib.pyplot.get_cmap",
+    "matplotlib.pyplot.colormaps", "matplotlib.pyplot.ion", "matplotlib.pyplot.ioff",
+    "matplotlib.pyplot.switch_backend", "matplotlib.pyplot.xkcd",
+})
+# Calls that end the current figure: pyplot's `show` (the inline backend closes the figure
+# it shows) and `close`; the kernel also closes every figure when a cell ends.
+FIGURE_ENDERS = frozenset({"matplotlib.pyplot.show", "matplotlib.pyplot.close"})
+# Methods that only show a figure: never needed to compute a value, so never kept for one.
+SHOW_METHODS = frozenset({"show", "display", "_repr_html_"})
+
 # Methods that never change the object they are called on (common pandas / numpy / sklearn).
 # Anything else called on a name counts as a possible mutation of that name: a false
 # "mutation" only costs an extra data edge, a missed one computes the wrong thing.
@@ -251,9 +280,15 @@ EFFECT_MAGICS = frozenset({"cd", "run", "store", "env", "load", "set_env", "sql"
                            "sh", "writefile", "R", "macro", "edit"})
 # Magics whose argument is Python code run once in the user namespace: the code is kept.
 KEEP_BODY_MAGICS = frozenset({"time", "capture"})
-# Cell magics that only display: removed with an info diagnostic.
+# Cell magics that run their body once, as Python, in the notebook's namespace, and only add
+# a report (timings, a profile, memory use, captured output): the body is kept as code, since
+# what it binds is the notebook's state (`%%prun` then `model` read in the next cell).
+KEEP_BODY_CELL_MAGICS = frozenset({"time", "capture", "prun", "memit", "mprun", "lprun",
+                                   "debug"})
+# Cell magics that only display: removed with an info diagnostic. (`%%timeit` runs its body
+# inside a function many times: nothing it binds reaches the notebook.)
 DISPLAY_CELL_MAGICS = frozenset({"html", "HTML", "javascript", "js", "latex", "markdown",
-                                 "svg", "timeit", "prun", "memit", "mprun", "lprun", "debug"})
+                                 "svg", "timeit"})
 
 
 def matches(qualname: str, table) -> bool:

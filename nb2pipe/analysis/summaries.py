@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 
 from nb2pipe.analysis import rules
-from nb2pipe.analysis.astutil import flat_targets
+from nb2pipe.analysis.astutil import flat_targets, names_in_target
 from nb2pipe.analysis.names import has_keyword, root_name
 
 
@@ -65,6 +65,83 @@ class FunctionSummaries:
                     if idx is not None and sub.args:
                         mark(root_name(sub.args[idx if idx >= 0 else 0]))
         return mutated_params, mutated_free, calls, draws
+
+    def draws_only(self, node: ast.AST, effects) -> bool:
+        """Whether a call to this function only plots or displays (`def plot_scatter(df, loc):
+        plt.scatter(...); plt.title(loc)`): then the call is display code, stripped like
+        `plt.scatter` itself. It may compute local values for the plot, and set plotting
+        configuration (rcParams), but not change its arguments or globals, draw random
+        numbers, save or write anything, print, or return a value other than a plot."""
+        mutated_params, mutated_free, _, draws = effects
+        if (not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.decorator_list
+                or mutated_params or mutated_free or draws):
+            return False
+        viz = set(self.viz)
+        try:
+            self.viz |= self._local_plot_names(node)
+            return self._body_only_draws(node)
+        finally:
+            self.viz = viz
+
+    def _local_plot_names(self, node: ast.AST) -> set[str]:
+        """Names the function binds to plotting objects (`fig, ax = plt.subplots()`)."""
+        found: set[str] = set()
+        while True:
+            before = len(found)
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Assign) and self.is_viz_value(sub.value):
+                    found |= {n for t in sub.targets for n in names_in_target(t)}
+                elif isinstance(sub, (ast.For, ast.AsyncFor)) and self.is_viz_value(sub.iter):
+                    found |= set(names_in_target(sub.target))
+            self.viz |= found
+            if len(found) == before:
+                return found
+
+    def _body_only_draws(self, node: ast.AST) -> bool:
+        plots = False
+        for sub in ast.walk(node):
+            if sub is not node and isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                    ast.ClassDef, ast.Lambda)):
+                return False  # a nested function or class: its effects are not summarized
+            if isinstance(sub, (ast.Global, ast.Nonlocal, ast.Yield, ast.YieldFrom, ast.Await)):
+                return False
+            if isinstance(sub, ast.Return) and sub.value is not None \
+                    and not self.is_viz_value(sub.value):
+                return False
+            if isinstance(sub, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+                targets = (sub.targets if isinstance(sub, (ast.Assign, ast.Delete))
+                           else [sub.target])
+                for t in (tt for t in targets for tt in flat_targets(t)):
+                    if isinstance(t, (ast.Subscript, ast.Attribute)) and not self._plot_config(t):
+                        return False  # `d[k] = v`, `os.environ[k] = v`: state outside
+            if isinstance(sub, ast.Call):
+                if self.is_save_call(sub):  # other writers are not pure calls either
+                    return False
+                if self.is_viz_call(sub):
+                    plots = True
+                elif not (self.is_pure_call(sub) or self._plot_config_call(sub)):
+                    return False
+        return plots
+
+    def _plot_config(self, target: ast.AST) -> bool:
+        """`plt.rcParams[...] =`, `ax.title =`: plotting state, or a plotting object."""
+        r = root_name(target)
+        if r is not None and r in self.viz:
+            return True
+        base = target
+        while isinstance(base, (ast.Subscript, ast.Attribute)):
+            base = base.value
+            q = self.qual(base)
+            if q and rules.in_modules(q, rules.VIZ_MODULES):
+                return True
+        return False
+
+    def _plot_config_call(self, call: ast.Call) -> bool:
+        """`sns.set_style(...)`, `plt.rcParams.update(...)`: configuration of plotting."""
+        if not self.is_setup_call(call):
+            return False
+        q = self.qual(call.func) or self.qual(getattr(call.func, "value", call.func)) or ""
+        return rules.in_modules(q, rules.VIZ_MODULES)
 
     def _draws(self, q: str, call: ast.Call) -> bool:
         last = q.rsplit(".", 1)[-1]

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import ast
 import posixpath
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from nb2pipe.analysis import rules
 from nb2pipe.analysis.cells import Analysis, Definition, Mutation, Stmt
 from nb2pipe.analysis.secrets import secret_names
 from nb2pipe.analysis.syspath import import_paths
 from nb2pipe.diagnostics import Diagnostic
-from nb2pipe.planning import live_globals, recompute
+from nb2pipe.planning import drawing, live_globals, recompute
 from nb2pipe.planning import split as splitting
 from nb2pipe.planning.model import (CommonRef, FileIO, PipelinePlan, SharedDef, Step, Stripped)
 from nb2pipe.transform.code import RNG, definition_source, statement_source
@@ -83,8 +83,13 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
     _link_upstream(steps, by_name, raw_to_name, diag)
     kept_steps, dropped = _setup_replay(steps, by_name, data_names, walk.stripped_cells, secret,
                                         diag)
-    plan_defs, final_steps, used_imports = _render_steps(an, kept_steps, defs_by_name, secret)
-    common_imports, side_effect, imported_modules = _shared_imports(an, kept_steps, used_imports)
+    # functions that only draw, whose calls were stripped, leave the shared module too
+    shared = replace(an, definitions=drawing.without_unused_drawing(
+        an.definitions, {n for s in kept_steps for n in s.common}))
+    plan_defs, final_steps, used_imports = _render_steps(shared, kept_steps, defs_by_name,
+                                                         secret)
+    common_imports, side_effect, imported_modules = _shared_imports(
+        shared, kept_steps, used_imports, read_elsewhere=an.definitions)
     # the notebook's final namespace: names whose last producer is a step or a parameter
     # (a name deleted at the end is not a final value even if steps pass it on before)
     final_names = sorted(n for n in {o for s in final_steps for o in s.outputs}
@@ -553,9 +558,11 @@ def _render_steps(an: Analysis, kept_steps: list[_StepState],
     return plan_defs, final_steps, used_imports
 
 
-def _shared_imports(an: Analysis, kept_steps: list[_StepState], used_imports: set[str]):
+def _shared_imports(an: Analysis, kept_steps: list[_StepState], used_imports: set[str],
+                    read_elsewhere: list[Definition] = ()):
     """Imports of the shared module (what definitions and setup statements read), imports
-    kept only for their side effects, and the top-level modules the pipeline imports."""
+    kept only for their side effects, and the top-level modules the pipeline imports. A name
+    a left-out definition reads (`read_elsewhere`) was used, not imported for an effect."""
     # shared module imports: what definitions and setup statements read
     common_imports: set[str] = set()
     import_line: dict[str, str] = {}
@@ -565,6 +572,8 @@ def _shared_imports(an: Analysis, kept_steps: list[_StepState], used_imports: se
     read_anywhere: set[str] = set()
     for st in an.stmts:
         read_anywhere |= set(st.reads)
+    for d in read_elsewhere:
+        read_anywhere |= set(d.free)
     for d in an.definitions:
         read_anywhere |= set(d.free)
         for n in d.free:
@@ -583,29 +592,9 @@ def _shared_imports(an: Analysis, kept_steps: list[_StepState], used_imports: se
 
 def _names_bound_anywhere(an: Analysis) -> frozenset[str]:
     """Every name any code cell binds, at any depth, stripped code included."""
-    from nb2pipe.analysis.ipysyntax import parse_cell
+    from nb2pipe.analysis.astutil import names_bound_in_cells
 
-    bound: set[str] = set()
-    for cell in an.notebook.cells:
-        if cell.cell_type != "code":
-            continue
-        tree = parse_cell(cell.source).tree
-        for n in ast.walk(tree) if tree is not None else ():
-            if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
-                bound.add(n.id)
-            elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                bound.add(n.name)
-            elif isinstance(n, ast.alias):
-                bound.add((n.asname or n.name).split(".")[0])
-            elif isinstance(n, ast.ExceptHandler) and n.name:
-                bound.add(n.name)
-            elif isinstance(n, ast.arg):
-                bound.add(n.arg)
-            elif isinstance(n, (ast.MatchAs, ast.MatchStar)) and n.name:
-                bound.add(n.name)
-            elif isinstance(n, ast.MatchMapping) and n.rest:
-                bound.add(n.rest)
-    return frozenset(bound)
+    return names_bound_in_cells(an.notebook)
 
 
 def _read_may_not_run(node: ast.AST, name: str) -> bool:
@@ -723,28 +712,21 @@ def _carry_alias_groups(steps: list[_StepState], by_name: dict[str, _StepState])
 
 def _restore_needed_plots(an: Analysis) -> None:
     """Stripping never removes what kept code needs: a cell that saves a figure keeps the
-    plotting that draws it, and a plotting statement whose result kept code reads is kept
-    with the drawing before it in its cell (`b, t = plt.ylim()` after a heatmap, `ax.
-    get_legend_handles_labels()` after `.plot(ax=ax)` read state that drawing made: keeping
-    the read without the drawing would compute other values)."""
+    plotting that draws it, and a plotting statement whose result kept code reads is kept,
+    with the plotting before it on the figures it reads (analysis/figures.py: a value read
+    back from a figure depends on the drawing)."""
     save_cells = {st.cell for st in an.stmts if st.kind == "save"}
     for st in an.stmts:
         if st.cell in save_cells and st.kind == "plot" and not _is_show(st):
             st.kind = "code"
-    changed = True
-    while changed:  # restored drawing may need more plotting before it
-        changed = False
-        needed: set[str] = set()
-        for st in reversed(an.stmts):
-            if st.kind == "plot" and (st.binds | st.maybe) & needed:
-                st.kind = "code"
-                changed = True
-                for earlier in an.stmts:
-                    if (earlier.cell == st.cell and earlier.seq < st.seq
-                            and earlier.kind == "plot" and not _is_show(earlier)):
-                        earlier.kind = "code"
-            if not st.stripped and st.kind not in ("import", "def", "class", "param"):
-                needed = (needed - st.binds) | set(st.reads)
+    needed: set[str] = set()
+    needed_figures: set[int] = set()
+    for st in reversed(an.stmts):
+        if st.kind == "plot" and ((st.binds | st.maybe) & needed or st.figures & needed_figures):
+            st.kind = "code"
+        if not st.stripped and st.kind not in ("import", "def", "class", "param"):
+            needed = (needed - st.binds) | set(st.reads)
+            needed_figures |= st.figures
 
 
 def _is_show(st: Stmt) -> bool:
