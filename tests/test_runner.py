@@ -410,3 +410,48 @@ def test_folder_put_on_sys_path_is_importable_in_every_step(tmp_path):
     from nb2pipe.runner.report import load_values
 
     assert load_values(tmp_path / "out", "1", names=["y"]) == {"y": 42}
+
+
+def test_name_bound_only_on_some_paths_is_handed_on_unbound(tmp_path):
+    """`match v: case 1: ... case _: z = 3` binds `z` only on one path: the step returns,
+    the notebook's later conditional read runs as in the kernel, and a step that reads it
+    unconditionally fails with the kernel's NameError, not with UnboundLocalError in the
+    producer."""
+    from conftest import make_notebook
+
+    from nb2pipe.api import convert
+
+    nb = make_notebook(tmp_path / "nb.ipynb", [
+        ("md", "## Make"), ("code", "v = 1\nflag = v > 1"),
+        ("code", "match v:\n    case 1:\n        w = 2\n    case _:\n        z = 3"),
+        ("md", "## Use"), ("code", "if flag:\n    print(z)\nu = w + 1")])
+    res = convert(nb, tmp_path / "out")
+    assert res.ok, [d.format() for d in res.diagnostics]
+    make = res.plan.step("make")
+    assert "z" in make.maybe_unbound and "w" in make.maybe_unbound
+    rc, out = cli_json("run", tmp_path / "out", cwd=tmp_path)
+    assert rc == 1, out  # `use` reads `z` (conditionally): loading it says what happened
+    assert "name 'z' is not defined" in out["errors"]["use"], out
+    check_store_consistent(tmp_path / "out")
+
+
+def test_unbound_terminal_value_does_not_fail_the_run(tmp_path):
+    from conftest import make_notebook
+
+    from nb2pipe.api import convert
+
+    nb = make_notebook(tmp_path / "nb.ipynb", [
+        ("code", "v = 1\ndf = [1]"),
+        ("code", "match v:\n    case 1:\n        len(df)\n    case _:\n        z = 3")])
+    res = convert(nb, tmp_path / "out")
+    assert res.ok, [d.format() for d in res.diagnostics]
+    rc, out = cli_json("run", tmp_path / "out", cwd=tmp_path)
+    assert rc == 0, out
+    from nb2pipe.runner.report import load_values
+
+    assert load_values(tmp_path / "out", "1", names=["v", "df"]) == {"v": 1, "df": [1]}
+    pkg = res.plan.package
+    done = subprocess.run([sys.executable, "-m", f"{pkg}.pipeline"], cwd=tmp_path / "out",
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"df": "list", "v": "int"}

@@ -51,6 +51,8 @@ def step_module(plan: PipelinePlan, step: Step, capture=None) -> str:
     needs_common = (bool(step.setup_from) or step.rng_in or step.rng_out
                     or bool(step.live_globals))
     ours = []
+    if step.maybe_unbound:
+        ours.append(f"from {pkg} import _runtime")
     if needs_common:
         ours.append(f"from {pkg} import common as _common")
     for ref in step.common:
@@ -90,9 +92,12 @@ def step_module(plan: PipelinePlan, step: Step, capture=None) -> str:
     body = pyfmt.code(step.body, 1)
     if body:
         out.append(body)
-    ret = [f"{pyfmt.q(n)}: {n}" for n in step.outputs]
+    ret = [f"{pyfmt.q(n)}: _runtime.bound(locals(), {pyfmt.q(n)})" if n in step.maybe_unbound
+           else f"{pyfmt.q(n)}: {n}" for n in step.outputs]
     if step.rng_out:
         ret.append('"_rng": _common.get_rng_state()')
+    if step.maybe_unbound:
+        out.append(f"    # bound only on some paths through the cells: {', '.join(step.maybe_unbound)}")
     out.append(pyfmt.block(pyfmt.Br("{", ret, "}", "coll"), 1, "return "))
     return "\n".join(out) + "\n"
 
@@ -263,6 +268,8 @@ def pipeline_module(plan: PipelinePlan) -> str:
         if s.rng_in:
             args.append('_rng=v["_rng"]')
         call = pyfmt.Br(f"{s.name}(", args, ")")
+        if s.maybe_unbound:  # a name the step did not bind stays out of `v`, as in the kernel
+            call = pyfmt.Br("_runtime.drop_unbound(", [call], ")")
         out.append(pyfmt.block(pyfmt.Br("v.update(", [call], ")"), 2))
     if not plan.steps:
         out.append("        pass")

@@ -554,8 +554,16 @@ def _render_steps(an: Analysis, kept_steps: list[_StepState],
                                  if len(b & set(outputs)) >= 2)),
             metrics=tuple(dict.fromkeys(s.metrics)), tags=tuple(s.tags),
             body="\n".join(parts), setup_body="\n".join(setup_parts), terminal=tuple(terminal),
-            live_globals=tuple(sorted(s.live)), recomputed=secret.recomputed.get(s.order, ())))
+            live_globals=tuple(sorted(s.live)), recomputed=secret.recomputed.get(s.order, ()),
+            maybe_unbound=_maybe_unbound(s, outputs)))
     return plan_defs, final_steps, used_imports
+
+
+def _maybe_unbound(s: _StepState, outputs: list[str]) -> tuple[str, ...]:
+    """Outputs bound only on some paths through the step, with no value coming in: the
+    notebook may go on without them, so the step must not fail on returning them."""
+    return tuple(n for n in outputs if n in s.maybe and n not in s.bound
+                 and n not in s.inputs and n not in s.params)
 
 
 def _shared_imports(an: Analysis, kept_steps: list[_StepState], used_imports: set[str],

@@ -69,6 +69,9 @@ class Step:
     # in common at its start (those it receives) and after each statement that rebinds one
     live_globals: tuple[str, ...] = ()
     recomputed: tuple[str, ...] = ()  # secret-derived values it rebuilds from the environment
+    # outputs the step binds only on some paths (an `if`, a loop, a `match` case) and that did
+    # not come in: it hands them on as unbound when they are not bound (_runtime.bound)
+    maybe_unbound: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -290,6 +290,39 @@ def _save_bundle(
     return meta
 
 
+class Unbound:
+    """Stands for a name a step binds only on some paths and did not bind on this run (the
+    notebook went on without it). Loading it raises NameError, as reading it in the kernel
+    would have."""
+
+    def __reduce__(self) -> str:
+        return "UNBOUND"
+
+    def __repr__(self) -> str:
+        return "<unbound>"
+
+
+UNBOUND = Unbound()
+
+
+def bound(names: dict[str, Any], name: str) -> Any:
+    """The value of `name` among a step's local names, or UNBOUND."""
+    return names.get(name, UNBOUND)
+
+
+def drop_unbound(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not UNBOUND}
+
+
+def _check_bound(name: str, value: Any) -> Any:
+    if isinstance(value, Unbound):
+        raise NameError(
+            f"name {name!r} is not defined: the step that binds it binds it only on some "
+            "paths through its cells, and did not on this run"
+        )
+    return value
+
+
 def load_values(folders: dict[str, Path]) -> dict[str, Any]:
     """Load values by name; members of one bundle are unpickled once, so they share their
     objects again."""
@@ -305,6 +338,7 @@ def load_values(folders: dict[str, Path]) -> dict[str, Any]:
             out[name] = bundles[meta["sha256"]][name]
         else:
             out[name] = _load_file(folder / meta["file"], meta["format"])
+        _check_bound(name, out[name])
     return out
 
 
