@@ -281,9 +281,12 @@ def write_tree(outdir: Path, files: dict[str, str], lock: dict, force: bool,
 
 def eject(outdir: Path) -> tuple[int, str | None]:
     """Hand a generated project to the user: drop nb2pipe's headers and lock file."""
-    from nb2pipe.untrusted import NotNb2pipe, confine
+    from nb2pipe.untrusted import NotNb2pipe, confine, read_lock as read_checked
 
-    lock = read_lock(outdir)
+    try:
+        lock = read_checked(outdir, LOCK)
+    except (OSError, NotNb2pipe) as exc:
+        return 0, f"cannot eject {outdir}: {LOCK} is not nb2pipe's: {exc}"
     if lock is None:
         return 0, f"{outdir} has no {LOCK}; it is not an nb2pipe project (or already ejected)"
     count = 0

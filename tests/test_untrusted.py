@@ -384,3 +384,13 @@ class TestTimeout:
         assert code == 504 and "gave up waiting for the preview" in reply["message"]
         r = await jp_fetch("api", "status")
         assert r.code == 200
+
+
+def test_eject_refuses_a_lock_nb2pipe_did_not_write(converted):
+    from nb2pipe.writer import eject
+
+    _, out, outside = converted
+    _craft(out, outside, "dotdot")
+    count, problem = eject(out)
+    assert count == 0 and "is not nb2pipe's" in problem and "'..'" in problem
+    assert (out / "nb2pipe.lock.json").is_file()
