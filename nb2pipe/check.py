@@ -6,8 +6,8 @@ nothing heavy (the hook's whole run, interpreter start included, should stay und
 
 from __future__ import annotations
 
-import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +20,7 @@ class Staleness:
     outdir: Path
     converted: bool = True
     unreadable: str | None = None
+    not_nb2pipe: str | None = None  # the lock (or an entry) is not one nb2pipe wrote
     notebook_changed: bool = False
     edited: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
@@ -27,8 +28,8 @@ class Staleness:
 
     @property
     def stale(self) -> bool:
-        return bool(not self.converted or self.unreadable or self.notebook_changed
-                    or self.edited or self.missing)
+        return bool(not self.converted or self.unreadable or self.not_nb2pipe
+                    or self.notebook_changed or self.edited or self.missing)
 
     def problems(self) -> list[str]:
         """One phrase per kind of problem, for people."""
@@ -36,6 +37,8 @@ class Staleness:
 
         if not self.converted:
             return [f"not converted yet (no {self.outdir / LOCK})"]
+        if self.not_nb2pipe:  # nothing else was looked at: the lock's word is worthless
+            return [f"{LOCK} is not nb2pipe's: {self.not_nb2pipe}"]
         out: list[str] = []
         if self.unreadable:
             out.append(f"cannot read notebook: {self.unreadable}")
@@ -53,8 +56,13 @@ class Staleness:
         """One line naming everything that changed, with what to do about it."""
         if not self.stale:
             return "up to date"
-        hint = "run: nb2pipe sync" if not self.edited else (
-            "revert the hand edits, or overwrite them with: nb2pipe convert --force")
+        if self.not_nb2pipe:
+            hint = ("inspect it; if the notebook is yours, regenerate with: "
+                    "nb2pipe convert --force")
+        elif self.edited:
+            hint = "revert the hand edits, or overwrite them with: nb2pipe convert --force"
+        else:
+            hint = "run: nb2pipe sync"
         return f"stale: {'; '.join(self.problems())} ({hint})"
 
 
@@ -68,23 +76,36 @@ def outdir_for(notebook: Path, outdir: Path | None = None) -> Path:
 
 
 def staleness(notebook: Path, outdir: Path | None = None) -> Staleness:
+    """Compare the notebook and the generated files with the hashes in the lock.
+
+    The lock is the repository's text, not ours: it is validated and every file it lists is
+    confined to the output folder and read only if it is a regular file (nb2pipe.untrusted).
+    A violation stops the check before any listed file is read, and says so.
+    """
     from nb2pipe.notebook import content_hash
-    from nb2pipe.writer import read_lock
+    from nb2pipe.untrusted import MAX_NOTEBOOK_BYTES, NotNb2pipe, hash_listed, read_lock, read_regular
 
     out = outdir_for(notebook, outdir)
-    lock = read_lock(out)
+    try:
+        lock = read_lock(out)
+    except NotNb2pipe as exc:
+        return Staleness(notebook, out, not_nb2pipe=str(exc))
     if lock is None:
         return Staleness(notebook, out, converted=False)
     try:
-        raw = json.loads(notebook.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        # a repository can ship the notebook as a link to a FIFO or a device, too
+        raw = json.loads(read_regular(Path(os.path.realpath(notebook)), MAX_NOTEBOOK_BYTES,
+                                      shown=str(notebook)).decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:  # NotNb2pipe is a ValueError
         return Staleness(notebook, out, unreadable=str(exc), lock=lock)
     changed = content_hash(raw) != lock.get("notebook_hash")
     edited: list[str] = []
     missing: list[str] = []
-    for rel, digest in sorted((lock.get("files") or {}).items()):
+    for rel, digest in sorted(lock.get("files", {}).items()):
         try:
-            current = hashlib.sha256((out / rel).read_bytes()).hexdigest()
+            current = hash_listed(out, rel)
+        except NotNb2pipe as exc:
+            return Staleness(notebook, out, not_nb2pipe=str(exc))
         except OSError:
             missing.append(rel)
             continue

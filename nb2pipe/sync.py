@@ -34,8 +34,9 @@ def main(args) -> int:
         state = staleness(Path(nb), Path(args.outdir) if args.outdir else None)
         if not state.stale or (not state.converted and args.ignore_unconverted):
             continue
-        if state.edited and not (state.notebook_changed or state.missing):
-            print(f"{nb}: {state.summary()}")  # nothing to regenerate; only the user can decide
+        # only the user can decide: hand edits alone, or a lock nb2pipe did not write
+        if state.not_nb2pipe or (state.edited and not (state.notebook_changed or state.missing)):
+            print(f"{nb}: {state.summary()}")
             failed += 1
             continue
         failed += _regenerate(nb, state, ignore)

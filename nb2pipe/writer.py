@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import secrets
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,11 +31,37 @@ class WriteReport:
 
 
 def read_lock(outdir: Path) -> dict | None:
+    """The lock of outdir, or None when there is none or it is not one nb2pipe wrote (then
+    nothing it lists is trusted: see nb2pipe.untrusted)."""
+    from nb2pipe.untrusted import NotNb2pipe, read_lock as read_checked
+
     try:
-        data = json.loads((outdir / LOCK).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return read_checked(outdir, LOCK)
+    except (OSError, NotNb2pipe):
         return None
-    return data if isinstance(data, dict) else None
+
+
+def foreign_folder(outdir: Path) -> str | None:
+    """Why writing into outdir would mix generated files into someone else's folder: it exists,
+    holds something, and has no lock nb2pipe wrote. None when it is new, empty or nb2pipe's."""
+    try:
+        if not outdir.is_dir() or not any(os.scandir(outdir)):
+            return None
+    except OSError as exc:
+        return f"{outdir.name} cannot be listed: {_describe(exc)}"
+    if (outdir / LOCK).exists() or (outdir / LOCK).is_symlink():
+        if read_lock(outdir) is None:
+            return f"{outdir.name}/{LOCK} is not one nb2pipe wrote"
+        return None
+    return f"{outdir.name} exists and was not made by nb2pipe (it has no {LOCK})"
+
+
+def _read_existing(target: Path, rel: str) -> bytes:
+    """A file already at a generated file's place: a regular file, capped in size (a FIFO or a
+    device there would block or never end; _in_the_way refuses those before)."""
+    from nb2pipe.untrusted import read_regular
+
+    return read_regular(Path(os.path.realpath(target)), shown=rel)
 
 
 def _temp_file(path: Path) -> tuple[int, str]:
@@ -121,6 +148,9 @@ def _in_the_way(outdir: Path, rel: str) -> str | None:
     target = outdir / rel
     if target.is_dir():
         return f"{rel}: a folder is in the way"
+    with contextlib.suppress(OSError):
+        if not stat.S_ISREG(os.stat(target).st_mode):  # FIFO, device, socket
+            return f"{rel}: something else than a regular file is in the way"
     for parent in reversed(Path(rel).parents[:-1]):
         if (outdir / parent).exists() and not (outdir / parent).is_dir():
             return f"{rel}: the file {parent.as_posix()} is in the way of a folder"
@@ -158,6 +188,8 @@ def write_tree(outdir: Path, files: dict[str, str], lock: dict, force: bool,
     hash is in the old lock), or with force. Files nb2pipe generated before and no longer
     generates are removed if unedited.
     """
+    from nb2pipe.untrusted import NotNb2pipe
+
     rep = WriteReport()
     old = read_lock(outdir) or {}
     old_hashes: dict[str, str] = old.get("files", {}) if isinstance(old.get("files"), dict) else {}
@@ -182,12 +214,12 @@ def write_tree(outdir: Path, files: dict[str, str], lock: dict, force: bool,
             digest = sha256(data)
             target = outdir / rel
             if _local_only(rel):  # never hashed into the (committed) lock: see LOCAL_ONLY
-                if target.exists() and target.read_bytes() != data and not force:
+                if target.exists() and _read_existing(target, rel) != data and not force:
                     rep.kept.append(rel)
                     rep.diagnostics.append(Diagnostic(
                         "NB401", f"{rel} differs from the notebook's values (edited?); kept "
                                  "(use --force to overwrite)", path=shown))
-                elif not (target.exists() and target.read_bytes() == data):
+                elif not (target.exists() and _read_existing(target, rel) == data):
                     staged.write(target, data)
                     rep.written.append(rel)
                 else:
@@ -195,7 +227,7 @@ def write_tree(outdir: Path, files: dict[str, str], lock: dict, force: bool,
                 continue
             new_hashes[rel] = digest
             if target.is_symlink() or target.exists():
-                current = sha256(target.read_bytes())
+                current = sha256(_read_existing(target, rel))
                 if current == digest:
                     rep.unchanged.append(rel)
                     continue
@@ -215,7 +247,7 @@ def write_tree(outdir: Path, files: dict[str, str], lock: dict, force: bool,
             target = outdir / rel
             if not target.is_file():
                 continue
-            if sha256(target.read_bytes()) == digest or force:
+            if sha256(_read_existing(target, rel)) == digest or force:
                 removals.append(target)
                 rep.removed.append(rel)
             else:
@@ -230,6 +262,11 @@ def write_tree(outdir: Path, files: dict[str, str], lock: dict, force: bool,
         for target in removals:
             with contextlib.suppress(FileNotFoundError):
                 target.unlink()
+    except NotNb2pipe as exc:  # a file at a generated file's place is too large to compare
+        staged.rollback()
+        rep.diagnostics.append(Diagnostic("NB402", f"cannot compare {exc}", path=shown))
+        rep.written.clear()
+        rep.removed.clear()
     except OSError as exc:
         staged.rollback()
         where = exc.filename or str(outdir)
@@ -244,17 +281,25 @@ def write_tree(outdir: Path, files: dict[str, str], lock: dict, force: bool,
 
 def eject(outdir: Path) -> tuple[int, str | None]:
     """Hand a generated project to the user: drop nb2pipe's headers and lock file."""
-    lock = read_lock(outdir)
+    from nb2pipe.untrusted import NotNb2pipe, confine, read_lock as read_checked
+
+    try:
+        lock = read_checked(outdir, LOCK)
+    except (OSError, NotNb2pipe) as exc:
+        return 0, f"cannot eject {outdir}: {LOCK} is not nb2pipe's: {exc}"
     if lock is None:
         return 0, f"{outdir} has no {LOCK}; it is not an nb2pipe project (or already ejected)"
     count = 0
     try:
         for rel in sorted(lock.get("files", {})):
-            path = outdir / rel
+            try:  # only files inside outdir are rewritten, whatever the lock lists
+                path = confine(outdir, rel)
+            except NotNb2pipe:
+                continue
             if not path.is_file():
                 continue
             try:
-                text = path.read_text(encoding="utf-8")
+                text = _read_existing(path, rel).decode("utf-8")
             except UnicodeDecodeError:  # binary (captured test fixtures): no header to drop
                 count += 1
                 continue
@@ -263,6 +308,8 @@ def eject(outdir: Path) -> tuple[int, str | None]:
                 atomic_write(path, "\n".join(lines[1:]).lstrip("\n").encode("utf-8"))
             count += 1
         (outdir / LOCK).unlink()
+    except NotNb2pipe as exc:
+        return count, f"cannot eject {outdir}: {exc}"
     except OSError as exc:
         return count, f"cannot eject {outdir}: {_describe(exc)}"
     return count, None

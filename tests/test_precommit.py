@@ -225,3 +225,34 @@ def test_check_and_sync_cli(tmp_path):
     again = subprocess.run([*NB2PIPE, "sync", str(nb)], capture_output=True, text=True)
     assert again.returncode == 0 and again.stdout == ""
     assert subprocess.run([*NB2PIPE, "check", str(nb)]).returncode == 0
+
+
+def test_hooks_on_a_crafted_lock_say_so_and_read_nothing_it_lists(project, hooks, tmp_path):
+    """Issue 11: a cloned repository's lock lists a FIFO, /dev/zero and files outside the
+    project. The hooks (which run on every commit) must say the lock is not nb2pipe's, never
+    block (the run's timeout is the failure signal), never regenerate over it."""
+    import hashlib
+
+    secret = tmp_path / "outside" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("the secret\n")
+    digest = hashlib.sha256(secret.read_bytes()).hexdigest()
+    out = project / "sales_pipeline"
+    os.mkfifo(out / "pipe")  # untracked (git cannot hold a FIFO): pre-commit leaves it there
+    lock_path = out / "nb2pipe.lock.json"
+    lock = json.loads(lock_path.read_text())
+    lock["files"].update({"pipe": "0" * 64, "/dev/zero": "0" * 64, str(secret): digest,
+                          "../../outside/secret.txt": digest})
+    lock_path.write_text(json.dumps(lock))
+    _git(project, "add", "-A")  # staged, so pre-commit does not stash it away
+    crafted = lock_path.read_text()
+
+    checked = _pre_commit(project, hooks, "run", "nb2pipe-check", "--all-files")
+    assert checked.returncode == 1, _out(checked)
+    assert "sales.ipynb: stale: nb2pipe.lock.json is not nb2pipe's" in _out(checked)
+    synced = _pre_commit(project, hooks, "run", "nb2pipe-sync", "--all-files")
+    assert synced.returncode == 1, _out(synced)
+    assert "is not nb2pipe's" in _out(synced)
+    for proc in (checked, synced):
+        assert "Traceback" not in _out(proc) and "the secret" not in _out(proc)
+    assert lock_path.read_text() == crafted

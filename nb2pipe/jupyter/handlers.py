@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -21,7 +24,33 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 AUTH_RESOURCE = "nb2pipe"
-_locks: dict[str, asyncio.Lock] = {}  # one conversion at a time per output folder
+DEFAULT_TIMEOUT = 300.0  # seconds; `ServerApp.tornado_settings = {"nb2pipe_timeout": ...}`
+# Blocking work (analysis, hashing, writing) runs here, never on the server's event loop: one
+# slow request must not stall every user's server. Bounded, so a flood cannot spawn threads
+# without end; when all are busy, further requests wait, then time out with a 504.
+_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="nb2pipe")
+_write_locks: dict[str, threading.Lock] = {}  # one conversion at a time per output folder
+_write_locks_guard = threading.Lock()
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
+def _write_lock(out: Path) -> threading.Lock:
+    with _write_locks_guard:
+        return _write_locks.setdefault(str(out), threading.Lock())
+
+
+def text_field(value: Any, name: str, *, required: bool) -> str | None:
+    """A request field that must be a string (or absent when not required); 400 otherwise."""
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise web.HTTPError(400, f"{name!r} must be a string" + ("" if required else " or null"))
+    return value
+
+
+def hidden_part(rel: PurePosixPath) -> str | None:
+    """The first hidden name (leading dot) of a path, as the file browser hides them."""
+    return next((p for p in rel.parts if p.startswith(".")), None)
 
 
 class _Handler(APIHandler):
@@ -40,6 +69,9 @@ class _Handler(APIHandler):
             raise web.HTTPError(400, f"missing {what} path")
         if "\x00" in api_path:
             raise web.HTTPError(400, f"invalid {what} path")
+        if _PERCENT_ESCAPE.search(api_path):  # decoded once already: `%2e%2e` is no name
+            raise web.HTTPError(400, f"{what} path {api_path!r} is percent-encoded twice; "
+                                     "send it encoded once")
         pure = PurePosixPath(api_path)
         if pure.is_absolute() or api_path.startswith(("~", "\\")) or ".." in pure.parts or (
                 len(api_path) > 1 and api_path[1] == ":"):
@@ -60,17 +92,22 @@ class _Handler(APIHandler):
     def _api_path(self, real: Path) -> str:
         return real.relative_to(self._root()).as_posix()
 
+    def _allow_hidden(self) -> bool:
+        return bool(getattr(self.contents_manager, "allow_hidden", True))
+
     async def _notebook(self, api_path: str | None) -> Path:
         nb = self._resolve(api_path, must_exist=True, what="notebook")
         if nb.suffix != ".ipynb":
             raise web.HTTPError(400, f"not a notebook (.ipynb): {api_path}")
         cm = self.contents_manager  # hidden files stay hidden, as in the file browser
-        if not getattr(cm, "allow_hidden", True) and await ensure_async(
-                cm.is_hidden(self._api_path(nb))):
+        if not self._allow_hidden() and await ensure_async(cm.is_hidden(self._api_path(nb))):
             raise web.HTTPError(404, f"no such notebook: {api_path}")
         return nb
 
     def _outdir(self, nb: Path, api_path: str | None) -> Path:
+        """The real output folder: inside the root, not the root, not hidden (unless the
+        contents manager shows hidden files), no symlink inside leading out. Blocking (walks
+        the folder): called from the worker threads."""
         from nb2pipe.check import outdir_for
 
         if api_path:
@@ -81,6 +118,11 @@ class _Handler(APIHandler):
         root = self._root()
         if out == root:
             raise web.HTTPError(403, "the output folder cannot be the server root")
+        hidden = hidden_part(PurePosixPath(self._api_path(out)))
+        if hidden and not self._allow_hidden():
+            raise web.HTTPError(403, f"the output folder {self._api_path(out)!r} is hidden "
+                                     f"({hidden!r}); hidden files are not served here "
+                                     "(ContentsManager.allow_hidden)")
         if out.is_dir():  # a symlink inside the folder must not lead the writer out
             for dirpath, dirnames, filenames in os.walk(out):
                 for name in dirnames + filenames:
@@ -97,29 +139,52 @@ class _Handler(APIHandler):
         return self._api_path(readme) if readme.is_file() else None
 
     def _body(self) -> dict[str, Any]:
+        """The JSON object of a POST, its fields type-checked; any other body is a 400."""
         try:
             data = json.loads(self.request.body or b"{}")
-        except ValueError:
-            raise web.HTTPError(400, "request body is not JSON") from None
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser
+            raise web.HTTPError(400, "request body is not JSON (or nested too deeply)") from None
         if not isinstance(data, dict):
             raise web.HTTPError(400, "request body must be a JSON object")
+        from nb2pipe.untrusted import SPLIT_MODES
+
+        text_field(data.get("path"), "path", required=True)
+        text_field(data.get("outdir"), "outdir", required=False)
+        if not isinstance(data.get("force", False), bool):
+            raise web.HTTPError(400, "'force' must be a boolean")
+        split = text_field(data.get("split"), "split", required=False)
+        if split is not None and split not in SPLIT_MODES:
+            raise web.HTTPError(400, f"'split' must be one of {', '.join(SPLIT_MODES)}")
         return data
 
     def _status(self, nb: Path, out: Path) -> dict[str, Any]:
+        """Blocking (hashes files): called from the worker threads."""
         from nb2pipe.check import staleness
 
         state = staleness(nb, out)
         return {"stale": state.stale, "converted": state.converted,
                 "problems": state.problems() if state.stale else [],
-                "summary": state.summary(), "edited": list(state.edited)}
+                "summary": state.summary(), "edited": list(state.edited),
+                "not_nb2pipe": state.not_nb2pipe}
 
-    async def _run(self, fn, *args, **kwargs):
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, lambda: fn(*args, **kwargs))
+    async def _off_loop(self, what: str, fn, *args) -> Any:
+        """fn(*args) in a worker thread, given up after the configured timeout (504). The
+        thread cannot be stopped; a conversion may still finish after the 504."""
+        timeout = float(self.settings.get("nb2pipe_timeout", DEFAULT_TIMEOUT))
+        future = asyncio.get_running_loop().run_in_executor(_pool, fn, *args)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            raise web.HTTPError(504, f"nb2pipe gave up waiting for the {what} after "
+                                     f"{timeout:g} s; the server goes on answering, and "
+                                     "the work may still finish in the background") from None
 
     def _reply(self, data: dict[str, Any]) -> None:
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(data, ensure_ascii=False, default=str))
+
+    def _query(self, name: str, default: str | None = None) -> str | None:
+        return self.get_query_argument(name, default)
 
 
 class PreviewHandler(_Handler):
@@ -129,49 +194,63 @@ class PreviewHandler(_Handler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        from nb2pipe.api import SPLIT_MODES, plan_notebook
+        from nb2pipe.api import SPLIT_MODES
 
-        nb = await self._notebook(self.get_query_argument("path", None))
-        out = self._outdir(nb, self.get_query_argument("outdir", None))
-        split = self.get_query_argument("split", "auto")
+        nb = await self._notebook(self._query("path"))
+        split = self._query("split", "auto")
         if split not in SPLIT_MODES:
             raise web.HTTPError(400, f"unknown split mode {split!r}")
-        plan, diags, _ = await self._run(plan_notebook, nb, out, None, split)
-        self._reply({
+        self._reply(await self._off_loop("preview", self._preview, nb, self._query("outdir"),
+                                         split))
+
+    def _preview(self, nb: Path, outdir: str | None, split: str) -> dict[str, Any]:
+        from nb2pipe.api import plan_notebook
+
+        out = self._outdir(nb, outdir)
+        plan, diags, _ = plan_notebook(nb, out, None, split)
+        return {
             "path": self._api_path(nb), "outdir": self._api_path(out),
             "plan": plan.to_json() if plan is not None else None,
             "diagnostics": [d.to_json() for d in diags],
             "check": self._status(nb, out), "readme": self._readme(out),
-        })
+        }
 
 
 class ConvertHandler(_Handler):
-    """POST /nb2pipe/convert {"path", "outdir"?, "force"?, "split"?} — write the project."""
+    """POST /nb2pipe/convert {"path", "outdir"?, "force"?, "split"?} — write the project.
+
+    An existing folder nb2pipe did not make (no lock of its own inside) is refused unless
+    `force`: generated files must not be mixed into the user's data silently."""
 
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        from nb2pipe.api import convert
-
         body = self._body()
-        nb = await self._notebook(body.get("path"))
-        out = self._outdir(nb, body.get("outdir"))
-        from nb2pipe.writer import read_lock
+        nb = await self._notebook(body["path"])
+        self._reply(await self._off_loop("conversion", self._convert, nb, body.get("outdir"),
+                                         body.get("force", False), body.get("split")))
 
-        previous = (read_lock(out) or {}).get("options") or {}  # keep the CLI's choices
-        force = body.get("force", False)
-        split = body.get("split") or previous.get("split") or "auto"
-        if not isinstance(force, bool) or not isinstance(split, str):
-            raise web.HTTPError(400, "force must be a boolean and split a string")
-        async with _locks.setdefault(str(out), asyncio.Lock()):
-            res = await self._run(convert, nb, out, name=previous.get("name"), split=split,
-                                  force=force)
-        data = res.to_json()
-        data.update({
-            "path": self._api_path(nb), "outdir": self._api_path(out),
-            "readme": self._readme(out), "check": self._status(nb, out),
-        })
-        self._reply(data)
+    def _convert(self, nb: Path, outdir: str | None, force: bool,
+                 split: str | None) -> dict[str, Any]:
+        from nb2pipe.api import convert
+        from nb2pipe.writer import foreign_folder, read_lock
+
+        out = self._outdir(nb, outdir)
+        with _write_lock(out):
+            foreign = foreign_folder(out)
+            if foreign and not force:
+                raise web.HTTPError(409, f"output folder {self._api_path(out)!r}: {foreign}; "
+                                         "choose another folder, or convert with force to "
+                                         "write into it anyway")
+            previous = (read_lock(out) or {}).get("options") or {}  # keep the CLI's choices
+            res = convert(nb, out, name=previous.get("name"),
+                          split=split or previous.get("split") or "auto", force=force)
+            data = res.to_json()
+            data.update({
+                "path": self._api_path(nb), "outdir": self._api_path(out),
+                "readme": self._readme(out), "check": self._status(nb, out),
+            })
+        return data
 
 
 class CheckHandler(_Handler):
@@ -180,12 +259,15 @@ class CheckHandler(_Handler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        nb = await self._notebook(self.get_query_argument("path", None))
-        out = self._outdir(nb, self.get_query_argument("outdir", None))
+        nb = await self._notebook(self._query("path"))
+        self._reply(await self._off_loop("check", self._check, nb, self._query("outdir")))
+
+    def _check(self, nb: Path, outdir: str | None) -> dict[str, Any]:
+        out = self._outdir(nb, outdir)
         data = self._status(nb, out)
         data.update({"path": self._api_path(nb), "outdir": self._api_path(out),
                      "readme": self._readme(out)})
-        self._reply(data)
+        return data
 
 
 def setup_handlers(web_app) -> None:

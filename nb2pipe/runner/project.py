@@ -7,7 +7,6 @@ parameters, files read and written, metrics, imported modules) is in the plan.
 from __future__ import annotations
 
 import ast
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,10 +54,14 @@ class Project:
         if not plan_file.exists():
             raise ProjectError(f"{root}: not a generated project (no {PLAN}); create one with "
                                "`nb2pipe convert NOTEBOOK`")
-        try:
-            self.plan: dict[str, Any] = json.loads(plan_file.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise ProjectError(f"{plan_file}: not valid JSON: {exc}") from None
+        from nb2pipe.untrusted import NotNb2pipe, read_plan
+
+        try:  # the plan names modules and folders: checked before anything is derived from it
+            self.plan: dict[str, Any] = read_plan(self.root, PLAN)
+        except NotNb2pipe as exc:
+            raise ProjectError(f"{plan_file}: not a plan nb2pipe wrote: {exc}") from None
+        except OSError as exc:
+            raise ProjectError(f"{plan_file}: cannot read: {exc.strerror or exc}") from None
         self.package: str = self.plan["package"]
         self.pkg_dir = self.root / self.package
         if not (self.pkg_dir / "_runtime.py").exists():
