@@ -68,8 +68,9 @@ def file_effect_edges(steps: Sequence[tuple[str, Sequence[FileRef]]]) -> list[Fi
         for earlier_name, earlier_refs in steps[:j]:
             if earlier_name == later_name:
                 continue
-            reason = next((why for e in earlier_refs for x in later_refs
-                           for why in [conflict_reason(e, x)] if why), "")
+            reasons = [why for e in earlier_refs for x in later_refs
+                       for why in [conflict_reason(e, x)] if why]
+            reason = min(reasons, key=_specificity) if reasons else ""
             if reason:
                 edges.append(FileEdge(earlier_name, later_name, reason,
                                       carries=earlier_name in carried))
@@ -77,6 +78,12 @@ def file_effect_edges(steps: Sequence[tuple[str, Sequence[FileRef]]]) -> list[Fi
             if r.mode == "write" and r.path is not None:
                 last_writer[normalized(r.path)] = later_name
     return edges
+
+
+def _specificity(reason: str) -> tuple[int, int]:
+    """Which reason of a pair to show: a named file before a computed path, the longest
+    (most precise) name first: `file: out/a.csv` rather than `file: out`."""
+    return (0, -len(reason)) if reason.startswith("file:") else (1, 0)
 
 
 def without_implied(edges: Sequence[FileEdge],
