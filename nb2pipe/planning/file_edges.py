@@ -4,7 +4,7 @@ Steps with no value between them run side by side (the local runner in processes
 KFP in pods), but in the notebook a cell that reads a file ran after the cell that wrote it.
 Two effects conflict when at least one of them changes the file system and their paths may
 be the same: equal literal paths, one a folder holding the other (`os.makedirs("out")` and
-`to_csv("out/a.csv")`), or either path computed (nothing tells them apart before the code
+`to_csv("out/a.csv")`, `os.listdir(".")` and any relative path), or either path computed (nothing tells them apart before the code
 runs). The earlier step of every conflicting pair becomes an upstream of the later one.
 A read after a write is a true dependence; a write after a read or after a write is ordered
 too, so a later step never changes a file before an earlier one has used it.
@@ -41,6 +41,8 @@ def paths_overlap(a: str | None, b: str | None) -> bool:
     if a is None or b is None:
         return True
     a, b = normalized(a), normalized(b)
+    if "." in (a, b):  # the working folder holds every relative path
+        return not (a.startswith("/") or b.startswith("/")) or a == b
     return a == b or b.startswith(a.rstrip("/") + "/") or a.startswith(b.rstrip("/") + "/")
 
 
