@@ -446,10 +446,13 @@ def test_detector_leaves_ordinary_strings_alone():
 
 # ---- the emitted commands really run: a local stand-in for Argo's executor -----------------------
 
-def _emulate_argo(wf: dict, project: Path, work: Path, tmp: Path) -> dict[str, Path]:
+def _emulate_argo(wf: dict, project: Path, work: Path, tmp: Path,
+                  pod_disks: bool = False) -> dict[str, Path]:
     """Run each DAG task's container command as Argo would (artifacts copied in and out, a
     shared folder for the PVC variant), with the pod paths mapped into tmp. Returns where
-    each (task, output) value ended up."""
+    each (task, output) value ended up. With pod_disks, each pod starts from its own copy of
+    `work` (the image's notebook folder) and sees no other pod's files, as on a cluster; an
+    output artifact marked optional may be missing."""
     import shutil
 
     templates = {t["name"]: t for t in wf["spec"]["templates"]}
@@ -459,8 +462,9 @@ def _emulate_argo(wf: dict, project: Path, work: Path, tmp: Path) -> dict[str, P
     pvc.mkdir(parents=True, exist_ok=True)
 
     def remap(text: str, pod: Path) -> str:
+        pod_work = pod / "work" if pod_disks else work
         return (text.replace("/tmp/nb2pipe", "\0POD").replace("/nb2pipe", str(pvc))
-                .replace("/app/work", str(work)).replace("\0POD", str(pod)))
+                .replace("/app/work", str(pod_work)).replace("\0POD", str(pod)))
 
     def copy(src: Path, dst: Path) -> None:
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -475,6 +479,8 @@ def _emulate_argo(wf: dict, project: Path, work: Path, tmp: Path) -> dict[str, P
     for task in templates["pipeline"]["dag"]["tasks"]:
         tpl = templates[task["template"]]
         pod = tmp / f"pod-{task['name']}"
+        if pod_disks:
+            shutil.copytree(work, pod / "work")
         args = {p["name"]: re.sub(r"\{\{workflow\.parameters\.([^}]+)\}\}",
                                   lambda m: wf_params[m.group(1)], p["value"])
                 for p in task.get("arguments", {}).get("parameters", [])}
@@ -486,10 +492,13 @@ def _emulate_argo(wf: dict, project: Path, work: Path, tmp: Path) -> dict[str, P
         cmd = [remap(re.sub(r"\{\{inputs\.parameters\.([^}]+)\}\}",
                             lambda m: args[m.group(1)], c), pod)
                for c in tpl["container"]["command"]]
-        r = subprocess.run(cmd, env=env, cwd=str(tmp), capture_output=True, text=True,
+        pod_env = dict(env, NB2PIPE_WORKDIR=str(pod / "work")) if pod_disks else env
+        r = subprocess.run(cmd, env=pod_env, cwd=str(tmp), capture_output=True, text=True,
                            timeout=300)
         assert r.returncode == 0, f"task {task['name']}: {cmd}\n{r.stderr[-3000:]}"
         for a in tpl.get("outputs", {}).get("artifacts", []):
+            if a.get("optional") and not Path(remap(a["path"], pod)).exists():
+                continue
             copy(Path(remap(a["path"], pod)), store / task["name"] / a["name"])
         for p in tpl.get("outputs", {}).get("parameters", []):
             assert Path(remap(p["valueFrom"]["path"], pod)).is_file(), p
@@ -581,3 +590,57 @@ def test_per_step_settings_from_notebook_metadata(tmp_path):
     assert set(tags["use"]) == {"limit:memory:3Gi", "retry:2"}
     wf = (tmp_path / "meta_pipeline" / "deploy" / "argo-workflow.yaml").read_text()
     assert "3Gi" in wf
+
+
+# ---- issue 12 item 6: file effects order the DAG; written files leave their pod -----------------
+
+FILE_EFFECTS = [
+    ("md", "## Plot"),
+    ("code", "import os\nimport matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+             "fig, ax = plt.subplots()\nax.plot([1, 2, 3])\nfig.savefig('plot.png')\n"
+             "with open('summary.txt', 'w') as fh:\n    fh.write('three points')"),
+    ("md", "## Report"),
+    ("code", "size = os.path.getsize('plot.png')"),
+    ("md", "## Scan"),
+    ("code", "names = sorted(os.listdir('.'))"),
+]
+
+
+@pytest.fixture(scope="module")
+def file_effects_project(tmp_path_factory):
+    from conftest import make_notebook
+
+    root = tmp_path_factory.mktemp("file_effects")
+    nb = make_notebook(root / "work" / "effects.ipynb", FILE_EFFECTS)
+    res = convert(nb, root / "effects_pipeline")
+    assert res.ok, [d.format() for d in res.diagnostics]
+    return res, root / "effects_pipeline", root / "work"
+
+
+def test_file_edges_are_dag_dependencies_and_written_files_are_outputs(file_effects_project):
+    res, out, _ = file_effects_project
+    for variant in ("argo-workflow.yaml", "argo-workflow-pvc.yaml"):
+        for doc in yaml_docs(out / "deploy" / variant):
+            assert argo_errors(doc) == [] and argo_semantic_errors(doc) == [], variant
+    wf = yaml_docs(out / "deploy" / "argo-workflow.yaml")[0]
+    tasks = {t["name"]: t for t in wf["spec"]["templates"][0]["dag"]["tasks"]}
+    assert tasks["report"]["dependencies"] == ["plot"]
+    assert tasks["scan"]["dependencies"] == ["plot"]  # '.' holds every file plot writes
+    templates = {t["name"]: t for t in wf["spec"]["templates"]}
+    outputs = {a["name"]: a for a in templates["plot"]["outputs"]["artifacts"]}
+    # read later: carried to the reader's pod; read by no step: exported all the same
+    assert outputs["file-plot-png"] == {"name": "file-plot-png", "path": "/app/work/plot.png"}
+    assert outputs["file-summary-txt"] == {"name": "file-summary-txt",
+                                           "path": "/app/work/summary.txt", "optional": True}
+    assert templates["report"]["inputs"]["artifacts"] == [
+        {"name": "file-plot-png", "path": "/app/work/plot.png"}]
+
+
+def test_a_file_a_step_wrote_reaches_the_next_pod(file_effects_project, tmp_path):
+    """Each emulated pod starts from its own copy of the notebook folder, as on a cluster:
+    `report` finds plot.png only because it travels as an artifact."""
+    res, out, work = file_effects_project
+    wf = yaml_docs(out / "deploy" / "argo-workflow.yaml")[0]
+    where = _emulate_argo(wf, out, work, tmp_path, pod_disks=True)
+    assert (where["store"] / "plot" / "file-summary-txt").read_text() == "three points"
+    assert not (work / "plot.png").exists()  # no pod wrote into another's folder

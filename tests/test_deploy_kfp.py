@@ -229,3 +229,33 @@ def test_kfp_tags_become_task_resources_and_kubernetes_settings(tmp_path):
     assert k8s["secretAsEnv"][0]["keyToEnv"] == [{"envVar": "DB_PASSWORD",
                                                   "secretKey": "DB_PASSWORD"}]
     assert k8s["activeDeadlineSeconds"] in ("1800", 1800)
+
+
+def test_file_edges_order_kfp_tasks_and_written_files_are_outputs(tmp_path):
+    """Issue 12 item 6, in the DSL source (no kfp needed): a file read later travels from
+    the writer's task; a file no step reads is still an output of the task that wrote it;
+    a file edge with no file to carry (a computed path) is an explicit `.after`."""
+    import ast
+
+    from conftest import make_notebook
+    from nb2pipe.api import convert
+
+    nb = make_notebook(tmp_path / "fx.ipynb", [
+        ("md", "## Plot"),
+        ("code", "import os\nwith open('plot.txt', 'w') as fh:\n    fh.write('p')\n"
+                 "with open('summary.txt', 'w') as fh:\n    fh.write('s')"),
+        ("md", "## Report"), ("code", "size = os.path.getsize('plot.txt')"),
+        ("md", "## Mark"), ("code", "with open('mark' + '.txt', 'w') as fh:\n    fh.write('m')"),
+        ("md", "## Scan"), ("code", "names = sorted(os.listdir('.'))"),
+    ])
+    res = convert(nb, tmp_path / "fx_pipeline")
+    assert res.ok, [d.format() for d in res.diagnostics]
+    src = res.files["deploy/kfp_pipeline.py"]
+    tree = ast.parse(src)
+    ops = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
+    plot_args = [a.arg for a in ops["plot_op"].args.args]
+    assert "file_out_plot_txt" in plot_args and "file_out_summary_txt" in plot_args
+    assert [a.arg for a in ops["report_op"].args.args] == ["file_in_plot_txt", "out_size"]
+    assert 't_report = report_op(file_in_plot_txt=t_plot.outputs["file_out_plot_txt"])' in src
+    assert "t_scan.after(t_mark)" in src
+    assert "if os.path.exists(source):" in ast.unparse(ops["plot_op"])  # optional export

@@ -7,6 +7,7 @@ stage's contract each, so a change shows where it happened.
 from __future__ import annotations
 
 import ast
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -180,3 +181,108 @@ def test_kept_code_reading_a_figure_keeps_the_drawing_before_it(tmp_path):
         == "code"
     assert kinds["plt.figure()"] == kinds["plt.bar([1], [2])"] == "plot"  # another figure
     assert kinds["left, right = plt.xlim()"] == "plot"  # nothing kept reads it
+
+
+# ---- file effects: analyzer facts and the file-effect edges phase ---------------------------
+
+@pytest.mark.parametrize("source, effects", [
+    ("os.path.getsize('plot.png')", [("plot.png", "stat")]),
+    ("os.makedirs('out', exist_ok=True)", [("out", "mkdir")]),
+    ("shutil.copy('a.csv', 'b/a.csv')", [("a.csv", "read"), ("b/a.csv", "write")]),
+    ("shutil.rmtree('out')", [("out", "delete")]),
+    ("shutil.make_archive('dist', 'zip', 'out')", [(None, "write")]),  # any other shutil call
+    ("Path('r.txt').write_text('hi')", [("r.txt", "write")]),  # the receiver is the path
+    ("open(name, 'w').close()", [(None, "write")]),  # computed: not known before it runs
+    ("df.to_csv(path_or_buf='t.csv')", [("t.csv", "write")]),
+    ("glob.glob('*.csv')", [("*.csv", "stat")]),
+    ("os.path.join('a', 'b')", []),
+])
+def test_file_effects_of_a_call(tmp_path, source, effects):
+    an = facts(tmp_path, "import os\nimport glob\nimport shutil\nfrom pathlib import Path\n"
+                         "import pandas as pd\ndf = pd.DataFrame()\nname = 'x'", source)
+    assert [(f.path, f.mode) for f in stmt(an, source).files] == effects
+
+
+def test_a_call_to_a_notebook_function_that_writes_is_a_computed_write(tmp_path):
+    an = facts(tmp_path, "def save(rows, path):\n    with open(path, 'w') as fh:\n"
+                         "        fh.write(str(rows))\n"
+                         "def keep(rows):\n    save(rows, 'r.txt')\n"
+                         "def count(rows):\n    return len(rows)",
+               "keep([1])", "n = count([1])")
+    assert [(f.path, f.mode) for f in stmt(an, "keep([1])").files] == [(None, "write")]
+    assert stmt(an, "n = count").files == []
+
+
+def _ref(path, mode, cell=1):
+    from nb2pipe.analysis.model import FileRef
+
+    return FileRef(path=path, mode=mode, cell=cell, line=1, call="f")
+
+
+def test_a_step_that_writes_a_file_is_upstream_of_a_later_step_that_touches_it():
+    from nb2pipe.planning.file_edges import FileEdge, file_effect_edges
+
+    edges = file_effect_edges([
+        ("plot", [_ref("plot.png", "write")]),
+        ("other", [_ref("data.csv", "read")]),  # another file: may run beside `plot`
+        ("report", [_ref("./plot.png", "stat")]),
+        ("again", [_ref("plot.png", "read"), _ref("data.csv", "read")]),
+    ])
+    assert edges == [FileEdge("plot", "report", "file: plot.png", carries=True),
+                     FileEdge("plot", "again", "file: plot.png", carries=True)]
+
+
+def test_a_computed_path_orders_a_writer_before_every_later_step_on_the_file_system():
+    from nb2pipe.planning.file_edges import file_effect_edges
+
+    edges = file_effect_edges([
+        ("make", [_ref(None, "write", cell=2)]),
+        ("pure", []),  # no file effect: free to run beside `make`
+        ("load", [_ref("data.csv", "read")]),
+        ("look", [_ref(None, "read")]),
+    ])
+    assert [(e.upstream, e.downstream, e.reason) for e in edges] == [
+        ("make", "load", "file system: computed path (cell 2, line 1)"),
+        ("make", "look", "file system: computed path (cell 2, line 1)")]
+
+
+def test_a_write_waits_for_earlier_readers_and_a_folder_holds_its_files():
+    from nb2pipe.planning.file_edges import file_effect_edges
+
+    edges = file_effect_edges([
+        ("read", [_ref("out/a.csv", "read")]),
+        ("clean", [_ref("out", "delete")]),  # must not remove what `read` still reads
+        ("mk", [_ref("out", "mkdir")]),
+        ("write", [_ref("out/a.csv", "write")]),
+    ])
+    pairs = {(e.upstream, e.downstream) for e in edges}
+    assert pairs == {("read", "clean"), ("read", "mk"), ("read", "write"), ("clean", "mk"),
+                     ("clean", "write"), ("mk", "write")}
+    assert file_effect_edges([("a", [_ref("x.csv", "read")]),
+                              ("b", [_ref("x.csv", "stat")])]) == []  # two readers
+
+
+def test_edges_the_other_links_imply_are_left_out_unless_they_carry_a_file():
+    from nb2pipe.planning.file_edges import FileEdge, without_implied
+
+    edges = [FileEdge("a", "b", "file: x"), FileEdge("a", "c", "file: x"),
+             FileEdge("b", "c", "file: y"), FileEdge("a", "d", "file: z", carries=True)]
+    kept = without_implied(edges, {"a": set(), "b": set(), "c": set(), "d": {"c"}})
+    assert kept == [FileEdge("a", "b", "file: x"), FileEdge("b", "c", "file: y"),
+                    FileEdge("a", "d", "file: z", carries=True)]
+
+
+def test_the_plan_gives_each_file_edge_its_reason(tmp_path):
+    from nb2pipe.api import convert
+
+    nb = make_notebook(tmp_path / "nb.ipynb", [
+        ("md", "## Plot"), ("code", "import os\nwith open('plot.txt', 'w') as fh:\n"
+                                    "    fh.write('x')"),
+        ("md", "## Report"), ("code", "size = os.path.getsize('plot.txt')")])
+    res = convert(nb, tmp_path / "out")
+    assert res.ok, [d.format() for d in res.diagnostics]
+    report = res.plan.step("report")
+    assert report.upstream == ("plot",)
+    assert report.file_edges == (("plot", "file: plot.txt"),)
+    assert json.loads(res.plan.dumps())["steps"][1]["file_edges"] == [["plot",
+                                                                       "file: plot.txt"]]

@@ -501,6 +501,11 @@ class Analyzer(StatementKinds, DisplayDetection, FunctionSummaries, AliasTrackin
         # files
         for call in facts.calls:
             self.file_refs(call, st, cell, offset)
+        for name in sorted({n.id for n in facts.name_loads if n.id in self.current_def}):
+            mode = self.function_file_mode(name)
+            if mode:  # a notebook function that touches files: at paths unknown here
+                st.files.append(FileRef(path=None, mode=mode, cell=cell.index,
+                                        line=st.line, call=name))
         for target, _ in facts.loops:
             st.loop_binds |= set(names_in_target(target))
         st.loop_binds |= facts.transient  # file handles, exceptions: not final values

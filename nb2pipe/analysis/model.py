@@ -18,8 +18,8 @@ STRIP_KINDS = frozenset({"display", "plot", "magic", "shell", "pip", "skip", "ce
 
 @dataclass
 class FileRef:
-    path: str
-    mode: str  # "read" | "write"
+    path: str | None  # None: computed, not known before the code runs
+    mode: str  # read | stat | write | mkdir | delete (analysis/rules.py: FS_FUNCS)
     cell: int
     line: int
     call: str

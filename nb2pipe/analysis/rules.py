@@ -154,7 +154,7 @@ def may_mutate_receiver(method: str, inplace: bool) -> bool:
 WRITE_METHODS = frozenset({
     "to_csv", "to_parquet", "to_excel", "to_json", "to_pickle", "to_feather", "to_hdf",
     "to_sql", "to_stata", "to_orc", "savefig", "write_image", "write_html", "save_model",
-    "save", "to_netcdf", "write_text", "write_bytes",
+    "save", "to_netcdf",
 })
 
 # Functions that read a file whose path is their first argument (qualified-name suffixes).
@@ -172,6 +172,41 @@ WRITE_FUNCS = {
     "numpy.save": 0, "numpy.savetxt": 0, "numpy.savez": 0, "numpy.savez_compressed": 0,
     "joblib.dump": 1, "pickle.dump": 1, "json.dump": 1, "torch.save": 1,
     "matplotlib.pyplot.savefig": 0, "scipy.io.savemat": 0, "cv2.imwrite": 0,
+}
+# Keyword names the path of a WRITE_METHODS call may be given by (`df.to_csv(path_or_buf=p)`).
+WRITE_PATH_KEYWORDS = ("path_or_buf", "path", "fname", "excel_writer", "filepath", "file")
+
+# Other calls that touch the file system: qualified name -> ((mode, index of the path
+# argument), ...). Modes: "stat" looks at a path without reading its content (a later step in
+# another pod still needs the file there), "mkdir" creates a folder, "delete" removes a path,
+# "read" and "write" as above. They order steps (planning/file_edges.py); only "write" files
+# are exported from a step's pod, only "read" files are the pipeline's input data.
+FS_FUNCS: dict[str, tuple[tuple[str, int], ...]] = {
+    **{f"os.path.{f}": (("stat", 0),) for f in (
+        "exists", "lexists", "isfile", "isdir", "islink", "getsize", "getmtime", "getctime",
+        "getatime", "samefile")},
+    "os.stat": (("stat", 0),), "os.lstat": (("stat", 0),), "os.listdir": (("stat", 0),),
+    "os.scandir": (("stat", 0),), "os.walk": (("stat", 0),), "os.access": (("stat", 0),),
+    "glob.glob": (("stat", 0),), "glob.iglob": (("stat", 0),),
+    "os.makedirs": (("mkdir", 0),), "os.mkdir": (("mkdir", 0),),
+    "os.remove": (("delete", 0),), "os.unlink": (("delete", 0),), "os.rmdir": (("delete", 0),),
+    "os.removedirs": (("delete", 0),), "shutil.rmtree": (("delete", 0),),
+    "os.rename": (("delete", 0), ("write", 1)), "os.replace": (("delete", 0), ("write", 1)),
+    "shutil.move": (("delete", 0), ("write", 1)),
+    "shutil.copy": (("read", 0), ("write", 1)), "shutil.copy2": (("read", 0), ("write", 1)),
+    "shutil.copyfile": (("read", 0), ("write", 1)), "shutil.copytree": (("read", 0), ("write", 1)),
+    "shutil.unpack_archive": (("read", 0), ("write", 1)),
+}
+# Any other call into these modules touches the file system at a path nb2pipe does not know
+# (`shutil.make_archive`, `tempfile.mkdtemp`): it orders steps like a computed path.
+FS_MODULES = ("shutil", "tempfile")
+
+# Methods of a path object (`Path("out").mkdir()`, `p.read_text()`): the receiver is the path.
+PATH_METHODS = {
+    "exists": "stat", "is_file": "stat", "is_dir": "stat", "stat": "stat", "iterdir": "stat",
+    "glob": "stat", "rglob": "stat", "read_text": "read", "read_bytes": "read",
+    "write_text": "write", "write_bytes": "write", "touch": "write", "mkdir": "mkdir",
+    "unlink": "delete", "rmdir": "delete",
 }
 
 # Calls that configure the process: they are setup state, replayed in every later step.

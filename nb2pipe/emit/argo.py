@@ -69,6 +69,9 @@ def _template(plan: PipelinePlan, step: Step, pvc: bool) -> dict[str, Any]:
             seen.add(flow.path)
             out_arts.append({"name": k8s.file_artifact(flow.path),
                              "path": f"{k8s.WORKDIR}/{flow.path}"})
+    for path in ([] if pvc else k8s.exported_files(plan, step)):
+        out_arts.append({"name": k8s.file_artifact(path), "path": f"{k8s.WORKDIR}/{path}",
+                         "optional": True})
     if out_arts:
         outputs["artifacts"] = out_arts
     if outputs:

@@ -237,14 +237,18 @@ class FileFlow:
     reader: str
 
 
+# modes of a file effect that need the file present in the pod (planning/file_edges.py)
+NEEDS_FILE = ("read", "stat")
+
+
 def file_flows(plan: PipelinePlan) -> list[FileFlow]:
-    """Files a step writes and a later step reads: pods share no disk, so they travel as
-    artifacts (in-process and kfp.local runs share the notebook folder instead)."""
+    """Files a step writes and a later step reads or looks at: pods share no disk, so they
+    travel as artifacts (in-process and kfp.local runs share the notebook folder instead)."""
     flows: list[FileFlow] = []
     last_writer: dict[str, str] = {}
     for s in plan.steps:
         for f in s.files:
-            if f.mode == "read" and f.path in last_writer and last_writer[f.path] != s.name:
+            if f.mode in NEEDS_FILE and f.path in last_writer and last_writer[f.path] != s.name:
                 flow = FileFlow(f.path, last_writer[f.path], s.name)
                 if flow not in flows:
                     flows.append(flow)
@@ -252,6 +256,15 @@ def file_flows(plan: PipelinePlan) -> list[FileFlow]:
             if f.mode == "write":
                 last_writer[f.path] = s.name
     return flows
+
+
+def exported_files(plan: PipelinePlan, step: Step) -> list[str]:
+    """Files the step writes (literal relative paths) that no later step reads: exported
+    from its pod as outputs all the same, since the pod's disk is gone when it ends. A run
+    that did not write one (a branch not taken) does not fail for it."""
+    carried = {f.path for f in file_flows(plan) if f.writer == step.name}
+    return list(dict.fromkeys(f.path for f in step.files if f.mode == "write"
+                              and f.path and _relative(f.path) and f.path not in carried))
 
 
 def data_files(plan: PipelinePlan) -> list[str]:

@@ -47,6 +47,8 @@ def _args(plan: PipelinePlan, step: Step) -> list[tuple[str, str, str]]:
         args.append((_ident("out", n), "output", n))
     for f in dict.fromkeys(f.path for f in flows if f.writer == step.name):
         args.append((_file_ident("file_out", f), "file_out", f))
+    for f in k8s.exported_files(plan, step):
+        args.append((_file_ident("file_out", f), "file_export", f))
     if _metrics(plan, step):
         args.append(("metrics", "metrics", ""))
     return args
@@ -62,7 +64,8 @@ def _file_ident(prefix: str, path: str) -> str:
 
 SIGNATURE = {"input": "dsl.Input[dsl.Artifact]", "file_in": "dsl.Input[dsl.Artifact]",
              "param": "str", "output": "dsl.Output[dsl.Artifact]",
-             "file_out": "dsl.Output[dsl.Artifact]", "metrics": "dsl.Output[dsl.Metrics]"}
+             "file_out": "dsl.Output[dsl.Artifact]",
+             "file_export": "dsl.Output[dsl.Artifact]", "metrics": "dsl.Output[dsl.Metrics]"}
 
 
 def _s(text: str) -> str:
@@ -82,7 +85,7 @@ def _component(plan: PipelinePlan, step: Step) -> list[str]:
     d = k8s.step_deploy(plan, step)
     image = _s(d.image) if d.image else "IMAGE"
     metrics = any(k == "metrics" for _, k, _ in args)
-    runtime = any(k in ("file_in", "file_out", "metrics") for _, k, _ in args)
+    runtime = any(k in ("file_in", "file_out", "file_export", "metrics") for _, k, _ in args)
     body: list = (["import importlib"] if runtime else []) + ["import os"] + (
         ["import pathlib"] if metrics else []) + [
         "import shutil", "import subprocess", "import sys", "import tempfile", "",
@@ -111,6 +114,14 @@ def _component(plan: PipelinePlan, step: Step) -> list[str]:
                                "exist_ok=True"))
             after.append(_call("shutil.copyfile", _call("os.path.join", "workdir", _s(name)),
                                f"{py}.path"))
+        elif kind == "file_export":
+            # a declared output must exist when the component ends: a file the step did
+            # not write this time (a branch not taken) is exported as an empty folder
+            after.append(("source = ", _call("os.path.join", "workdir", _s(name))))
+            after.append("if os.path.exists(source):")
+            after.append(("    ", _call("shutil.copyfile", "source", f"{py}.path")))
+            after.append("else:")
+            after.append(("    ", _call("os.makedirs", f"{py}.path", "exist_ok=True")))
         elif kind == "metrics":
             for m in _metrics(plan, step):
                 after.append(("value = ", _call("runtime.load_value",

@@ -8,7 +8,6 @@ resolves to the right producer, and a redefined function to the version in effec
 from __future__ import annotations
 
 import ast
-import posixpath
 from dataclasses import dataclass, field, replace
 
 from nb2pipe.analysis import rules
@@ -16,7 +15,7 @@ from nb2pipe.analysis.cells import Analysis, Definition, Mutation, Stmt
 from nb2pipe.analysis.secrets import secret_names
 from nb2pipe.analysis.syspath import import_paths
 from nb2pipe.diagnostics import Diagnostic
-from nb2pipe.planning import drawing, live_globals, recompute
+from nb2pipe.planning import drawing, file_edges, live_globals, recompute
 from nb2pipe.planning import split as splitting
 from nb2pipe.planning.model import (CommonRef, FileIO, PipelinePlan, SharedDef, Step, Stripped)
 from nb2pipe.transform.code import RNG, definition_source, statement_source
@@ -44,6 +43,7 @@ class _StepState:
     outputs: set[str] = field(default_factory=set)
     upstream: set[str] = field(default_factory=set)
     files: list = field(default_factory=list)
+    file_edges: list[tuple[str, str]] = field(default_factory=list)  # (upstream, why)
     stripped: list[Stripped] = field(default_factory=list)
     setup_stmts: list[Stmt] = field(default_factory=list)
     setup_from: list[str] = field(default_factory=list)
@@ -206,7 +206,6 @@ def _walk_statements(an: Analysis, steps: list[_StepState], cell_to_step: dict[i
     def_first_use: dict[str, int] = {}
     stripped_cells: list[Stripped] = [Stripped(c, 1, reason, src) for c, reason, src
                                       in an.stripped_cells]
-    last_file_writer: dict[str, str] = {}
     current: _StepState | None = None
     metrics: list[tuple[str, str]] = []
     defined_later: dict[str, int] = {}
@@ -346,13 +345,8 @@ def _walk_statements(an: Analysis, steps: list[_StepState], cell_to_step: dict[i
             producer[RNG] = ("step", s.name)
         if st.kind == "setup":
             s.setup_stmts.append(st)
-        for f in st.files:
-            s.files.append(FileIO(f.path, f.mode, f.cell, f.line, f.call))
-            key = posixpath.normpath(f.path)
-            if f.mode == "read" and key in last_file_writer and last_file_writer[key] != s.name:
-                s.upstream.add(last_file_writer[key])
-            if f.mode == "write":
-                last_file_writer[key] = s.name
+        s.files += [FileIO(f.path, f.mode, f.cell, f.line, f.call) for f in st.files
+                    if f.path is not None]
     return _Walk(producer, def_first_use, stripped_cells, metrics)
 
 
@@ -449,10 +443,23 @@ def _link_upstream(steps: list[_StepState], by_name: dict[str, _StepState],
                 s.upstream.add(target)
         for prod in s.inputs.values():
             s.upstream.add(prod)
+    _add_file_edges(steps, by_name)
     cycle = _find_cycle(steps)
     if cycle:
         diag("NB303", "steps depend on each other in a cycle: " + " -> ".join(cycle),
              by_name[cycle[0]].cells[0] if by_name[cycle[0]].cells else None, 1, 0)
+
+
+def _add_file_edges(steps: list[_StepState], by_name: dict[str, _StepState]) -> None:
+    """Upstream links from the notebook's file effects (planning/file_edges.py), those that
+    the data and `prev:` links do not already imply."""
+    edges = file_edges.file_effect_edges(
+        [(s.name, [f for st in s.stmts for f in st.files]) for s in steps])
+    needed = file_edges.without_implied(edges, {s.name: set(s.upstream) for s in steps})
+    for e in needed:
+        s = by_name[e.downstream]
+        s.upstream.add(e.upstream)
+        s.file_edges.append((e.upstream, e.reason))
 
 
 def _setup_replay(steps: list[_StepState], by_name: dict[str, _StepState], data_names: set[str],
@@ -555,7 +562,8 @@ def _render_steps(an: Analysis, kept_steps: list[_StepState],
             metrics=tuple(dict.fromkeys(s.metrics)), tags=tuple(s.tags),
             body="\n".join(parts), setup_body="\n".join(setup_parts), terminal=tuple(terminal),
             live_globals=tuple(sorted(s.live)), recomputed=secret.recomputed.get(s.order, ()),
-            maybe_unbound=_maybe_unbound(s, outputs)))
+            maybe_unbound=_maybe_unbound(s, outputs),
+            file_edges=tuple((u, why) for u, why in s.file_edges if u in kept_names)))
     return plan_defs, final_steps, used_imports
 
 

@@ -15,8 +15,8 @@ from nb2pipe.diagnostics import Diagnostic
 
 @dataclass(frozen=True)
 class FileIO:
-    path: str
-    mode: str  # "read" | "write"
+    path: str  # literal, as the notebook spells it (computed paths order steps, see file_edges)
+    mode: str  # read | stat | write | mkdir | delete
     cell: int
     line: int
     call: str
@@ -72,6 +72,9 @@ class Step:
     # outputs the step binds only on some paths (an `if`, a loop, a `match` case) and that did
     # not come in: it hands them on as unbound when they are not bound (_runtime.bound)
     maybe_unbound: tuple[str, ...] = ()
+    # (upstream step, why): upstream links the notebook's file effects make, such as
+    # ("plot", "file: plot.png") (planning/file_edges.py)
+    file_edges: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,8 @@ class PipelinePlan:
         for s in data["steps"]:
             if not s["recomputed"]:
                 del s["recomputed"]
+            if not s["file_edges"]:
+                del s["file_edges"]
         if not include_code:
             for s in data["steps"]:
                 s.pop("body", None)

@@ -46,8 +46,10 @@ def house_prices_op(
     out_train: dsl.Output[dsl.Artifact],
     out_y_test: dsl.Output[dsl.Artifact],
     out_y_train: dsl.Output[dsl.Artifact],
+    file_out_outputs_residuals_png: dsl.Output[dsl.Artifact],
 ):
     """Step `house_prices` (house_prices): `python -m house_prices_pipeline step house_prices`."""
+    import importlib
     import os
     import shutil
     import subprocess
@@ -55,6 +57,8 @@ def house_prices_op(
     import tempfile
 
     inputs, outputs = tempfile.mkdtemp(), tempfile.mkdtemp()
+    runtime = importlib.import_module("house_prices_pipeline._runtime")
+    workdir = str(runtime.workdir())
     subprocess.run(
         [
             sys.executable,
@@ -116,6 +120,11 @@ def house_prices_op(
     shutil.copytree(
         os.path.join(outputs, "y_train"), out_y_train.path, dirs_exist_ok=True
     )
+    source = os.path.join(workdir, "outputs/residuals.png")
+    if os.path.exists(source):
+        shutil.copyfile(source, file_out_outputs_residuals_png.path)
+    else:
+        os.makedirs(file_out_outputs_residuals_png.path, exist_ok=True)
 
 
 @dsl.pipeline(
