@@ -85,7 +85,8 @@ def _run_one(package: str, spec: dict[str, Any], values_dir: str, nb_dump: str) 
             out = func(*args, **kwargs)
     finally:
         sys.setprofile(None)
-    rt.save_values(out, Path(values_dir) / step, step, spec.get("bundles", ()))
+    rt.save_values(out, Path(values_dir) / step, step, spec.get("bundles", ()),
+                   rt.readers_of(step, pipeline.STEPS))
     folder, recs = notebook("outputs")
     for name, rec in sorted(recs.items()):
         if not rec.get("defined"):

@@ -137,7 +137,8 @@ def _step_detail(store: Store, sr: Any) -> dict[str, Any]:
             if origin["ended"] and origin["started"] else None,
             "error": sr["error"], "code": comps.get("code"), "params": comps.get("params"),
             "packages": comps.get("packages"), "inputs": comps.get("inputs"),
-            "data": comps.get("data"), "outputs": outs, "written_files": written,
+            "data": comps.get("data"), "outputs": outs,
+            "not_persisted": store.not_persisted_of(sr["id"]), "written_files": written,
             "metrics": metrics}
 
 
@@ -182,6 +183,15 @@ def _lineage(project: Project, steps: dict[str, dict]) -> dict[str, Any]:
             out[f"{name}.{art}"] = {
                 "sha256": meta["sha256"], "version": meta["version"], "step": name,
                 "computed_in_run": d["cached_from_run"],
+                "code": d.get("code"), "params": d.get("params"),
+                "inputs": {i: {"sha256": sha, "from": srcs.get(i)}
+                           for i, sha in (d.get("inputs") or {}).items()},
+                "data": d.get("data") or {}, "all_data": data}
+        for art, why in (d.get("not_persisted") or {}).items():
+            out[f"{name}.{art}"] = {
+                "sha256": None, "version": None, "persisted": False,
+                "reason": why["reason"], "type": why["type"],
+                "step": name, "computed_in_run": d["cached_from_run"],
                 "code": d.get("code"), "params": d.get("params"),
                 "inputs": {i: {"sha256": sha, "from": srcs.get(i)}
                            for i, sha in (d.get("inputs") or {}).items()},
