@@ -95,3 +95,58 @@ def test_a_value_read_later_that_nothing_can_write_names_both_steps_and_the_fix(
     assert "cloudpickle" in err  # both serializers were tried
     assert "step:NAME" in err and "--capture" in err  # the fix
     check_store_consistent(project)
+
+
+# ---- --capture: step boundaries where no such value has to cross one --------------------------
+
+LOCK_READ_TWO_STEPS_LATER = [
+    ("code", "import threading", ["imports"]),
+    ("code", "n = 3\nlock = threading.Lock()", ["step:make"]),
+    ("code", "k = n * 2", ["step:middle", "prev:make"]),
+    ("code", "with lock:\n    m = n + 1", ["step:use", "prev:middle"]),
+    ("code", "total = m + k", ["step:last", "prev:use"]),
+]
+
+
+def test_capture_joins_the_steps_a_value_that_cannot_be_serialized_would_cross(tmp_path):
+    from conftest import make_notebook
+
+    from nb2pipe.api import convert
+
+    nb = make_notebook(tmp_path / "locked.ipynb", LOCK_READ_TWO_STEPS_LATER)
+    out = tmp_path / "locked_pipeline"
+    plain = convert(nb, out)
+    assert [s.name for s in plain.plan.steps] == ["make", "middle", "use", "last"]
+    rc, res = cli_json("run", out)
+    assert rc == 1 and "output 'lock'" in res["errors"]["make"]  # without the types: fails
+
+    captured = convert(nb, out, capture=True, force=True)
+    assert captured.ok, [d.format() for d in captured.diagnostics]
+    # make, middle and use are one step (middle lies between: the notebook's order holds)
+    assert [s.name for s in captured.plan.steps] == ["make", "last"]
+    joined = [d for d in captured.diagnostics if d.code == "NB310"]
+    assert len(joined) == 1 and "'lock'" in joined[0].message and "'use'" in joined[0].message
+    rc, res = cli_json("run", out)
+    assert rc == 0, res
+    from nb2pipe.runner.report import load_values
+
+    assert load_values(out, "latest", names=["total"]) == {"total": 10}
+
+    # a plain convert of the unchanged notebook keeps the boundaries the capture placed
+    again = convert(nb, out)
+    assert again.ok and [s.name for s in again.plan.steps] == ["make", "last"]
+    assert again.status == "unchanged"
+
+
+def test_join_groups_takes_in_every_group_between_and_renames_prev():
+    from nb2pipe.planning.split import Group, join_groups
+
+    groups = [Group("load", "load", [1, 2]), Group("mid", "mid", [3], prev=["load"]),
+              Group("use", "use", [4], prev=["mid"]), Group("end", "end", [5], prev=["use"])]
+    joined = join_groups(groups, [(2, 4)])
+    assert [(g.raw_name, g.cells, g.prev) for g in joined] == [
+        ("load", [1, 2, 3, 4], []), ("end", [5], ["load"])]
+    assert join_groups(groups, []) is groups
+    # chained joins end in one group
+    chained = join_groups(groups, [(3, 4), (1, 3)])
+    assert [g.cells for g in chained] == [[1, 2, 3, 4], [5]]
