@@ -223,7 +223,7 @@ def _plan_and_capture(nb_path: Path, out: Path, name: str | None, split: str,
     if plan is None or has_errors(diags):
         return plan, diags, nb, None, None, ()
     joined: list[dict[str, Any]] = []
-    if not capture and not dry_run:
+    if not capture:  # a dry run too: it shows what convert would write
         joined = capturing.saved_joins(out, plan.notebook_hash)
         if joined:
             plan, diags, nb = plan_notebook(nb_path, out, name, split, ignore,
