@@ -66,6 +66,16 @@ def test_unread_values_that_cannot_be_serialized_are_recorded_not_persisted(temp
     check_store_consistent(project)
 
 
+def test_verify_does_not_fail_on_unread_values_that_cannot_be_serialized(templates, tmp_path):
+    """verify runs each step and stores its outputs as the runner does: the same rule."""
+    project = project_from(UNREAD, "unread", templates, tmp_path / "nb")
+    rc, report = cli_json("verify", project.parent / "unread.ipynb", "-o", project,
+                          "--no-recheck")
+    errors = {s["step"]: s["error"] for s in report["steps"] if s["error"]}
+    assert not errors, errors
+    assert rc == 0, report
+
+
 def test_a_value_read_later_falls_back_to_cloudpickle(templates, tmp_path):
     project = project_from(LAMBDA, "lam", templates, tmp_path / "nb")
     rc, out = cli_json("run", project)
