@@ -58,6 +58,9 @@ def test_unread_values_that_cannot_be_serialized_are_recorded_not_persisted(temp
     assert "generator" in make["not_persisted"]["squares"]["type"]
     text = cli("runs", "show", project, "1").stdout
     assert "make.lock (not persisted) <- make" in text
+    fetch = cli("runs", "fetch", project, "1", "lock", "-o", tmp_path / "lock.bin")
+    assert fetch.returncode != 0 and "not persisted" in fetch.stderr
+    assert "Traceback" not in fetch.stderr
     # served from the cache, the record comes along
     rc, again = cli_json("run", project)
     assert rc == 0 and again["steps"]["make"] == "cached"

@@ -271,11 +271,21 @@ def artifact_folder(project_dir: Path, ref: str, name: str, step: str | None = N
             order = [s for s in project.order if s in by_step] or list(by_step)
             sha = by_step[order[-1]] if order else None
         if sha is None:
+            why = _why_not_persisted(store, run_id, name, step)
             raise KeyError(f"run {run_id} has no output {name!r}"
-                           + (f" of step {step!r}" if step else ""))
+                           + (f" of step {step!r}" if step else "")
+                           + (f": not persisted ({why})" if why else ""))
         return store.artifact_dir(sha)
     finally:
         store.close()
+
+
+def _why_not_persisted(store: Store, run_id: int, name: str, step: str | None) -> str:
+    """The recorded reason a run has no artifact for `name` (empty when there is none)."""
+    rows = store.q("SELECT s.step, n.reason FROM not_persisted n JOIN step_runs s ON "
+                   "s.id=n.step_run_id WHERE s.run_id=? AND n.name=?", (run_id, name))
+    reasons = [r["reason"] for r in rows if step is None or r["step"] == step]
+    return reasons[-1] if reasons else ""
 
 
 def _runtime(project: Project) -> Any:
