@@ -333,7 +333,9 @@ def save_values(
                     str(exc) + _keep_in_one_step("+".join(names), step, later)
                 ) from None
             reason = f"no later step reads it, and it cannot be serialized ({exc.why})"
-            return {n: _not_persisted(values[n], outputs_dir / n, reason) for n in names}
+            return {
+                n: _not_persisted(values[n], outputs_dir / n, reason) for n in names
+            }
         return {n: meta for n in names}
 
     metas: dict[str, dict[str, Any]] = {}
