@@ -8,6 +8,7 @@ import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nb2pipe import __version__
 from nb2pipe.diagnostics import Diagnostic, has_errors
@@ -62,15 +63,17 @@ def _package_name(text: str) -> str:
 
 
 def plan_notebook(notebook: str | Path, outdir: str | Path | None = None, name: str | None = None,
-                  split: str = "auto", ignore: tuple[str, ...] | list[str] = ()):
+                  split: str = "auto", ignore: tuple[str, ...] | list[str] = (),
+                  joins: tuple[tuple[int, int], ...] = ()):
     """Read, analyze and plan. Returns (plan or None, diagnostics, notebook or None).
 
     Warnings and notes whose code the notebook's metadata (`nb2pipe.ignore`) or `ignore`
-    silences are left out of the diagnostics; errors never are.
+    silences are left out of the diagnostics; errors never are. `joins`: pairs of cells
+    whose steps become one (a value that cannot be serialized passes between them).
     """
     from nb2pipe.diagnostics import suppress
 
-    plan, diags, nb = _plan(notebook, outdir, name, split)
+    plan, diags, nb = _plan(notebook, outdir, name, split, joins)
     return plan, suppress(diags, _silenced(nb, ignore)), nb
 
 
@@ -82,7 +85,8 @@ def _silenced(nb, ignore: tuple[str, ...] | list[str]) -> set[str]:
         set(suppressed_codes(nb.metadata)) if nb is not None else set())
 
 
-def _plan(notebook: str | Path, outdir: str | Path | None, name: str | None, split: str):
+def _plan(notebook: str | Path, outdir: str | Path | None, name: str | None, split: str,
+          joins: tuple[tuple[int, int], ...] = ()):
     from nb2pipe.analysis.cells import analyze
     from nb2pipe.notebook import read_notebook
     from nb2pipe.planning import split as splitting
@@ -107,6 +111,7 @@ def _plan(notebook: str | Path, outdir: str | Path | None, name: str | None, spl
     an = analyze(nb)
     diags.extend(an.diagnostics)
     mode, groups = splitting.split(nb, split, diags)
+    groups = splitting.join_groups(groups, joins)
     taken = set(an.imports) | {d.name for d in an.definitions} | set(an.parameters) | {package}
     for st in an.stmts:
         taken |= st.binds | st.maybe | set(st.reads)
@@ -198,6 +203,61 @@ def _capture(nb_path: Path, out: Path, plan, run: bool, dry_run: bool, shown: st
     return cap, None
 
 
+MAX_JOIN_ROUNDS = 20  # each round executes the notebook once more
+
+
+def _plan_and_capture(nb_path: Path, out: Path, name: str | None, split: str,
+                      ignore: tuple[str, ...] | list[str], capture: bool, dry_run: bool,
+                      shown: str):
+    """Plan, and capture when asked: (plan, diagnostics, notebook, capture, capture failure,
+    joins).
+
+    The capture knows every value's type: a value that cannot be serialized (a lock, a
+    generator, an open file) and that a later step reads would fail the run, so the steps
+    from the one that makes it to the one that reads it become one step, and the notebook
+    is planned and captured again until no such value crosses a boundary. A plain convert
+    reuses the joins of the project's capture while the notebook is unchanged."""
+    from nb2pipe import capture as capturing
+
+    plan, diags, nb = plan_notebook(nb_path, out, name, split, ignore)
+    if plan is None or has_errors(diags):
+        return plan, diags, nb, None, None, ()
+    joined: list[dict[str, Any]] = []
+    if not capture:  # a dry run too: it shows what convert would write
+        joined = capturing.saved_joins(out, plan.notebook_hash)
+        if joined:
+            plan, diags, nb = plan_notebook(nb_path, out, name, split, ignore,
+                                            _join_cells(joined))
+            if plan is None or has_errors(diags):
+                return plan, diags, nb, None, None, _join_cells(joined)
+    cap, cap_diag = _capture(nb_path, out, plan, capture, dry_run, shown)
+    rounds = 0
+    while capture and cap is not None and rounds < MAX_JOIN_ROUNDS:
+        crossing = capturing.values_that_cannot_cross(plan, cap.data)
+        if not crossing:
+            break
+        rounds += 1
+        tried = joined + crossing
+        plan2, diags2, nb2 = plan_notebook(nb_path, out, name, split, ignore,
+                                           _join_cells(tried))
+        if plan2 is None or has_errors(diags2):
+            break  # keep the plan as it was: the run names the value and the fix
+        joined, plan, diags, nb = tried, plan2, diags2, nb2
+        cap, cap_diag = _capture(nb_path, out, plan, capture, dry_run, shown)
+    if cap is not None and joined:
+        cap.data["joined"] = joined
+    for j in joined:
+        diags.append(Diagnostic(
+            "NB310", f"steps '{j['producer']}' and '{j['reader']}' are one step: "
+                     f"'{j['name']}' ({j['type']}) cannot be serialized, so it cannot cross a "
+                     "step boundary", path=shown, cell=j["cells"][1], line=1, col=0))
+    return plan, diags, nb, cap, cap_diag, _join_cells(joined)
+
+
+def _join_cells(joined: list[dict[str, Any]]) -> tuple[tuple[int, int], ...]:
+    return tuple((int(j["cells"][0]), int(j["cells"][1])) for j in joined)
+
+
 def _emit_notes(files: dict[str, str], shown: str) -> list[Diagnostic]:
     from nb2pipe.emit.kfp import COMPILED, SOURCE
 
@@ -271,10 +331,10 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
 
         pyfmt.CACHE.load(nb_path)
         pyfmt.CACHE.spawn()  # a child imports black while we read and plan
-        plan, diags, nb = plan_notebook(nb_path, out, name, split, ignore)
+        plan, diags, nb, cap, cap_diag, joins = _plan_and_capture(
+            nb_path, out, name, split, ignore, capture, dry_run, shown)
         if plan is None or has_errors(diags):
             return ConversionResult("failed", shown, str(out), plan=plan, diagnostics=tuple(diags))
-        cap, cap_diag = _capture(nb_path, out, plan, capture, dry_run, shown)
         if cap_diag is not None:
             return ConversionResult("failed", shown, str(out), plan=plan,
                                     diagnostics=tuple(diags + [cap_diag]))
@@ -284,7 +344,7 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
             # converting twice must give the same plan (rendering a plan is a pure function
             # of it; tests/test_determinism.py converts in separate processes, other hash
             # seeds, and compares the bytes)
-            plan2, _, _ = plan_notebook(nb_path, out, name, split, ignore)
+            plan2, _, _ = plan_notebook(nb_path, out, name, split, ignore, joins)
             if plan2 is None or plan2 != plan:
                 raise SelfCheckError("converting twice gave different plans")
         files = render(plan, nb, cap_data)  # the child is joined (or killed: `finally` below)

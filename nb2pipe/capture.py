@@ -150,6 +150,7 @@ def __nb2pipe_make_recorder(out_dir, fixtures_dir, quality_src, runtime_src, max
                 except Exception as exc:
                     data = None
                     rec["note"] = f"cannot be serialized: {type(exc).__name__}: {exc}"[:300]
+                    rec["unserializable"] = True
                 if data is not None:
                     with open(os.path.join(folder, name + ".pkl"), "wb") as fh:
                         fh.write(data)
@@ -421,6 +422,40 @@ def capture(nb_path: Path, plan: Any, timeout: int = 600) -> tuple[Capture | Non
         return Capture(data, files), ""
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def values_that_cannot_cross(plan: Any, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The step inputs the capture could not serialize (not even with cloudpickle): each
+    must stay in the step that makes it. Per value: its name, type, producing step and
+    reading step, and a cell of each (the plan's cell numbers)."""
+    steps = {s["name"]: s for s in plan_steps(plan)}
+    found = []
+    for name, s in steps.items():
+        sources = dict(s.get("input_sources") or ())
+        for value, rec in sorted(data.get("steps", {}).get(name, {}).get("inputs", {}).items()):
+            producer = steps.get(sources.get(value, ""))
+            if not rec.get("unserializable") or producer is None:
+                continue
+            if not producer["cells"] or not s["cells"]:
+                continue
+            found.append({"name": value, "type": rec.get("type", "?"),
+                          "producer": producer["name"], "reader": name,
+                          "cells": [min(producer["cells"]), min(s["cells"])]})
+    return found
+
+
+def saved_joins(outdir: Path, notebook_hash: str) -> list[dict[str, Any]]:
+    """The steps an earlier `--capture` joined (values that cannot cross a boundary), while
+    the notebook is unchanged: a plain convert places its boundaries the same way."""
+    try:
+        data = json.loads((outdir / CAPTURE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(data, dict) or data.get("notebook_hash") != notebook_hash:
+        return []
+    joined = data.get("joined")
+    return [j for j in joined if isinstance(j, dict) and isinstance(j.get("cells"), list)
+            and len(j["cells"]) == 2] if isinstance(joined, list) else []
 
 
 def load_capture(outdir: Path, plan: Any) -> Capture | None:

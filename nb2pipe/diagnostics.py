@@ -211,6 +211,15 @@ _CODES = [
          "Display and plotting statements were removed from a step; they are listed in the "
          "generated README.",
          "Nothing to do. Save a figure with savefig(...) to keep a plot as an output."),
+    Code("NB310", INFO, "steps joined: a value cannot be serialized",
+         "With --capture, nb2pipe knows the type of every value that crosses a step "
+         "boundary. A value that neither pickle nor cloudpickle can write (a lock, a "
+         "generator, an open file, an object whose __reduce__ refuses) cannot travel from "
+         "the step that makes it to a later step that reads it, so those steps, and any "
+         "between them, became one step. Later plain conversions keep the join while the "
+         "notebook is unchanged.",
+         "Nothing to do. To keep the steps apart, make the value in the step that reads it, "
+         "or hand on something that serializes (the data instead of an open file)."),
     # ---- emitting ------------------------------------------------------------------------
     Code("NB401", WARNING, "hand-edited file kept",
          "A generated file was changed after nb2pipe wrote it, so it was not overwritten.",

@@ -85,7 +85,11 @@ def _run_one(package: str, spec: dict[str, Any], values_dir: str, nb_dump: str) 
             out = func(*args, **kwargs)
     finally:
         sys.setprofile(None)
-    rt.save_values(out, Path(values_dir) / step, step, spec.get("bundles", ()))
+    # a final value that cannot be serialized is not persisted (older projects' _runtime
+    # has no readers_of: every value is taken as read, as it was then)
+    readers = rt.readers_of(step, pipeline.STEPS) if hasattr(rt, "readers_of") else None
+    rt.save_values(out, Path(values_dir) / step, step, spec.get("bundles", ()),
+                   **({"readers": readers} if readers is not None else {}))
     folder, recs = notebook("outputs")
     for name, rec in sorted(recs.items()):
         if not rec.get("defined"):

@@ -125,7 +125,8 @@ def check_store_consistent(project: Path) -> None:
                               "a.sha=o.sha WHERE a.sha IS NULL").fetchone()[0]
         assert missing == 0
         bad = con.execute("SELECT COUNT(*) FROM step_runs s WHERE s.status='finished' AND "
-                          "NOT EXISTS (SELECT 1 FROM outputs o WHERE o.step_run_id=s.id)"
+                          "NOT EXISTS (SELECT 1 FROM outputs o WHERE o.step_run_id=s.id) AND "
+                          "NOT EXISTS (SELECT 1 FROM not_persisted n WHERE n.step_run_id=s.id)"
                           ).fetchone()[0]
         assert bad == 0, "a finished step without outputs"
     finally:

@@ -220,6 +220,41 @@ def _split(nb: Notebook, mode: str, diags: list[Diagnostic]) -> tuple[str, list[
     return "single", single(nb)
 
 
+def join_groups(groups: list[Group], joins: tuple[tuple[int, int], ...] | list) -> list[Group]:
+    """Groups with the steps of each join (a cell of the step that makes a value, a cell of
+    one that reads it) made one, together with every group between them, so the value never
+    crosses a step boundary and the code keeps the notebook's order. The joined group keeps
+    the first group's name; `prev:` tags naming a joined group point at it."""
+    if not joins:
+        return groups
+    where = {c: i for i, g in enumerate(groups) for c in g.cells}
+    target = list(range(len(groups)))  # group index -> the index it joins
+    for a, b in joins:
+        if a not in where or b not in where:
+            continue
+        lo, hi = sorted((where[a], where[b]))
+        for i in range(lo, hi + 1):
+            target[i] = target[lo]
+    for i in range(len(target)):  # chains of joins: follow to the first group
+        while target[target[i]] != target[i]:
+            target[i] = target[target[i]]
+    renamed = {groups[i].raw_name: groups[target[i]].raw_name for i in range(len(groups))}
+    out: dict[int, Group] = {}
+    for i, g in enumerate(groups):
+        head = target[i]
+        if head not in out:
+            out[head] = Group(raw_name=g.raw_name, title=g.title, cells=[], prev=[], tags=[],
+                              first_cell=g.first_cell)
+        joined = out[head]
+        joined.cells.extend(g.cells)
+        joined.prev.extend(p for p in (renamed.get(p, p) for p in g.prev)
+                           if p != joined.raw_name and p not in joined.prev)
+        joined.tags.extend(t for t in g.tags if t not in joined.tags)
+    for g in out.values():
+        g.cells.sort()
+    return list(out.values())
+
+
 def assign_names(groups: list[Group], taken: set[str], nb: Notebook,
                  diags: list[Diagnostic], from_tags: bool) -> list[str]:
     """Valid, unique, readable step names (Python identifiers and Kubernetes labels)."""

@@ -237,6 +237,8 @@ def _print_show(run: dict[str, Any]) -> None:
         for k, o in s["outputs"].items():
             print(f"  output  {k}@{o['sha256'][:12]} v{o['version']} {o['format']} "
                   f"{_size(o['size'])} ({o['type']})")
+        for k, o in (s.get("not_persisted") or {}).items():
+            print(f"  output  {k} not persisted ({o['type']}): {o['reason']}")
         for k, o in s["written_files"].items():
             print(f"  wrote   {k}@{o['sha256'][:12]} {_size(o['size'])}")
     print("\nlineage (artifact <- step, inputs, data files read by it and its ancestors):")
@@ -246,7 +248,8 @@ def _print_show(run: dict[str, Any]) -> None:
         ins = ", ".join(f"{i} ({v['from']})" for i, v in lin["inputs"].items()
                         if i != "_rng") or "-"
         data = ", ".join(f"{p}@{h[:8]}" for p, h in lin["all_data"].items()) or "-"
-        print(f"  {key} v{lin['version']} <- {lin['step']}"
+        version = f"v{lin['version']}" if lin.get("persisted", True) else "(not persisted)"
+        print(f"  {key} {version} <- {lin['step']}"
               + (f" (run {lin['computed_in_run']})" if lin["computed_in_run"] else "")
               + f"; inputs: {ins}; data: {data}")
 

@@ -268,8 +268,13 @@ def run_project(project_dir: Path, params: dict[str, Any] | None = None, *, jobs
             set_status(step, "failed", err)
             return
         metas: dict[str, dict] = {}
-        for name in result["metas"]:
-            metas[name] = store.put_value(d / "out" / name)
+        not_persisted: dict[str, dict] = {}  # final values that cannot be serialized
+        for name, meta in result["metas"].items():
+            if meta.get("persisted", True) is False:
+                not_persisted[name] = {"type": meta.get("type"),
+                                       "reason": mask(str(meta.get("reason", "")))}
+            else:
+                metas[name] = store.put_value(d / "out" / name)
         written = []
         for p in st.writes:
             path = project.data_path(p)
@@ -285,9 +290,9 @@ def run_project(project_dir: Path, params: dict[str, Any] | None = None, *, jobs
                 art = store.artifact_dir(metas[name]["sha256"]) / metas[name]["file"]
                 metrics[name] = (json.loads(art.read_text()), "metric")
         store.record_finished(run_id, step, metas=metas, written=written, metrics=metrics,
-                              logs=logs, ended=time.time())
+                              logs=logs, ended=time.time(), not_persisted=not_persisted)
         outputs[step] = {n: m["sha256"] for n, m in metas.items()}
-        missing = [n for n in st.outputs if n not in outputs[step]]
+        missing = [n for n in st.outputs if n not in outputs[step] and n not in not_persisted]
         if missing:
             err = f"step {step} did not return {', '.join(missing)}"
             errors[step] = err

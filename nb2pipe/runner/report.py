@@ -137,7 +137,8 @@ def _step_detail(store: Store, sr: Any) -> dict[str, Any]:
             if origin["ended"] and origin["started"] else None,
             "error": sr["error"], "code": comps.get("code"), "params": comps.get("params"),
             "packages": comps.get("packages"), "inputs": comps.get("inputs"),
-            "data": comps.get("data"), "outputs": outs, "written_files": written,
+            "data": comps.get("data"), "outputs": outs,
+            "not_persisted": store.not_persisted_of(sr["id"]), "written_files": written,
             "metrics": metrics}
 
 
@@ -182,6 +183,15 @@ def _lineage(project: Project, steps: dict[str, dict]) -> dict[str, Any]:
             out[f"{name}.{art}"] = {
                 "sha256": meta["sha256"], "version": meta["version"], "step": name,
                 "computed_in_run": d["cached_from_run"],
+                "code": d.get("code"), "params": d.get("params"),
+                "inputs": {i: {"sha256": sha, "from": srcs.get(i)}
+                           for i, sha in (d.get("inputs") or {}).items()},
+                "data": d.get("data") or {}, "all_data": data}
+        for art, why in (d.get("not_persisted") or {}).items():
+            out[f"{name}.{art}"] = {
+                "sha256": None, "version": None, "persisted": False,
+                "reason": why["reason"], "type": why["type"],
+                "step": name, "computed_in_run": d["cached_from_run"],
                 "code": d.get("code"), "params": d.get("params"),
                 "inputs": {i: {"sha256": sha, "from": srcs.get(i)}
                            for i, sha in (d.get("inputs") or {}).items()},
@@ -261,11 +271,21 @@ def artifact_folder(project_dir: Path, ref: str, name: str, step: str | None = N
             order = [s for s in project.order if s in by_step] or list(by_step)
             sha = by_step[order[-1]] if order else None
         if sha is None:
+            why = _why_not_persisted(store, run_id, name, step)
             raise KeyError(f"run {run_id} has no output {name!r}"
-                           + (f" of step {step!r}" if step else ""))
+                           + (f" of step {step!r}" if step else "")
+                           + (f": not persisted ({why})" if why else ""))
         return store.artifact_dir(sha)
     finally:
         store.close()
+
+
+def _why_not_persisted(store: Store, run_id: int, name: str, step: str | None) -> str:
+    """The recorded reason a run has no artifact for `name` (empty when there is none)."""
+    rows = store.q("SELECT s.step, n.reason FROM not_persisted n JOIN step_runs s ON "
+                   "s.id=n.step_run_id WHERE s.run_id=? AND n.name=?", (run_id, name))
+    reasons = [r["reason"] for r in rows if step is None or r["step"] == step]
+    return reasons[-1] if reasons else ""
 
 
 def _runtime(project: Project) -> Any:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 STORE_DIR = ".nb2pipe"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: not_persisted
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs(
@@ -80,6 +80,13 @@ CREATE TABLE IF NOT EXISTS outputs(
   name TEXT NOT NULL,
   sha TEXT NOT NULL,
   version INTEGER NOT NULL,
+  PRIMARY KEY(step_run_id, name)
+);
+CREATE TABLE IF NOT EXISTS not_persisted(
+  step_run_id INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  type TEXT,
+  reason TEXT NOT NULL,
   PRIMARY KEY(step_run_id, name)
 );
 CREATE TABLE IF NOT EXISTS versions(
@@ -353,6 +360,11 @@ class Store:
         return {r["name"]: r["sha"] for r in
                 self.q("SELECT name, sha FROM outputs WHERE step_run_id=?", (step_run_id,))}
 
+    def not_persisted_of(self, step_run_id: int) -> dict[str, dict[str, Any]]:
+        return {r["name"]: {"type": r["type"], "reason": r["reason"]} for r in
+                self.q("SELECT name, type, reason FROM not_persisted WHERE step_run_id=? "
+                       "ORDER BY name", (step_run_id,))}
+
     def written_of(self, step_run_id: int) -> list[sqlite3.Row]:
         return self.q("SELECT * FROM written_files WHERE step_run_id=?", (step_run_id,))
 
@@ -370,13 +382,17 @@ class Store:
                        "WHERE step_run_id=?", (sid, source["id"]))
             db.execute("INSERT OR REPLACE INTO written_files SELECT ?, path, sha, size FROM "
                        "written_files WHERE step_run_id=?", (sid, source["id"]))
+            db.execute("INSERT OR REPLACE INTO not_persisted SELECT ?, name, type, reason FROM "
+                       "not_persisted WHERE step_run_id=?", (sid, source["id"]))
             db.execute("INSERT OR REPLACE INTO metrics SELECT ?, ?, name, value, source FROM "
                        "metrics WHERE step_run_id=?", (sid, run_id, source["id"]))
 
     def record_finished(self, run_id: int, step: str, *, metas: dict[str, dict],
                         written: list[tuple[str, str, int]], metrics: dict[str, tuple[Any, str]],
-                        logs: dict[str, str], ended: float) -> None:
-        """Commit a step's results; its artifacts are already in the store."""
+                        logs: dict[str, str], ended: float,
+                        not_persisted: dict[str, dict] | None = None) -> None:
+        """Commit a step's results; its artifacts are already in the store. `not_persisted`:
+        the values no later step reads that could not be serialized (type, reason)."""
         with self.tx() as db:
             sid = self.step_row(run_id, step)["id"]
             for name, meta in metas.items():
@@ -398,6 +414,9 @@ class Store:
                            (sid, name, sha, version))
             db.executemany("INSERT OR REPLACE INTO written_files VALUES(?, ?, ?, ?)",
                            [(sid, p, sha, size) for p, sha, size in written])
+            db.executemany("INSERT OR REPLACE INTO not_persisted VALUES(?, ?, ?, ?)",
+                           [(sid, n, v.get("type"), v["reason"])
+                            for n, v in (not_persisted or {}).items()])
             db.executemany("INSERT OR REPLACE INTO metrics VALUES(?, ?, ?, ?, ?)",
                            [(sid, run_id, n, json.dumps(v), src)
                             for n, (v, src) in metrics.items()])

@@ -198,11 +198,15 @@ def save_value(
         else:
             _pickle(value, tmp, step, name)
 
+    # a table parquet cannot hold, or a model joblib cannot pickle (a lambda inside it),
+    # goes through _pickle, which tries cloudpickle too
+    fallback = {
+        "parquet": (TypeError, ValueError, ImportError, AttributeError),
+        "joblib": (Exception,),
+    }
     try:
         _write_atomic(target, write)
-    except (
-        (TypeError, ValueError, ImportError, AttributeError) if fmt == "parquet" else ()
-    ):
+    except fallback.get(fmt, ()):
         fmt = "pickle"
         target = folder / "value.pickle"
         _write_atomic(target, lambda tmp: _pickle(value, tmp, step, name))
@@ -220,48 +224,133 @@ def save_value(
     return meta
 
 
+class Unserializable(ValueError):
+    """A value neither pickle nor cloudpickle can write; `why` says what each said."""
+
+    def __init__(self, message: str, why: str = "") -> None:
+        super().__init__(message)
+        self.why = why or message
+
+
 def _pickle(value: Any, tmp: Path, step: str, name: str) -> None:
+    """pickle, then cloudpickle (lambdas, local functions, classes defined in the notebook)."""
     try:
         with open(tmp, "wb") as fh:
             pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
         return
-    except (pickle.PicklingError, TypeError, AttributeError) as exc:
-        first = exc
+    except Exception as exc:  # noqa: BLE001 - a __reduce__ may raise anything
+        failures = [f"pickle: {type(exc).__name__}: {exc}"]
     try:
         import cloudpickle
     except ImportError:
-        cloudpickle = None
-    if cloudpickle is not None:
+        failures.append("cloudpickle: not installed")
+    else:
         try:
             with open(tmp, "wb") as fh:
-                cloudpickle.dump(value, fh)
+                cloudpickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
             return
         except Exception as exc:  # noqa: BLE001 - report any failure the same way
-            first = exc
-    raise ValueError(
+            failures.append(f"cloudpickle: {type(exc).__name__}: {exc}")
+    why = "; ".join(failures)
+    raise Unserializable(
         f"step '{step}': output '{name}' ({type(value).__name__}) cannot be "
-        f"serialized: {first}"
+        f"serialized ({why})",
+        why,
     ) from None
 
 
+def readers_of(step: str, steps: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """The steps that read each value `step` hands on: those that list it as an input and
+    have `step` upstream (every data producer is upstream of its readers)."""
+    readers: dict[str, list[str]] = {}
+    for other, spec in steps.items():
+        if other != step and step in spec["upstream"]:
+            for n in spec["inputs"]:
+                readers.setdefault(n, []).append(other)
+    return readers
+
+
+def _keep_in_one_step(name: str, step: str, readers: list[str]) -> str:
+    """The fix for a value that must cross a step boundary but cannot be serialized."""
+    steps = ", ".join(f"'{r}'" for r in readers)
+    return (
+        f"; step(s) {steps} read it, so it must cross a step boundary. Keep the cells that "
+        f"make and use '{name}' in one step: tag them with one `step:NAME` (Kale: "
+        f"`block:NAME`) or remove the heading / `# nb2pipe: step` marker between '{step}' "
+        f"and {steps}; `nb2pipe convert --capture` places the boundaries so for you"
+    )
+
+
+def _not_persisted(value: Any, folder: Path, reason: str) -> dict[str, Any]:
+    """The meta data of a value no later step reads and that cannot be serialized: no
+    artifact, only the record of why (the run's lineage shows it)."""
+    meta = {
+        "persisted": False,
+        "type": f"{type(value).__module__}.{type(value).__qualname__}",
+        "reason": reason,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("value.*"):
+        stale.unlink()
+    _write_atomic(
+        folder / "meta.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=1))
+    )
+    return meta
+
+
 def save_values(
-    values: dict[str, Any], outputs_dir: Path, step: str = "", bundles: Any = ()
+    values: dict[str, Any],
+    outputs_dir: Path,
+    step: str = "",
+    bundles: Any = (),
+    readers: dict[str, list[str]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Write a step's outputs, one folder each. The members of a bundle (outputs that share
     objects, e.g. `b = a` or a list holding a frame) are pickled together, and every member's
-    folder holds that same pickle: loading them together gives one object again."""
+    folder holds that same pickle: loading them together gives one object again.
+
+    `readers` maps a name to the later steps that read it (None: every value is read). A
+    value no later step reads (a final value) that cannot be serialized is not persisted:
+    its meta data says so and why, and the step still succeeds. One a later step reads
+    fails the step with an error that names it, both steps and the fix."""
+
+    def read_by(names: list[str]) -> list[str]:
+        if readers is None:
+            return ["a later step"]
+        found = [r for n in names for r in readers.get(n, ())]
+        if any(n.startswith("_") for n in names):  # the random state: always handed on
+            found.append("a later step")
+        return list(dict.fromkeys(found))
+
+    def write(names: list[str], save: Callable[[], Any]) -> dict[str, dict[str, Any]]:
+        """Each name's meta data: one artifact for all of `names`, or none and why."""
+        try:
+            meta = save()
+        except Unserializable as exc:
+            later = read_by(names)
+            if later:
+                raise Unserializable(
+                    str(exc) + _keep_in_one_step("+".join(names), step, later)
+                ) from None
+            reason = f"no later step reads it, and it cannot be serialized ({exc.why})"
+            return {
+                n: _not_persisted(values[n], outputs_dir / n, reason) for n in names
+            }
+        return {n: meta for n in names}
+
     metas: dict[str, dict[str, Any]] = {}
     for members in bundles:
         present = [m for m in members if m in values]
         if len(present) < 2:
             continue
-        meta = _save_bundle(
-            {m: values[m] for m in present}, [outputs_dir / m for m in present], step
-        )
-        metas.update((m, meta) for m in present)
+        group = {m: values[m] for m in present}
+        folders = [outputs_dir / m for m in present]
+        metas.update(write(present, lambda: _save_bundle(group, folders, step)))
     for name, value in values.items():
         if name not in metas:
-            metas[name] = save_value(value, outputs_dir / name, step, name)
+            metas.update(
+                write([name], lambda: save_value(value, outputs_dir / name, step, name))
+            )
     return metas
 
 
@@ -396,7 +485,13 @@ def run_step(
         kwargs["_rng"] = load_value(inputs_dir / "_rng")
     with in_workdir():
         outputs = func(*args, **kwargs)
-    return save_values(outputs, outputs_dir, name, spec.get("bundles", ()))
+    return save_values(
+        outputs,
+        outputs_dir,
+        name,
+        spec.get("bundles", ()),
+        readers_of(name, pipeline.STEPS),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
