@@ -69,9 +69,6 @@ class _Handler(APIHandler):
             raise web.HTTPError(400, f"missing {what} path")
         if "\x00" in api_path:
             raise web.HTTPError(400, f"invalid {what} path")
-        if _PERCENT_ESCAPE.search(api_path):  # decoded once already: `%2e%2e` is no name
-            raise web.HTTPError(400, f"{what} path {api_path!r} is percent-encoded twice; "
-                                     "send it encoded once")
         pure = PurePosixPath(api_path)
         if pure.is_absolute() or api_path.startswith(("~", "\\")) or ".." in pure.parts or (
                 len(api_path) > 1 and api_path[1] == ":"):
@@ -111,6 +108,11 @@ class _Handler(APIHandler):
         from nb2pipe.check import outdir_for
 
         if api_path:
+            # decoded once already: a `%2e%2e` left would become a folder of that name (an
+            # existing notebook may have any name; a folder we create should not)
+            if _PERCENT_ESCAPE.search(api_path):
+                raise web.HTTPError(400, f"output folder path {api_path!r} is percent-encoded "
+                                         "twice; send it encoded once")
             out = self._resolve(api_path, must_exist=False, what="output folder")
         else:  # beside the notebook, whose real path is inside the root
             default = outdir_for(nb)
