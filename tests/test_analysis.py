@@ -149,6 +149,21 @@ def test_function_mutating_a_global_through_a_call(notebook_factory):
     assert_same(cells, res, out)
 
 
+def test_out_keyword_is_a_write_of_that_array(notebook_factory):
+    """`np.add(a, b, out=c)` writes its result into `c`: the step mutates `c`, so a later
+    step reads the new values, at top level and through a notebook function."""
+    cells = [(M, "## A"), (C, "import numpy as np\na = np.ones(3)\nc = np.zeros(3)\n"
+                               "d = np.zeros(3)\n\n"
+                               "def double_into(x, dest):\n    np.multiply(x, 2, out=dest)"),
+             (M, "## B"), (C, "np.add(a, a, out=c)\ndouble_into(a, d)"),
+             (M, "## C"), (C, "total = float(c.sum() + d.sum())")]
+    res, out = _convert(notebook_factory, cells)
+    assert {"c", "d"} <= set(step(res, "b").outputs)
+    assert dict(step(res, "c_step").input_sources)["c"] == "b"
+    assert dict(step(res, "c_step").input_sources)["d"] == "b"
+    assert_same(cells, res, out)
+
+
 def test_names_sharing_an_object_travel_together(notebook_factory):
     """`b = a` then a mutation through `b` in a later step that also reads `a`: both names
     come from one producer, saved as one artifact, so the mutation reaches both (this used

@@ -28,8 +28,8 @@ from nb2pipe.analysis.ipysyntax import magic_call, parse_cell
 from nb2pipe.analysis.kinds import StatementKinds
 from nb2pipe.analysis.model import (STRIP_KINDS, Analysis, Definition, FileRef, Mutation,
                                     Stmt)
-from nb2pipe.analysis.names import (Facts, free_names, global_assigns, has_keyword, root_name,
-                                    statement_facts)
+from nb2pipe.analysis.names import (Facts, free_names, global_assigns, has_keyword, out_arguments,
+                                    root_name, statement_facts)
 from nb2pipe.analysis.star_imports import StarImportResolver, explicit_import, names_read_in
 from nb2pipe.analysis.summaries import FunctionSummaries
 from nb2pipe.diagnostics import Diagnostic
@@ -530,6 +530,8 @@ class Analyzer(StatementKinds, DisplayDetection, FunctionSummaries, AliasTrackin
     def call_effects(self, call: ast.Call, st: Stmt, roots: list, extra_reads: list[str],
                      offset: int, cell: Cell) -> None:
         f = call.func
+        for target in out_arguments(call):
+            roots.append((root_name(target), target))
         q = self.qual(f)
         if q:
             if rules.matches(q, rules.SEED_CALLS) or q in rules.SEED_CALLS:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 
 from nb2pipe.analysis import rules
-from nb2pipe.analysis.names import has_keyword, root_name
+from nb2pipe.analysis.names import has_keyword, out_arguments, root_name
 
 
 class DisplayDetection:
@@ -73,8 +73,8 @@ class DisplayDetection:
 
     def is_pure_call(self, c: ast.Call) -> bool:
         f = c.func
-        if has_keyword(c, "inplace", True):
-            return False
+        if has_keyword(c, "inplace", True) or out_arguments(c):
+            return False  # writes into its receiver or into the `out=` array
         if isinstance(f, ast.Name):
             return f.id in rules.PURE_BUILTINS or f.id == "display"
         if isinstance(f, ast.Attribute):

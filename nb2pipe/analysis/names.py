@@ -374,3 +374,10 @@ def has_keyword(call: ast.Call, name: str, value=None) -> bool:
                 return True
             return isinstance(k.value, ast.Constant) and k.value.value == value
     return False
+
+
+def out_arguments(call: ast.Call) -> list[ast.AST]:
+    """The `out=` arguments of a call (`np.add(a, b, out=c)`, `np.clip(x, 0, 1, out=x)`): numpy
+    ufuncs and many array functions write their result into that array, so the call mutates it."""
+    return [k.value for k in call.keywords
+            if k.arg == "out" and root_name(k.value) is not None]

@@ -11,7 +11,7 @@ import ast
 
 from nb2pipe.analysis import rules
 from nb2pipe.analysis.astutil import flat_targets, names_in_target
-from nb2pipe.analysis.names import has_keyword, root_name
+from nb2pipe.analysis.names import has_keyword, out_arguments, root_name
 
 
 class FunctionSummaries:
@@ -43,6 +43,8 @@ class FunctionSummaries:
                             mark(tt.id) if tt.id in params else None
             elif isinstance(sub, ast.Call):
                 f = sub.func
+                for target in out_arguments(sub):
+                    mark(root_name(target))
                 if isinstance(f, ast.Attribute):
                     r = root_name(f.value)
                     if r is not None and not self.is_module_name(r):
