@@ -13,7 +13,7 @@ from typing import Any
 from nb2pipe import __version__
 from nb2pipe.diagnostics import Diagnostic, has_errors
 
-SPLIT_MODES = ("auto", "tags", "headings", "single")
+SPLIT_MODES = ("auto", "tags", "headings", "flow", "single")
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def _plan(notebook: str | Path, outdir: str | Path | None, name: str | None, spl
         return None, diags, nb
     an = analyze(nb)
     diags.extend(an.diagnostics)
-    mode, groups = splitting.split(nb, split, diags)
+    mode, groups = splitting.split(nb, split, diags, an)
     groups = splitting.join_groups(groups, joins)
     taken = set(an.imports) | {d.name for d in an.definitions} | set(an.parameters) | {package}
     for st in an.stmts:

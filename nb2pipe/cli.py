@@ -55,7 +55,7 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     c.add_argument("notebook")
     c.add_argument("-o", "--outdir", help="output folder (default: <stem>_pipeline beside it)")
     c.add_argument("--name", help="package name (default: from the output folder)")
-    c.add_argument("--split", default="auto", choices=["auto", "tags", "headings", "single"])
+    c.add_argument("--split", default="auto", choices=["auto", "tags", "headings", "flow", "single"])
     c.add_argument("--json", action="store_true", help="print the result and PipelinePlan as JSON")
     c.add_argument("--force", action="store_true", help="overwrite hand-edited generated files")
     c.add_argument("--dry-run", action="store_true", help="analyze and plan, write nothing")

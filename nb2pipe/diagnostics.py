@@ -188,8 +188,9 @@ _CODES = [
          "steps.",
          "Remove the `prev:` tag that points forward in the notebook."),
     Code("NB304", INFO, "one step",
-         "The notebook has no step tags and no markdown headings that split it, so the whole "
-         "notebook becomes one step.",
+         "The notebook has no step tags and no markdown headings that split it, and its data "
+         "flow has no narrow point worth a boundary (or it is too small to split), so the "
+         "whole notebook becomes one step.",
          "Add markdown headings (## Load, ## Clean, ...) or `step:NAME` tags to get more steps."),
     Code("NB305", INFO, "step without code dropped",
          "After removing display and plotting code, a section had no code left, so it is not a "

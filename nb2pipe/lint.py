@@ -15,7 +15,7 @@ def configure(parser) -> None:
     parser.add_argument("notebooks", nargs="+")
     parser.add_argument("--ignore", action="append", default=[], metavar="CODE",
                         help="silence a warning code (repeatable, or comma-separated)")
-    parser.add_argument("--split", default="auto", choices=["auto", "tags", "headings", "single"])
+    parser.add_argument("--split", default="auto", choices=["auto", "tags", "headings", "flow", "single"])
     parser.add_argument("--show-info", action="store_true", help="print notes (info) too")
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from nb2pipe.analysis import rules
 from nb2pipe.analysis.cells import Analysis, Definition, Mutation, Stmt
+from nb2pipe.analysis.model import STRIP_REASONS
 from nb2pipe.analysis.secrets import secret_names
 from nb2pipe.analysis.syspath import import_paths
 from nb2pipe.diagnostics import Diagnostic
@@ -56,6 +57,7 @@ class _StepState:
     metrics: list[str] = field(default_factory=list)
     order: int = 0
     live: set[str] = field(default_factory=set)  # see planning/live_globals.py
+    boundary: str = ""  # flow splits: why the step starts here
 
 
 def _is_builtin(name: str) -> bool:
@@ -124,7 +126,7 @@ def _new_steps(groups: list[splitting.Group],
     steps: list[_StepState] = []
     for i, (g, name) in enumerate(zip(groups, names)):
         steps.append(_StepState(name=name, title=g.title, cells=list(g.cells), prev=list(g.prev),
-                                tags=list(g.tags), order=i))
+                                tags=list(g.tags), order=i, boundary=g.reason))
         for c in g.cells:
             cell_to_step.setdefault(c, i)
     return steps, cell_to_step
@@ -301,7 +303,8 @@ def _walk_statements(an: Analysis, steps: list[_StepState], cell_to_step: dict[i
                     steps[names.index(owner)].metrics.append(m)
             continue
         if st.stripped:
-            s.stripped.append(Stripped(st.cell, st.line, st.kind, st.source_excerpt))
+            s.stripped.append(Stripped(st.cell, st.line, STRIP_REASONS.get(st.kind, st.kind),
+                                       st.source_excerpt))
             continue
         for line, text in st.removed:
             s.stripped.append(Stripped(st.cell, line, "display", text))
@@ -548,7 +551,7 @@ def _render_steps(an: Analysis, kept_steps: list[_StepState],
                                                     if o is not s))
         final_steps.append(Step(
             name=s.name, k8s_name=splitting.k8s_name(s.name), title=s.title,
-            cells=tuple(s.cells), inputs=tuple(inputs),
+            boundary=s.boundary, cells=tuple(s.cells), inputs=tuple(inputs),
             input_sources=tuple((n, s.inputs[n]) for n in inputs),
             params=tuple(s.params), outputs=tuple(outputs),
             upstream=tuple(sorted(u for u in s.upstream if u in kept_names and u != s.name)),

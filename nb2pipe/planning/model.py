@@ -75,6 +75,9 @@ class Step:
     # (upstream step, why): upstream links the notebook's file effects make, such as
     # ("plot", "file: plot.png") (planning/file_edges.py)
     file_edges: tuple[tuple[str, str], ...] = ()
+    # steps found in the data flow (split "flow"): why this step starts where it does, such as
+    # "2 values cross: model, X_test; phase fit -> evaluate" (planning/discover.py)
+    boundary: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ class PipelinePlan:
     notebook: str  # notebook file name
     notebook_hash: str
     workdir: str  # notebook folder, relative to the generated project root
-    split: str  # tags | headings | single
+    split: str  # tags | headings | flow | single
     steps: tuple[Step, ...]
     parameters: tuple[tuple[str, str], ...]  # (name, Python literal)
     metrics: tuple[tuple[str, str], ...]  # (name, step)
@@ -136,6 +139,8 @@ class PipelinePlan:
                 del s["recomputed"]
             if not s["file_edges"]:
                 del s["file_edges"]
+            if not s["boundary"]:
+                del s["boundary"]
         if not include_code:
             for s in data["steps"]:
                 s.pop("body", None)
