@@ -8,6 +8,7 @@ environment, so the environment's protection rules (required reviewers) are the 
 
 from __future__ import annotations
 
+from nb2pipe.diagnostics import ExitCode
 import argparse
 import json
 import os
@@ -146,7 +147,7 @@ def main(args: argparse.Namespace) -> int:
             project / "nb2pipe.lock.json").is_file():
         print(f"nb2pipe: error: {project} is not a project nb2pipe generated (no "
               "nb2pipe.plan.json / nb2pipe.lock.json)", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     root = Path(args.root) if args.root else project
     wf = workflow(project, root, args.engine, args.environment, args.registry, args.branch,
                   args.python)
@@ -158,15 +159,15 @@ def main(args: argparse.Namespace) -> int:
               "the project)", file=sys.stderr)
     if args.stdout:
         print(text, end="")
-        return 0
+        return ExitCode.OK
     target = root / WORKFLOW
     target.parent.mkdir(parents=True, exist_ok=True)
     old = target.read_text(encoding="utf-8") if target.exists() else None
     if old == text:
         print(f"{target}: unchanged")
-        return 0
+        return ExitCode.OK
     tmp = target.with_suffix(".yml.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(target)
     print(f"{target}: written")
-    return 0
+    return ExitCode.OK

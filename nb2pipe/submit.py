@@ -12,6 +12,7 @@ only when the command runs.
 
 from __future__ import annotations
 
+from nb2pipe.diagnostics import ExitCode
 import argparse
 import copy
 import json
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 GROUP, VERSION, PLURAL = "argoproj.io", "v1alpha1", "workflows"
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 KFP_TOKEN_ENV = "NB2PIPE_KFP_TOKEN"
 POD_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 KFP_TIMEOUT = 30  # seconds for the first request: a host that accepts and never answers
@@ -88,22 +88,12 @@ def _plan(project: Path) -> dict[str, Any]:
 
 
 def _params(texts: list[str], known: list[str]) -> dict[str, str]:
-    import ast
+    from nb2pipe.planning.params import ParamError, param_sources
 
-    out: dict[str, str] = {}
-    for t in texts:
-        if "=" not in t:
-            raise SubmitError(f"--param expects NAME=VALUE, got {t!r}")
-        name, value = t.split("=", 1)
-        name = name.strip()
-        if name not in known:
-            raise SubmitError(f"unknown parameter {name!r}; known: {', '.join(known) or '(none)'}")
-        try:  # keep literals as the notebook wrote them; bare words are strings
-            ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            value = repr(value)
-        out[name] = value
-    return out
+    try:  # keep literals as the notebook wrote them; bare words are strings
+        return param_sources(texts, known)
+    except ParamError as e:
+        raise SubmitError(str(e)) from None
 
 
 def prepare_workflow(project: Path, image: str | None = None, namespace: str | None = None,
@@ -229,7 +219,7 @@ def submit_argo(args: argparse.Namespace) -> int:
                               args.data_from, args.service_account)
         print(f"# POST /apis/{GROUP}/{VERSION}/namespaces/{ns}/{PLURAL} (dry run: not sent)")
         print(yaml.safe_dump(wf, sort_keys=False, width=100), end="")
-        return EXIT_OK
+        return ExitCode.OK
     ctx_ns = _load_kube_config(args.kubeconfig, args.context)
     namespace = args.namespace or ctx_ns or "default"
     wf = prepare_workflow(project, args.image, namespace, params, args.pvc, args.data_from,
@@ -248,7 +238,7 @@ def submit_argo(args: argparse.Namespace) -> int:
     name = (created or {}).get("metadata", {}).get("name", "?")
     print(f"submitted workflow {name} in namespace {namespace}")
     print(f"watch it: argo watch -n {namespace} {name}   (or kubectl get wf -n {namespace} {name})")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 # ---- kfp -------------------------------------------------------------------------------------
@@ -329,7 +319,7 @@ def submit_kfp(args: argparse.Namespace) -> int:
         print(json.dumps({"pipeline_package": str(package), "arguments": arguments,
                           "experiment": args.experiment, "namespace": args.namespace},
                          indent=1))
-        return EXIT_OK
+        return ExitCode.OK
     token = _kfp_token(args.token_file)
     try:
         import kfp
@@ -372,7 +362,7 @@ def submit_kfp(args: argparse.Namespace) -> int:
     info = run.run_info
     print(f"submitted run {info.display_name or run_name} (id {info.run_id}, experiment "
           f"{info.experiment_id})")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _recompile_with_image(project: Path, image: str) -> Path:
@@ -402,9 +392,9 @@ def main(args: argparse.Namespace) -> int:
     project = Path(args.project)
     if not project.is_dir():
         print(f"nb2pipe: error: {project}: no such project folder", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
         return submit_argo(args) if args.engine == "argo" else submit_kfp(args)
     except SubmitError as exc:
         print(f"nb2pipe submit: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FINDINGS

@@ -19,6 +19,7 @@ Also the `nb2pipe verify` subcommand (`configure`, `main`).
 
 from __future__ import annotations
 
+from nb2pipe.diagnostics import ExitCode
 import json
 import os
 import shutil
@@ -390,7 +391,7 @@ def main(args: Any) -> int:
     nb = Path(args.notebook)
     if not nb.is_file():
         print(f"nb2pipe: error: {args.notebook}: no such notebook", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     if args.outdir:
         project = Path(args.outdir)
     else:
@@ -400,10 +401,10 @@ def main(args: Any) -> int:
     if not (project / "nb2pipe.plan.json").is_file():
         print(f"nb2pipe: error: {project} is not a generated project (no nb2pipe.plan.json); "
               f"run: nb2pipe convert {args.notebook} -o {project}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     report = verify(nb, project.resolve(), timeout=args.timeout, recheck=not args.no_recheck)
     if args.json:
         print(json.dumps(report.to_json(), indent=2, sort_keys=True))
     else:
         print(report.format())
-    return 0 if report.ok else 1
+    return ExitCode.OK if report.ok else ExitCode.FINDINGS

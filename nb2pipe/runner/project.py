@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nb2pipe.planning.params import ParamError, parse_params
+
 PLAN = "nb2pipe.plan.json"
 
 
@@ -132,20 +134,10 @@ class Project:
         return self.pkg_dir / "steps" / f"{step}.py"
 
     def parse_params(self, items: list[str]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for text in items:
-            if "=" not in text:
-                raise ProjectError(f"--param expects NAME=VALUE, got {text!r}")
-            name, raw = text.split("=", 1)
-            name = name.strip()
-            if name not in self.defaults:
-                known = ", ".join(self.defaults) or "(none)"
-                raise ProjectError(f"unknown parameter {name!r}; known: {known}")
-            try:
-                out[name] = ast.literal_eval(raw)
-            except (ValueError, SyntaxError):
-                out[name] = raw
-        return out
+        try:
+            return parse_params(items, self.defaults)
+        except ParamError as e:
+            raise ProjectError(str(e)) from None
 
     def final_producers(self) -> dict[str, str]:
         """Each final name -> the last step that outputs it (parameters have none)."""
