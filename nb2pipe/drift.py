@@ -23,8 +23,9 @@ from nb2pipe.capture import CAPTURE_FILE
 def captured_tables(project: Path) -> dict[str, dict[str, Any]]:
     """`step.name` -> profile of every captured table output (notebook order)."""
     data = json.loads((project / CAPTURE_FILE).read_text(encoding="utf-8"))
-    order = [s["name"] for s in json.loads((project / "nb2pipe.plan.json").read_text(
-        encoding="utf-8"))["steps"]]
+    from nb2pipe.planning.model import PipelinePlan
+
+    order = [s.name for s in PipelinePlan.load(project).steps]
     out: dict[str, dict[str, Any]] = {}
     for step in order:
         for name, rec in sorted(data["steps"].get(step, {}).get("outputs", {}).items()):

@@ -18,7 +18,10 @@ import copy
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nb2pipe.planning.model import PipelinePlan
 
 GROUP, VERSION, PLURAL = "argoproj.io", "v1alpha1", "workflows"
 KFP_TOKEN_ENV = "NB2PIPE_KFP_TOKEN"
@@ -80,11 +83,17 @@ def load_workflow(project: Path, pvc: bool = False) -> dict[str, Any]:
     raise SubmitError(f"{path} holds no Workflow document")
 
 
-def _plan(project: Path) -> dict[str, Any]:
-    path = project / "nb2pipe.plan.json"
+def _plan(project: Path) -> PipelinePlan:
+    from nb2pipe.planning.model import PLAN_FILE, PipelinePlan
+    from nb2pipe.untrusted import NotNb2pipe
+
+    path = project / PLAN_FILE
     if not path.is_file():
         raise SubmitError(f"{path} not found: is {project} a project nb2pipe generated?")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return PipelinePlan.load(project)
+    except NotNb2pipe as exc:
+        raise SubmitError(f"{path}: not a plan nb2pipe wrote: {exc}") from None
 
 
 def _params(texts: list[str], known: list[str]) -> dict[str, str]:
@@ -105,7 +114,7 @@ def prepare_workflow(project: Path, image: str | None = None, namespace: str | N
 
     wf = copy.deepcopy(load_workflow(project, pvc))
     plan = _plan(project)
-    default = f"{k8s.k8s_name(plan['package'].replace('_', '-'))}:0.1.0"
+    default = f"{k8s.k8s_name(plan.package.replace('_', '-'))}:0.1.0"
     spec = wf["spec"]
     for tpl in spec.get("templates", []):
         c = tpl.get("container")
@@ -123,18 +132,18 @@ def prepare_workflow(project: Path, image: str | None = None, namespace: str | N
     return wf
 
 
-def _data_inputs(wf: dict[str, Any], plan: dict[str, Any], prefix: str) -> None:
+def _data_inputs(wf: dict[str, Any], plan: PipelinePlan, prefix: str) -> None:
     """Data files as input artifacts from the artifact repository (key-only S3 artifacts use
     the repository's bucket and endpoint), placed where the step reads them."""
     from nb2pipe.emit import k8s
 
     written: set[str] = set()
     needs: dict[str, list[str]] = {}
-    for s in plan["steps"]:
-        for f in s["files"]:
-            if f["mode"] == "read" and f["path"] not in written and k8s._relative(f["path"]):
-                needs.setdefault(s["k8s_name"], []).append(f["path"])
-        written |= {f["path"] for f in s["files"] if f["mode"] == "write"}
+    for s in plan.steps:
+        for f in s.files:
+            if f.mode == "read" and f.path not in written and k8s._relative(f.path):
+                needs.setdefault(s.k8s_name, []).append(f.path)
+        written |= {f.path for f in s.files if f.mode == "write"}
     for tpl in wf["spec"]["templates"]:
         for path in dict.fromkeys(needs.get(tpl["name"], [])):
             arts = tpl.setdefault("inputs", {}).setdefault("artifacts", [])
@@ -212,7 +221,7 @@ def submit_argo(args: argparse.Namespace) -> int:
 
     project = Path(args.project)
     plan = _plan(project)
-    params = _params(args.param, [n for n, _ in plan["parameters"]])
+    params = _params(args.param, [n for n, _ in plan.parameters])
     if args.dry_run:
         ns = args.namespace or "<context namespace>"
         wf = prepare_workflow(project, args.image, args.namespace, params, args.pvc,
@@ -301,10 +310,10 @@ def submit_kfp(args: argparse.Namespace) -> int:
 
     project = Path(args.project)
     plan = _plan(project)
-    params = _params(args.param, [n for n, _ in plan["parameters"]])
-    arguments = {n: params.get(n, lit) for n, lit in plan["parameters"]}
+    params = _params(args.param, [n for n, _ in plan.parameters])
+    arguments = {n: params.get(n, lit) for n, lit in plan.parameters}
     package = project / "deploy" / "kfp-pipeline.yaml"
-    run_name = args.run_name or plan["package"].replace("_", "-")
+    run_name = args.run_name or plan.package.replace("_", "-")
     if args.image:
         package = _recompile_with_image(project, args.image)
     elif not package.is_file():

@@ -96,3 +96,37 @@ def test_help_lists_the_commands_in_the_order_a_user_meets_them(capsys):
     # every command the parser knows is listed, once
     sub = next(a for a in _parser()._actions if a.dest == "command")
     assert sorted(sub.choices) == sorted(listed)
+
+
+def test_the_plan_file_is_read_and_written_through_pipeline_plan_only():
+    """Issue 14 item 1: PipelinePlan.load / dump are the only readers and writers of
+    nb2pipe.plan.json (untrusted.py checks what load reads); no module indexes a plan as a
+    dict."""
+    allowed = {ROOT / "nb2pipe" / "planning" / "model.py", ROOT / "nb2pipe" / "untrusted.py"}
+    offenders = []
+    for path in (ROOT / "nb2pipe").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if path not in allowed:
+            for node in ast.walk(ast.parse(text)):
+                if isinstance(node, ast.Constant) and node.value == "nb2pipe.plan.json":
+                    offenders.append(f"{path.name}:{node.lineno}: names the plan file")
+        if path in allowed or path.name == "runtime_src.py":
+            continue  # the raw JSON's checker; the generated runtime reads its own project
+        for m in re.finditer(r"\bplan(\[[\"']|\.get\()", text):
+            offenders.append(f"{path.name}: indexes a plan as a dict ({m.group(0)})")
+    assert not offenders, offenders
+
+
+def test_a_plan_round_trips_through_its_file(tmp_path):
+    from nb2pipe.api import convert
+    from nb2pipe.planning.model import PipelinePlan
+
+    res = convert(ROOT / "sample_notebooks" / "churn.ipynb", tmp_path / "churn_pipeline")
+    assert res.ok
+    loaded = PipelinePlan.load(tmp_path / "churn_pipeline")
+    assert loaded.to_json(include_code=False) == res.plan.to_json(include_code=False)
+    assert loaded.step("train").inputs == res.plan.step("train").inputs
+    again = tmp_path / "again"
+    again.mkdir()
+    loaded.dump(again)
+    assert PipelinePlan.load(again) == loaded
