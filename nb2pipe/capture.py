@@ -15,6 +15,11 @@ The hook code runs inside the kernel and needs only the stdlib, cloudpickle and 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nb2pipe.planning.model import PipelinePlan
+
 import json
 import os
 import shutil
@@ -366,16 +371,14 @@ def run_hooked(nb_path: Path, steps: list[dict[str, Any]], dump_dir: Path,
 
 # ---- capture for the generated project ------------------------------------------------------
 
-def secret_derived_names(plan: Any) -> frozenset[str]:
-    """Names of the values built from a secret, from a PipelinePlan or its JSON."""
-    raw = plan.secret_derived if hasattr(plan, "secret_derived") else plan.get(
-        "secret_derived", ())
-    return frozenset(name for name, _ in raw)
+def secret_derived_names(plan: PipelinePlan) -> frozenset[str]:
+    """Names of the values built from a secret."""
+    return frozenset(name for name, _ in plan.secret_derived)
 
 
-def plan_steps(plan: Any) -> list[dict[str, Any]]:
-    """The step fields capture and verify need, from a PipelinePlan or its JSON."""
-    raw = plan.to_json(include_code=False) if hasattr(plan, "to_json") else plan
+def plan_steps(plan: PipelinePlan) -> list[dict[str, Any]]:
+    """The step fields capture and verify hand to the notebook hook (as JSON)."""
+    raw = plan.to_json(include_code=False)
     return [{k: s.get(k) for k in ("name", "cells", "inputs", "input_sources", "params",
                                    "outputs", "rng_in", "rng_out", "bundles")} for s in raw["steps"]]
 

@@ -6,12 +6,24 @@ Codes are stable: NB1xx reading, NB2xx analysis, NB3xx planning, NB4xx emitting.
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 from dataclasses import asdict, dataclass
 from typing import Any
 
 ERROR = "error"
 WARNING = "warning"
 INFO = "info"
+
+
+class ExitCode(IntEnum):
+    """Every exit code nb2pipe's commands use (the CLI, its plugins, the step worker)."""
+
+    OK = 0  # done (warnings allowed), nothing stale, no drift
+    FINDINGS = 1  # error findings, stale or changed files, drift, a failed run or check
+    USAGE = 2  # bad arguments or input the command cannot start from
+    INTERNAL = 3  # a bug in nb2pipe (reported with a traceback file)
+    INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT (128 + 2)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ and total-variation shift over the known categories (unseen values pooled) for c
 
 from __future__ import annotations
 
+from nb2pipe.diagnostics import ExitCode
 import json
 import sys
 from pathlib import Path
@@ -22,8 +23,9 @@ from nb2pipe.capture import CAPTURE_FILE
 def captured_tables(project: Path) -> dict[str, dict[str, Any]]:
     """`step.name` -> profile of every captured table output (notebook order)."""
     data = json.loads((project / CAPTURE_FILE).read_text(encoding="utf-8"))
-    order = [s["name"] for s in json.loads((project / "nb2pipe.plan.json").read_text(
-        encoding="utf-8"))["steps"]]
+    from nb2pipe.planning.model import PipelinePlan
+
+    order = [s.name for s in PipelinePlan.load(project).steps]
     out: dict[str, dict[str, Any]] = {}
     for step in order:
         for name, rec in sorted(data["steps"].get(step, {}).get("outputs", {}).items()):
@@ -110,19 +112,19 @@ def main(args: Any) -> int:
     if not (project / CAPTURE_FILE).is_file():
         print(f"nb2pipe: error: {project} has no capture ({CAPTURE_FILE}); run: nb2pipe "
               "convert NOTEBOOK -o PROJECT --capture", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     if not data.is_file():
         print(f"nb2pipe: error: {data}: no such file", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     try:
         rep = drift_report(project, data, args.value, args.threshold)
     except LookupError as exc:
         print(f"nb2pipe: error: {exc.args[0]}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     out = Path(args.json) if args.json else project / ".nb2pipe" / "drift.json"
     from nb2pipe.writer import atomic_write
 
     atomic_write(out, (json.dumps(rep, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     print(format_report(rep))
     print(f"report: {out}")
-    return 1 if rep["drift"] else 0
+    return ExitCode.FINDINGS if rep["drift"] else ExitCode.OK

@@ -7,6 +7,7 @@ Errors fail (exit 1), warnings print. Suppressions: per notebook in its metadata
 
 from __future__ import annotations
 
+from nb2pipe.diagnostics import ExitCode
 import sys
 from pathlib import Path
 
@@ -41,4 +42,4 @@ def main(args) -> int:
                 # the location with the path as given, so it opens in the user's editor
                 print(nb + d.format()[len(d.path or "<notebook>"):])
         failed += has_errors(diags)
-    return 1 if failed else 0
+    return ExitCode.FINDINGS if failed else ExitCode.OK

@@ -19,6 +19,8 @@ Also the `nb2pipe verify` subcommand (`configure`, `main`).
 
 from __future__ import annotations
 
+from nb2pipe.planning.model import PLAN_FILE, PipelinePlan
+from nb2pipe.diagnostics import ExitCode
 import json
 import os
 import shutil
@@ -285,19 +287,15 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def _read_plan(project: Path) -> dict[str, Any]:
-    return json.loads((project / "nb2pipe.plan.json").read_text(encoding="utf-8"))
-
-
-def _run_steps(project: Path, plan: dict[str, Any], steps: list[dict[str, Any]], values: Path,
+def _run_steps(project: Path, plan: PipelinePlan, steps: list[dict[str, Any]], values: Path,
                dump: Path, timeout: int) -> dict[str, dict]:
     """All steps, in notebook order, each in its own forked interpreter state."""
     job = values / ".job.json"
     job.write_text(json.dumps({"steps": steps, "timeout": timeout,
-                               "preimport": [m for m in plan.get("imported_modules", [])
-                                             if m not in plan.get("local_modules", [])]}))
+                               "preimport": [m for m in plan.imported_modules
+                                             if m not in plan.local_modules]}))
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0")
-    cmd = [sys.executable, "-c", ZYGOTE, str(project), plan["package"], str(values), str(dump),
+    cmd = [sys.executable, "-c", ZYGOTE, str(project), plan.package, str(values), str(dump),
            str(job)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(project),
@@ -333,7 +331,7 @@ def verify(notebook: Path, project: Path, timeout: int = 600,
     """Compare the notebook with its generated pipeline, step by step."""
     from nb2pipe.capture import plan_steps, run_hooked
 
-    plan = _read_plan(project)
+    plan = PipelinePlan.load(project)
     steps = plan_steps(plan)
     report = VerifyReport(notebook.name, str(project))
     from nb2pipe.check import check_notebook
@@ -390,20 +388,20 @@ def main(args: Any) -> int:
     nb = Path(args.notebook)
     if not nb.is_file():
         print(f"nb2pipe: error: {args.notebook}: no such notebook", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     if args.outdir:
         project = Path(args.outdir)
     else:
         from nb2pipe.api import default_outdir
 
         project = default_outdir(nb)
-    if not (project / "nb2pipe.plan.json").is_file():
+    if not (project / PLAN_FILE).is_file():
         print(f"nb2pipe: error: {project} is not a generated project (no nb2pipe.plan.json); "
               f"run: nb2pipe convert {args.notebook} -o {project}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     report = verify(nb, project.resolve(), timeout=args.timeout, recheck=not args.no_recheck)
     if args.json:
         print(json.dumps(report.to_json(), indent=2, sort_keys=True))
     else:
         print(report.format())
-    return 0 if report.ok else 1
+    return ExitCode.OK if report.ok else ExitCode.FINDINGS

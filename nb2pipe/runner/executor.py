@@ -181,8 +181,8 @@ def run_project(project_dir: Path, params: dict[str, Any] | None = None, *, jobs
     store.reap()
     fp = Fingerprinter(project, store, overrides)
     info = {"params": fp.params, "overrides": overrides, "python": sys.version.split()[0],
-            "package": project.package, "notebook": project.plan["notebook"],
-            "notebook_hash": project.plan.get("notebook_hash"), "jobs": jobs,
+            "package": project.package, "notebook": project.plan.notebook,
+            "notebook_hash": project.plan.notebook_hash, "jobs": jobs,
             "no_cache": no_cache, "executor": "fork" if _fork_available() else "subprocess"}
     run_id = store.begin_run(info, project.order)
     tmp = store.root / "tmp" / f"run{run_id}-{os.getpid()}"
@@ -236,7 +236,7 @@ def run_project(project_dir: Path, params: dict[str, Any] | None = None, *, jobs
                "stdout": str(d / "stdout.log"), "stderr": str(d / "stderr.log"),
                "result": str(d / "result.json"),
                # values built from a secret: the step masks them in its own logs
-               "mask": sorted(n for n, _ in project.plan.get("secret_derived", ()))}
+               "mask": sorted(n for n, _ in project.plan.secret_derived)}
         if worker is None:
             worker = (ZygoteWorker if _fork_available() else SubprocessWorker)(project, events,
                                                                                 tmp)
