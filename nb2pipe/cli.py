@@ -23,21 +23,21 @@ class _Parser(argparse.ArgumentParser):
 # so the CLI's start stays light.
 PLUGINS: dict[str, tuple[str, str]] = {
     "verify": ("run the notebook and its pipeline, compare every step's values",
-               "nb2pipe.verify"),
+               "nb2pipe.validation.verify"),
     "drift": ("compare new data with the captured training-data profile (exit 1 on drift)",
-              "nb2pipe.drift"),
+              "nb2pipe.validation.drift"),
     "sync": ("regenerate stale pipelines (never over hand edits); exit 1 if anything changed",
-             "nb2pipe.sync"),
-    "lint": ("print the analyzer's findings; exit 1 on errors", "nb2pipe.lint"),
+             "nb2pipe.hooks.sync"),
+    "lint": ("print the analyzer's findings; exit 1 on errors", "nb2pipe.hooks.lint"),
     "run": ("run a generated pipeline locally (tracked, cached steps)", "nb2pipe.runner.cli"),
     "status": ("which steps of a generated pipeline are stale, and why", "nb2pipe.runner.cli"),
     "runs": ("list, show, compare and fetch recorded runs", "nb2pipe.runner.cli"),
     "submit": ("submit a generated pipeline to Argo Workflows or Kubeflow Pipelines",
-               "nb2pipe.submit"),
+               "nb2pipe.deploy.submit"),
     "ci": ("write a CI workflow (GitHub Actions): check, test, run; build and submit on main",
-           "nb2pipe.ci"),
+           "nb2pipe.deploy.ci"),
     "compile-kfp": ("compile a project's Kubeflow pipeline (where the kfp extra is installed)",
-                    "nb2pipe.compile_kfp"),
+                    "nb2pipe.deploy.compile_kfp"),
 }
 
 
@@ -201,7 +201,7 @@ def cmd_eject(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from nb2pipe.check import staleness
+    from nb2pipe.hooks.check import staleness
 
     if args.outdir and len(args.notebooks) > 1:
         print("nb2pipe: error: -o works with one notebook only", file=sys.stderr)

@@ -84,7 +84,7 @@ def test_a_rebinding_that_reads_the_value_or_is_conditional_keeps_it(tmp_path):
 
 
 def test_stripped_scratch_is_listed_and_verify_still_matches(tmp_path):
-    from nb2pipe.verify import verify
+    from nb2pipe.validation.verify import verify
 
     nb = make_notebook(tmp_path / "nb.ipynb", [
         SETUP,

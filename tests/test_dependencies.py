@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -19,9 +18,11 @@ NOT_IMPORTED = {"ipykernel": "the Python kernel `convert --capture` and `verify`
 
 
 def _core_dependencies() -> list[str]:
-    data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    """The names in [project] dependencies (read without tomllib: the tests run on 3.10)."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    block = re.search(r"^dependencies = \[(.*?)^\]", text, re.M | re.S).group(1)
     return [re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower()
-            for d in data["project"]["dependencies"]]
+            for d in re.findall(r'^\s*"([^"]+)"', block, re.M)]
 
 
 def _imported_modules() -> set[str]:
@@ -130,3 +131,15 @@ def test_a_plan_round_trips_through_its_file(tmp_path):
     again.mkdir()
     loaded.dump(again)
     assert PipelinePlan.load(again) == loaded
+
+
+def test_the_package_top_level_shows_the_stages():
+    """Issue 14 item 2: at most eight modules at the top of nb2pipe/; the rest in folders that
+    docs/architecture.md maps."""
+    top = sorted(p.name for p in (ROOT / "nb2pipe").glob("*.py"))
+    assert len(top) <= 8, top
+    guide = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    folders = sorted(p.name for p in (ROOT / "nb2pipe").iterdir()
+                     if p.is_dir() and (p / "__init__.py").exists())
+    for name in folders:
+        assert f"| `{name}/` |" in guide, f"{name}/ is missing from the architecture map"

@@ -7,7 +7,7 @@ import re
 import sys
 from functools import lru_cache
 
-from nb2pipe.capture import step_annotations
+from nb2pipe.validation.capture import step_annotations
 from nb2pipe.emit.package import _cells, header
 from nb2pipe.planning.model import PipelinePlan
 
@@ -33,7 +33,7 @@ def _packages_distributions() -> dict[str, list[str]]:
         except OSError:
             continue
         key.update(f"{entry}\0{names}\0".encode())
-    from nb2pipe.cachedir import cache_dir
+    from nb2pipe.tracking.cachedir import cache_dir
 
     path = os.path.join(cache_dir(), f"dists-{key.hexdigest()[:32]}.json")
     try:

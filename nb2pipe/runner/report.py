@@ -67,7 +67,7 @@ def project_status(project_dir: Path, param_items: list[str] | None = None) -> d
 def _conversion_notes(project: Project) -> list[str]:
     """The runner runs the generated code; say so when it no longer matches the notebook."""
     try:
-        from nb2pipe.check import check_notebook
+        from nb2pipe.hooks.check import check_notebook
         from nb2pipe.writer import read_lock
 
         lock = read_lock(project.root) or {}

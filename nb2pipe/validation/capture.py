@@ -5,12 +5,12 @@ Before the first cell of a step the hook records the step's inputs (and paramete
 state); after its last cell it records every top-level name the step's cells leave defined
 (bound, rebound or mutated, from the analysis), which includes the step's outputs. For each
 value it records its type, a fingerprint, a small sample and, for tables, a profile
-(`nb2pipe.quality.profile`), and dumps the value itself (cloudpickle, for `verify`).
+(`nb2pipe.validation.quality.profile`), and dumps the value itself (cloudpickle, for `verify`).
 With a fixtures folder it also writes the step inputs/outputs as value files in the generated
 package's own format (`_runtime.save_value`), for the generated unit tests.
 
 The hook code runs inside the kernel and needs only the stdlib, cloudpickle and the sources of
-`nb2pipe/quality.py` and the generated `_runtime.py`, which it is given as text.
+`nb2pipe/validation/quality.py` and the generated `_runtime.py`, which it is given as text.
 """
 
 from __future__ import annotations
@@ -227,7 +227,8 @@ class CaptureRun:
 
 
 def _read_source(rel: str) -> str:
-    return (Path(__file__).parent / rel).read_text(encoding="utf-8")
+    """A module of nb2pipe as text, by its path inside the package."""
+    return (Path(__file__).parent.parent / rel).read_text(encoding="utf-8")
 
 
 def step_names(nb: Any, steps: list[dict[str, Any]], hidden: frozenset[str] = frozenset()
@@ -287,7 +288,7 @@ def hooked_notebook(nb_path: Path, steps: list[dict[str, Any]], names: dict, dum
     nb = nbformat.read(str(nb_path), as_version=4)
     setup = (KERNEL_SETUP + "\n__nb2pipe_recorder = __nb2pipe_make_recorder("
              f"{str(dump_dir)!r}, {str(fixtures_dir) if fixtures_dir else None!r}, "
-             f"{_read_source('quality.py')!r}, {_read_source('emit/runtime_src.py')!r}, "
+             f"{_read_source('validation/quality.py')!r}, {_read_source('emit/runtime_src.py')!r}, "
              f"{MAX_FIXTURE_BYTES!r}, describe={describe!r})\ndel __nb2pipe_make_recorder\n")
     first = {min(s["cells"]): s for s in steps if s["cells"]}
     last = {max(s["cells"]): s for s in steps if s["cells"]}

@@ -6,7 +6,7 @@ written by `convert --capture`): by default the captured table whose columns bes
 new file's (the data as loaded), or the one named with `--value STEP.NAME`. Per column:
 PSI over the baseline's quantile bins and the KS statistic at the bin edges for numbers; PSI
 and total-variation shift over the known categories (unseen values pooled) for categoricals
-(`nb2pipe.quality.drift`).
+(`nb2pipe.validation.quality.drift`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from nb2pipe.capture import CAPTURE_FILE
+from nb2pipe.validation.capture import CAPTURE_FILE
 
 
 def captured_tables(project: Path) -> dict[str, dict[str, Any]]:
@@ -58,7 +58,7 @@ def read_table(path: Path) -> Any:
 
 def drift_report(project: Path, data: Path, value: str | None = None,
                  psi_threshold: float = 0.2) -> dict[str, Any]:
-    from nb2pipe.quality import drift
+    from nb2pipe.validation.quality import drift
 
     tables = captured_tables(project)
     frame = read_table(data)
@@ -104,7 +104,7 @@ def configure(parser: Any) -> None:
     parser.add_argument("--threshold", type=float, default=0.2,
                         help="PSI at or above which a column has drifted (default 0.2)")
     parser.add_argument("--json", metavar="FILE",
-                        help="write the report here (default: PROJECT/.nb2pipe/drift.json)")
+                        help="write the report here (default: PROJECT/.nb2pipe/validation/drift.json)")
 
 
 def main(args: Any) -> int:

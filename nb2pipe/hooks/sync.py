@@ -23,7 +23,7 @@ def configure(parser) -> None:
 
 
 def main(args) -> int:
-    from nb2pipe.check import staleness
+    from nb2pipe.hooks.check import staleness
     from nb2pipe.diagnostics import parse_codes
 
     if args.outdir and len(args.notebooks) > 1:
