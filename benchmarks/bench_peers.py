@@ -9,7 +9,8 @@ repeats so drift in machine load hits all tools alike, median reported:
 
 * convert, on the sample notebooks and on generated notebooks of 10 .. 2000 cells:
   `nb2pipe convert NB -o OUT --force` (project venv) vs `soorgeon refactor NB` (Soorgeon 0.0.20,
-  peers venv) vs `jupyter-nbconvert --to python NB` (project venv);
+  peers venv) vs `jupyter-nbconvert --to python NB` (project venv; nbconvert is not an nb2pipe
+  dependency: `pip install nbconvert` there first);
 * Kubeflow compile: `kale --nb NB` (kubeflow-kale, writes the .kale.py DSL and compiles it to
   KFP YAML) vs nb2pipe convert + `python deploy/kfp_pipeline.py OUT.yaml` (same kfp, peers-kale
   venv) — the same end product, a compiled KFP pipeline;

@@ -13,7 +13,7 @@ from typing import Any
 from nb2pipe import __version__
 from nb2pipe.diagnostics import Diagnostic, has_errors
 
-SPLIT_MODES = ("auto", "tags", "headings", "single")
+SPLIT_MODES = ("auto", "tags", "headings", "flow", "single")
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def _plan(notebook: str | Path, outdir: str | Path | None, name: str | None, spl
         return None, diags, nb
     an = analyze(nb)
     diags.extend(an.diagnostics)
-    mode, groups = splitting.split(nb, split, diags)
+    mode, groups = splitting.split(nb, split, diags, an)
     groups = splitting.join_groups(groups, joins)
     taken = set(an.imports) | {d.name for d in an.definitions} | set(an.parameters) | {package}
     for st in an.stmts:
@@ -176,7 +176,7 @@ def _description(nb) -> str:
 
 def render(plan, nb, capture: dict | None = None) -> dict[str, str]:
     """All generated files (relative path -> text), formatted and checked. `capture` is the
-    captured baseline (`nb2pipe.capture.Capture.data`) for the emitters that use it."""
+    captured baseline (`nb2pipe.validation.capture.Capture.data`) for the emitters that use it."""
     from nb2pipe.analysis.secrets import local_secrets_file
     from nb2pipe.emit import registry
 
@@ -191,7 +191,7 @@ def render(plan, nb, capture: dict | None = None) -> dict[str, str]:
 def _capture(nb_path: Path, out: Path, plan, run: bool, dry_run: bool, shown: str):
     """(Capture or None, failure diagnostic or None): a fresh capture when asked, else the
     project's existing one if it still matches the notebook and its steps."""
-    from nb2pipe import capture as capturing
+    from nb2pipe.validation import capture as capturing
 
     if dry_run:  # write nothing, execute nothing
         return None, None
@@ -217,7 +217,7 @@ def _plan_and_capture(nb_path: Path, out: Path, name: str | None, split: str,
     from the one that makes it to the one that reads it become one step, and the notebook
     is planned and captured again until no such value crosses a boundary. A plain convert
     reuses the joins of the project's capture while the notebook is unchanged."""
-    from nb2pipe import capture as capturing
+    from nb2pipe.validation import capture as capturing
 
     plan, diags, nb = plan_notebook(nb_path, out, name, split, ignore)
     if plan is None or has_errors(diags):

@@ -1,21 +1,21 @@
-"""Command line: a thin front end over the public API. Exit codes live here alone:
-0 ok (warnings allowed), 1 error findings / stale, 2 usage, 3 internal error."""
+"""Command line: a thin front end over the public API. Exit codes: nb2pipe.diagnostics.ExitCode
+(0 ok, warnings allowed; 1 error findings / stale; 2 usage; 3 internal error)."""
 
 from __future__ import annotations
 
+from nb2pipe.diagnostics import ExitCode
 import argparse
 import json
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # usage errors exit 2 without a traceback
         self.print_usage(sys.stderr)
         print(f"{self.prog}: error: {message}", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
+        raise SystemExit(ExitCode.USAGE)
 
 
 # Subcommands that live in their own modules: name -> (help, module). The module defines
@@ -23,39 +23,81 @@ class _Parser(argparse.ArgumentParser):
 # so the CLI's start stays light.
 PLUGINS: dict[str, tuple[str, str]] = {
     "verify": ("run the notebook and its pipeline, compare every step's values",
-               "nb2pipe.verify"),
+               "nb2pipe.validation.verify"),
     "drift": ("compare new data with the captured training-data profile (exit 1 on drift)",
-              "nb2pipe.drift"),
+              "nb2pipe.validation.drift"),
     "sync": ("regenerate stale pipelines (never over hand edits); exit 1 if anything changed",
-             "nb2pipe.sync"),
-    "lint": ("print the analyzer's findings; exit 1 on errors", "nb2pipe.lint"),
+             "nb2pipe.hooks.sync"),
+    "lint": ("print the analyzer's findings; exit 1 on errors", "nb2pipe.hooks.lint"),
     "run": ("run a generated pipeline locally (tracked, cached steps)", "nb2pipe.runner.cli"),
     "status": ("which steps of a generated pipeline are stale, and why", "nb2pipe.runner.cli"),
     "runs": ("list, show, compare and fetch recorded runs", "nb2pipe.runner.cli"),
     "submit": ("submit a generated pipeline to Argo Workflows or Kubeflow Pipelines",
-               "nb2pipe.submit"),
+               "nb2pipe.deploy.submit"),
     "ci": ("write a CI workflow (GitHub Actions): check, test, run; build and submit on main",
-           "nb2pipe.ci"),
+           "nb2pipe.deploy.ci"),
     "compile-kfp": ("compile a project's Kubeflow pipeline (where the kfp extra is installed)",
-                    "nb2pipe.compile_kfp"),
+                    "nb2pipe.deploy.compile_kfp"),
 }
 
 
-def _parser(command: str | None = None) -> argparse.ArgumentParser:
-    p = _Parser(prog="nb2pipe", description="Turn a Jupyter notebook into a pipeline.")
-    p.add_argument("--version", action="store_true", help="print the version")
-    sub = p.add_subparsers(dest="command", parser_class=_Parser)
-    for name, (help_text, module) in PLUGINS.items():
-        sp = sub.add_parser(name, help=help_text)
-        if name == command:
-            import importlib
+# The commands in the order a user meets them, grouped; `nb2pipe --help` lists them so.
+COMMAND_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Convert", ("convert",)),
+    ("Run and inspect", ("run", "status", "runs")),
+    ("Validate", ("verify", "check", "sync", "lint")),
+    ("Deploy", ("submit", "ci", "compile-kfp")),
+    ("Understand and hand over", ("explain", "eject")),
+    ("Monitor", ("drift",)),
+)
+BUILTIN_HELP = {
+    "convert": "convert a notebook into a pipeline project",
+    "explain": "explain a diagnostic code",
+    "eject": "take ownership of a generated project: nb2pipe stops managing it (its lock file "
+             "and headers are removed)",
+    "check": "exit 1 if a notebook's generated pipeline is stale",
+}
 
-            importlib.import_module(module).configure(sp)
-    c = sub.add_parser("convert", help="convert a notebook into a pipeline project")
+
+def _command_help(name: str) -> str:
+    return PLUGINS[name][0] if name in PLUGINS else BUILTIN_HELP[name]
+
+
+def _commands_epilog() -> str:
+    lines = []
+    for title, names in COMMAND_GROUPS:
+        lines.append(f"{title}:")
+        lines += [f"  {n:<12} {_command_help(n)}" for n in names]
+    lines.append("")
+    lines.append("`nb2pipe COMMAND --help` describes a command.")
+    return "\n".join(lines)
+
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    p = _Parser(prog="nb2pipe", description="Turn a Jupyter notebook into a pipeline.",
+                epilog=_commands_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="store_true", help="print the version")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND",
+                           help="one of the commands listed below")
+    for _, names in COMMAND_GROUPS:
+        for name in names:
+            # no help= here: the grouped list in the epilog is the one listing of the commands
+            sp = sub.add_parser(name, description=_command_help(name))
+            if name in PLUGINS:
+                if name == command:
+                    import importlib
+
+                    importlib.import_module(PLUGINS[name][1]).configure(sp)
+            else:
+                BUILTIN_CONFIGURE[name](sp)
+    return p
+
+
+def _configure_convert(c: argparse.ArgumentParser) -> None:
     c.add_argument("notebook")
     c.add_argument("-o", "--outdir", help="output folder (default: <stem>_pipeline beside it)")
     c.add_argument("--name", help="package name (default: from the output folder)")
-    c.add_argument("--split", default="auto", choices=["auto", "tags", "headings", "single"])
+    c.add_argument("--split", default="auto", choices=["auto", "tags", "headings", "flow", "single"])
     c.add_argument("--json", action="store_true", help="print the result and PipelinePlan as JSON")
     c.add_argument("--force", action="store_true", help="overwrite hand-edited generated files")
     c.add_argument("--dry-run", action="store_true", help="analyze and plan, write nothing")
@@ -65,17 +107,21 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     c.add_argument("--capture", action="store_true",
                    help="execute the notebook once and record each step's values (test "
                         "fixtures, types, data profiles, metrics)")
-    e = sub.add_parser("explain", help="explain a diagnostic code")
-    e.add_argument("code")
-    j = sub.add_parser("eject", help="take ownership of a generated project: nb2pipe stops "
-                                     "managing it (its lock file and headers are removed)")
-    j.add_argument("outdir")
-    k = sub.add_parser("check", help="exit 1 if a notebook's generated pipeline is stale")
+
+
+def _configure_check(k: argparse.ArgumentParser) -> None:
     k.add_argument("notebooks", nargs="+")
     k.add_argument("-o", "--outdir", help="output folder (one notebook only)")
     k.add_argument("--ignore-unconverted", action="store_true",
                    help="pass notebooks that have no generated pipeline (pre-commit hook)")
-    return p
+
+
+BUILTIN_CONFIGURE = {
+    "convert": _configure_convert,
+    "explain": lambda e: e.add_argument("code"),
+    "eject": lambda j: j.add_argument("outdir"),
+    "check": _configure_check,
+}
 
 
 def _print_diags(diags, stream) -> None:
@@ -89,10 +135,10 @@ def cmd_convert(args) -> int:
     nb = Path(args.notebook)
     if not nb.exists():
         print(f"nb2pipe: error: {args.notebook}: no such file", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     if nb.is_dir():
         print(f"nb2pipe: error: {args.notebook} is a folder, not a notebook", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     # first thing: a child that imports black while we import the rest, read and plan
     from nb2pipe.emit import blackchild
 
@@ -136,9 +182,9 @@ def cmd_explain(args) -> int:
     if text is None:
         print(f"nb2pipe: unknown code {args.code!r}; known: {', '.join(sorted(CODES))}",
               file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     print(text, end="")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_eject(args) -> int:
@@ -148,18 +194,18 @@ def cmd_eject(args) -> int:
     done, problem = eject(outdir)
     if problem:
         print(f"nb2pipe: error: {problem}", file=sys.stderr)
-        return EXIT_FINDINGS
+        return ExitCode.FINDINGS
     print(f"{outdir}: ejected; {done} files are yours now (nb2pipe convert will not overwrite "
           "them without --force)")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_check(args) -> int:
-    from nb2pipe.check import staleness
+    from nb2pipe.hooks.check import staleness
 
     if args.outdir and len(args.notebooks) > 1:
         print("nb2pipe: error: -o works with one notebook only", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     stale = 0
     for nb in args.notebooks:
         state = staleness(Path(nb), Path(args.outdir) if args.outdir else None)
@@ -167,7 +213,7 @@ def cmd_check(args) -> int:
             continue
         print(f"{nb}: {state.summary()}")  # one line per stale notebook
         stale += 1
-    return EXIT_FINDINGS if stale else EXIT_OK
+    return ExitCode.FINDINGS if stale else ExitCode.OK
 
 
 def _command_of(argv: list[str]) -> str | None:
@@ -189,10 +235,10 @@ def main(argv: list[str] | None = None) -> int:
         from nb2pipe import __version__
 
         print(f"nb2pipe {__version__}")
-        return EXIT_OK
+        return ExitCode.OK
     if args.command is None:
         parser.print_help()
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
         if args.command in PLUGINS:
             import importlib
@@ -202,8 +248,8 @@ def main(argv: list[str] | None = None) -> int:
                 "eject": cmd_eject}[
             args.command](args)
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.INTERRUPTED
     except Exception as exc:  # the boundary: a bug, not a traceback
         print(f"nb2pipe: internal error {type(exc).__name__}: {exc} — please report it",
               file=sys.stderr)
-        return EXIT_INTERNAL
+        return ExitCode.INTERNAL

@@ -6,12 +6,24 @@ Codes are stable: NB1xx reading, NB2xx analysis, NB3xx planning, NB4xx emitting.
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 from dataclasses import asdict, dataclass
 from typing import Any
 
 ERROR = "error"
 WARNING = "warning"
 INFO = "info"
+
+
+class ExitCode(IntEnum):
+    """Every exit code nb2pipe's commands use (the CLI, its plugins, the step worker)."""
+
+    OK = 0  # done (warnings allowed), nothing stale, no drift
+    FINDINGS = 1  # error findings, stale or changed files, drift, a failed run or check
+    USAGE = 2  # bad arguments or input the command cannot start from
+    INTERNAL = 3  # a bug in nb2pipe (reported with a traceback file)
+    INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT (128 + 2)
 
 
 @dataclass(frozen=True)
@@ -188,8 +200,9 @@ _CODES = [
          "steps.",
          "Remove the `prev:` tag that points forward in the notebook."),
     Code("NB304", INFO, "one step",
-         "The notebook has no step tags and no markdown headings that split it, so the whole "
-         "notebook becomes one step.",
+         "The notebook has no step tags and no markdown headings that split it, and its data "
+         "flow has no narrow point worth a boundary (or it is too small to split), so the "
+         "whole notebook becomes one step.",
          "Add markdown headings (## Load, ## Clean, ...) or `step:NAME` tags to get more steps."),
     Code("NB305", INFO, "step without code dropped",
          "After removing display and plotting code, a section had no code left, so it is not a "

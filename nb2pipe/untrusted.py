@@ -30,7 +30,7 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_JSON_BYTES = 8 * 1024 * 1024
 MAX_NOTEBOOK_BYTES = 1024 * 1024 * 1024  # outputs (images, tables) make notebooks large
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-SPLIT_MODES = ("auto", "tags", "headings", "single")  # as nb2pipe.api.SPLIT_MODES (not imported: heavy)
+SPLIT_MODES = ("auto", "tags", "headings", "flow", "single")  # as nb2pipe.api.SPLIT_MODES (not imported: heavy)
 
 
 class NotNb2pipe(ValueError):

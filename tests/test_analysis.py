@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from nb2pipe.api import convert
-from nb2pipe.compare import compare
+from nb2pipe.validation.compare import compare
 
 _counter = itertools.count()
 

@@ -514,7 +514,7 @@ def test_emitted_argo_commands_run_and_compute_the_pipeline_values(samples, name
     import importlib
     import shutil
 
-    from nb2pipe.compare import compare
+    from nb2pipe.validation.compare import compare
 
     res, out, work = samples[name]
     plan = res.plan

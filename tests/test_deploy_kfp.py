@@ -132,7 +132,7 @@ def test_compile_kfp_command(samples, tmp_path):
 def _run_one(name: str, samples, tmp: Path) -> tuple[str, str, dict]:
     """Compile without the in-pod kfp install (it is installed here), run with kfp.local,
     execute the notebook, compare."""
-    from nb2pipe.execute import notebook_values
+    from notebook_exec import notebook_values
 
     res, out, work = samples[name]
     plan = res.plan
@@ -155,7 +155,7 @@ def _run_one(name: str, samples, tmp: Path) -> tuple[str, str, dict]:
     notebook_values(work / f"{name}.ipynb", names, want_file)
     import cloudpickle
 
-    from nb2pipe.compare import compare
+    from nb2pipe.validation.compare import compare
 
     if str(out) not in sys.path:  # classes of the generated package, to unpickle its values
         sys.path.insert(0, str(out))

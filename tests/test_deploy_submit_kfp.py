@@ -337,7 +337,7 @@ def test_bad_token_is_unauthorized_at_once(project, server, tmp_path, capsys, ho
 
 
 def test_multi_user_needs_a_namespace(project, server, token_file, capsys):
-    from nb2pipe.submit import POD_NAMESPACE
+    from nb2pipe.deploy.submit import POD_NAMESPACE
     from pathlib import Path
 
     if Path(POD_NAMESPACE).exists():

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from capture_helpers import SAMPLES, captured_project
-from nb2pipe import quality
+from nb2pipe.validation import quality
 
 
 def _frame(n: int, seed: int, shift: float = 0.0, p=(0.5, 0.3, 0.2)) -> pd.DataFrame:

@@ -22,7 +22,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from conftest import make_notebook  # noqa: E402
 from nb2pipe.api import convert  # noqa: E402
-from nb2pipe.compare import compare  # noqa: E402
+from nb2pipe.validation.compare import compare  # noqa: E402
 from test_analysis import run_isolated  # noqa: E402
 
 EXAMPLES = int(os.environ.get("NB2PIPE_FUZZ_EXAMPLES", "25"))

@@ -88,7 +88,7 @@ def test_golden_invariants(case, tmp_path):
 @pytest.mark.kernel
 @pytest.mark.parametrize("case", CASES)
 def test_golden_values_match_notebook(case, tmp_path):
-    from nb2pipe.execute import notebook_values, pipeline_compare
+    from notebook_exec import notebook_values, pipeline_compare
 
     res, out = _convert_case(case, tmp_path)
     plan = res.plan

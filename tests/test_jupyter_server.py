@@ -191,3 +191,20 @@ class TestAuthorization:
                                            body=json.dumps({"path": notebook})))
         assert code == 403 and "nb2pipe" in body["message"]
         assert not (jp_root_dir / "work" / "sales_pipeline").exists()
+
+
+async def test_preview_shows_discovered_steps_with_their_boundaries(jp_fetch, jp_root_dir):
+    """Issue 13: a notebook with no tags or headings is split by its data flow, and the panel
+    gets each step's reason the same way as heading-based steps (split=flow too)."""
+    from conftest import make_notebook
+    from test_discover import CHURN
+
+    make_notebook(jp_root_dir / "flow.ipynb", CHURN)
+    for split in ("auto", "flow"):
+        r = await jp_fetch("nb2pipe", "preview", params={"path": "flow.ipynb", "split": split})
+        plan = json.loads(r.body)["plan"]
+        assert plan["split"] == "flow"
+        assert [s["name"] for s in plan["steps"]] == ["load_customers", "clean_df",
+                                                      "train_random_forest", "evaluate_model"]
+        assert plan["steps"][3]["boundary"] == (
+            "3 values cross: X, model, y; phase fit -> evaluate")

@@ -117,7 +117,7 @@ def test_real_run_gives_notebook_values(templates, tmp_path):
 
 @pytest.mark.kernel
 def test_kernel_end_state_matches(notebook_factory, tmp_path):
-    from nb2pipe.execute import notebook_values, pipeline_compare
+    from notebook_exec import notebook_values, pipeline_compare
 
     res, out = _convert(notebook_factory, MULTIPLIER)
     baseline = tmp_path / "baseline.pkl"

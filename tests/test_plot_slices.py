@@ -35,7 +35,7 @@ def _same_in_kernel(nb_path, res, out, tmp_path, figures=()):
     """The pipeline's final values equal the notebook's, the notebook run by a kernel.
     Figure objects (`figures`) are left out: they cannot be compared, and unpickling one
     before the pipeline runs would make it pyplot's current figure in the pipeline."""
-    from nb2pipe.execute import notebook_values, pipeline_compare
+    from notebook_exec import notebook_values, pipeline_compare
 
     names = [n for n in res.plan.final_names if n not in figures]
     baseline = tmp_path / "baseline.pkl"
@@ -53,7 +53,7 @@ def _same(cells, res, out, names):
     import matplotlib.pyplot as plt
     from test_analysis import run_isolated, run_notebook
 
-    from nb2pipe.compare import compare
+    from nb2pipe.validation.compare import compare
 
     assert res.ok, [d.format() for d in res.diagnostics]
     plt.close("all")

@@ -9,7 +9,7 @@ import pytest
 
 from capture_helpers import (SAMPLE_NAMES, SAMPLES, captured_project, copy_project,
                              package_of, run_generated_tests, sample_copy)
-from nb2pipe import quality
+from nb2pipe.validation import quality
 
 # ---- the checks themselves (no kernel) -------------------------------------------------------
 

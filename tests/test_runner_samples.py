@@ -13,8 +13,8 @@ import pytest
 from conftest import SAMPLE_NAMES, SAMPLES
 
 from nb2pipe.api import convert
-from nb2pipe.compare import EQUAL, NOT_COMPARABLE, compare
-from nb2pipe.execute import notebook_values
+from nb2pipe.validation.compare import EQUAL, NOT_COMPARABLE, compare
+from notebook_exec import notebook_values
 from nb2pipe.runner.report import load_values
 
 

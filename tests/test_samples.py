@@ -83,7 +83,7 @@ def test_generated_project_imports_and_entrypoint_lists_steps(converted, name):
 @pytest.mark.kernel
 @pytest.mark.parametrize("name", SAMPLE_NAMES)
 def test_pipeline_computes_what_the_notebook_computed(converted, name, tmp_path):
-    from nb2pipe.execute import notebook_values, pipeline_compare
+    from notebook_exec import notebook_values, pipeline_compare
 
     res, out, work = converted[name]
     plan = res.plan

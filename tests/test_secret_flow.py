@@ -59,7 +59,7 @@ def test_taint_follows_data_flow_from_the_lifted_secret(tmp_path):
                  "same = API_TOKEN == 'x'\n"
                  "cfg = {'a': 1}\n"
                  "cfg['auth'] = basic\n"
-                 "total = sum(rows) + n\n"
+                 "total = sum(rows) + n + len(headers)\n"  # read: not dead scratch
                  "headers = {}\n"),
     ])
     assert set(flow.derived) == {"API_TOKEN", "headers", "basic", "cfg"}

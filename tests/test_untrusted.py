@@ -106,7 +106,7 @@ LOCK_ONLY = ("fifo", "dev_zero_abs", "dotdot", "absolute")
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_crafted_lock_entry_is_a_diagnostic_never_a_read(converted, kind):
-    from nb2pipe.check import staleness
+    from nb2pipe.hooks.check import staleness
 
     nb, out, outside = converted
     rel, target = _craft(out, outside, kind)
@@ -121,7 +121,7 @@ def test_crafted_lock_entry_is_a_diagnostic_never_a_read(converted, kind):
 
 
 def test_a_lock_nb2pipe_wrote_is_still_checked(converted):
-    from nb2pipe.check import staleness
+    from nb2pipe.hooks.check import staleness
 
     nb, out, _ = converted
     assert not staleness(nb, out).stale

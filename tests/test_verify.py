@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from capture_helpers import (SAMPLE_NAMES, captured_project, copy_project, package_of)
-from nb2pipe.compare import DIFFERENT, EQUAL, compare
+from nb2pipe.validation.compare import DIFFERENT, EQUAL, compare
 
 # ---- readable differences (no kernel) --------------------------------------------------------
 
@@ -44,7 +44,7 @@ def test_equal_frames_and_models_are_equal():
 def test_models_without_comparable_state_compare_by_predictions():
     from sklearn.linear_model import LinearRegression
 
-    from nb2pipe.verify import _compare_predictions
+    from nb2pipe.validation.verify import _compare_predictions
 
     x = np.arange(20.0).reshape(10, 2)
     a = LinearRegression().fit(x, x[:, 0])
@@ -61,8 +61,8 @@ def test_models_without_comparable_state_compare_by_predictions():
 @pytest.mark.kernel
 @pytest.mark.parametrize("name", SAMPLE_NAMES)
 def test_verify_passes_on_every_sample(name):
-    from nb2pipe.capture import CAPTURE_FILE
-    from nb2pipe.verify import verify
+    from nb2pipe.validation.capture import CAPTURE_FILE
+    from nb2pipe.validation.verify import verify
     from capture_helpers import SAMPLES
 
     project = captured_project(name)
@@ -90,7 +90,7 @@ def test_verify_passes_on_every_sample(name):
 @pytest.mark.kernel
 def test_verify_catches_a_dropped_in_place_mutation(tmp_path, monkeypatch):
     """The conversion 'forgets' df.dropna(..., inplace=True): verify fails with a diff."""
-    from nb2pipe.verify import verify
+    from nb2pipe.validation.verify import verify
     from capture_helpers import SAMPLES
 
     monkeypatch.setenv("NB2PIPE_WORKDIR", str(SAMPLES))  # the copy is elsewhere
@@ -118,7 +118,7 @@ def test_verify_catches_a_dropped_in_place_mutation(tmp_path, monkeypatch):
 def test_verify_catches_a_dropped_setup_call(tmp_path):
     """Each step runs in a fresh interpreter, so a step without its setup replay differs."""
     from nb2pipe.api import convert
-    from nb2pipe.verify import verify
+    from nb2pipe.validation.verify import verify
     from capture_helpers import ROOT
 
     nb = ROOT / "tests" / "golden" / "setup_state" / "notebook.ipynb"
@@ -138,7 +138,7 @@ def test_verify_catches_a_dropped_setup_call(tmp_path):
 @pytest.mark.kernel
 def test_unseeded_randomness_is_reported_as_such(tmp_path, notebook_factory):
     from nb2pipe.api import convert
-    from nb2pipe.verify import NONDETERMINISTIC, verify
+    from nb2pipe.validation.verify import NONDETERMINISTIC, verify
 
     nb = notebook_factory([
         ("md", "## Draw"),
@@ -182,7 +182,7 @@ def test_capture_is_kept_by_a_plain_convert_and_dropped_when_the_notebook_change
     import shutil
 
     from nb2pipe.api import convert
-    from nb2pipe.capture import CAPTURE_FILE
+    from nb2pipe.validation.capture import CAPTURE_FILE
     from capture_helpers import ROOT
 
     nb = tmp_path / "nb" / "notebook.ipynb"

@@ -24,6 +24,8 @@ export interface IStep {
   upstream: string[];
   metrics: string[];
   body: string;
+  /** Steps found in the data flow (split "flow"): why the step starts where it does. */
+  boundary?: string;
 }
 
 export interface IPlan {

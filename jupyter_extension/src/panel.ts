@@ -331,6 +331,10 @@ export class PipelinePanel extends Widget {
       title.appendChild(name);
       title.appendChild(h('span', 'nb2pipe-step-cells', ` cells ${s.cells.join(', ')}`));
       card.appendChild(title);
+      if (s.boundary) {
+        // a step found in the data flow says why it starts here, as a heading would
+        card.appendChild(h('div', 'nb2pipe-step-boundary', `starts here: ${s.boundary}`));
+      }
       const io: [string, string[]][] = [
         ['in', s.inputs.map(n => {
           const src = s.input_sources.find(([v]) => v === n);

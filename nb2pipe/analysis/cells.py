@@ -26,6 +26,7 @@ from nb2pipe.analysis.figures import FigureSlices, FigureState
 from nb2pipe.analysis.files import FileEffects
 from nb2pipe.analysis.ipysyntax import magic_call, parse_cell
 from nb2pipe.analysis.kinds import StatementKinds
+from nb2pipe.analysis.dead_scratch import mark_dead_scratch
 from nb2pipe.analysis.model import (STRIP_KINDS, Analysis, Definition, FileRef, Mutation,
                                     Stmt)
 from nb2pipe.analysis.names import (Facts, free_names, global_assigns, has_keyword, out_arguments,
@@ -106,6 +107,7 @@ class Analyzer(StatementKinds, DisplayDetection, FunctionSummaries, AliasTrackin
                 self.stripped_cells.append((cell.index, "tagged skip", cell.source))
                 continue
             self.cell(cell)
+        mark_dead_scratch(self.stmts, self.defs, self.imports)
         return Analysis(
             notebook=self.nb, stmts=self.stmts, definitions=self.defs, imports=dict(self.imports),
             requirements=sorted(dict.fromkeys(self.requirements)), local_modules=self.local_modules,

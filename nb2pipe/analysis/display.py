@@ -76,7 +76,8 @@ class DisplayDetection:
         if has_keyword(c, "inplace", True) or out_arguments(c):
             return False  # writes into its receiver or into the `out=` array
         if isinstance(f, ast.Name):
-            return f.id in rules.PURE_BUILTINS or f.id == "display"
+            return (f.id in rules.PURE_BUILTINS or f.id == "display"
+                    or self.is_pure_notebook_function(f.id))
         if isinstance(f, ast.Attribute):
             if self.is_viz_call(c):
                 return True
@@ -87,3 +88,26 @@ class DisplayDetection:
                     and not any(x in q for x in ("save", "seed", "set_", "to_", "random"))
             return f.attr in rules.PURE_METHODS
         return False
+
+    def is_pure_notebook_function(self, name: str, seen: frozenset[str] = frozenset()) -> bool:
+        """A function of the notebook that only computes its result: it changes no argument
+        and no global, draws no random numbers, and every call in it is pure (calls to other
+        such functions included). `make_features(df).head()` is then display code."""
+        d = self.current_def.get(name)
+        if (d is None or d.is_class or name in seen or d.mutated_params or d.mutated_free
+                or d.draws_rng or getattr(d.node, "decorator_list", None)):
+            return False
+        for sub in ast.walk(d.node):
+            if sub is not d.node and isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                      ast.ClassDef, ast.Lambda)):
+                return False
+            if isinstance(sub, (ast.Global, ast.Nonlocal, ast.Yield, ast.YieldFrom, ast.Await)):
+                return False
+            if isinstance(sub, ast.Call):
+                callee = sub.func.id if isinstance(sub.func, ast.Name) else None
+                if callee is not None and callee in self.current_def:
+                    if not self.is_pure_notebook_function(callee, seen | {name}):
+                        return False
+                elif not self.is_pure_call(sub) or self.is_viz_call(sub):
+                    return False
+        return True

@@ -26,7 +26,7 @@ import sys
 import types
 from pathlib import Path
 
-from nb2pipe.cachedir import cache_dir
+from nb2pipe.tracking.cachedir import cache_dir
 
 NEEDLE = "from IPython.utils import tokenutil"
 PRIVATE = "nb2pipe._ipython_inputtransformer2"

@@ -13,7 +13,9 @@ from nb2pipe.notebook import Notebook
 
 # Kinds of statement that never reach a step module (display, scratch, shell, ...).
 STRIP_KINDS = frozenset({"display", "plot", "magic", "shell", "pip", "skip", "cellmagic",
-                         "help"})
+                         "help", "dead"})
+# Why a statement of each kind was stripped, where the kind alone does not say it.
+STRIP_REASONS = {"dead": "overwritten before use"}
 
 
 @dataclass

@@ -364,3 +364,111 @@ RECOMPUTE_METHODS = frozenset({  # on a value: strings, bytes, dicts, lists, has
     "copy", "items", "keys", "values", "update", "setdefault", "append", "extend",
     "hexdigest", "digest",
 })
+
+# ---- phases a reader recognises, for step discovery (nb2pipe/planning/discover.py) ------------
+# The last name of a call -> the phase of the notebook it marks. A cell's phase is the phase
+# most of its calls mark; discovery prefers step boundaries where the phase changes.
+PHASE_ORDER = ("load", "clean", "features", "fit", "evaluate", "write")
+PHASE_CALLS = {
+    **dict.fromkeys((
+        "read_csv", "read_excel", "read_parquet", "read_json", "read_table", "read_sql",
+        "read_sql_query", "read_feather", "read_pickle", "read_hdf", "read_fwf", "read_stata",
+        "read_sas", "read_spss", "read_orc", "read_xml", "read_html", "read_clipboard",
+        "loadtxt", "genfromtxt", "load_dataset", "load_iris", "load_digits", "load_wine",
+        "load_breast_cancer", "load_diabetes", "load_boston", "load_linnerud",
+        "fetch_openml", "fetch_california_housing", "fetch_20newsgroups", "ExcelFile",
+        "get_rdataset", "load_pandas", "DataReader", "get_data"), "load"),
+    **dict.fromkeys((
+        "dropna", "fillna", "drop_duplicates", "replace", "astype", "rename", "drop",
+        "to_datetime", "to_numeric", "interpolate", "ffill", "bfill", "strip", "clip",
+        "SimpleImputer", "IterativeImputer", "KNNImputer", "isnull", "isna", "notnull",
+        "duplicated", "set_index", "reset_index", "sort_values", "convert_dtypes",
+        "infer_objects", "str", "lower", "upper"), "clean"),
+    **dict.fromkeys((
+        "get_dummies", "fit_transform", "transform", "StandardScaler", "MinMaxScaler",
+        "RobustScaler", "MaxAbsScaler", "Normalizer", "OneHotEncoder", "LabelEncoder",
+        "OrdinalEncoder", "PolynomialFeatures", "ColumnTransformer", "make_column_transformer",
+        "FunctionTransformer", "KBinsDiscretizer", "PowerTransformer", "QuantileTransformer",
+        "train_test_split", "cut", "qcut", "shift", "rolling", "add_constant", "PCA",
+        "SelectKBest", "VarianceThreshold", "dmatrices", "dmatrix", "diff", "pct_change"),
+        "features"),
+    **dict.fromkeys((
+        "fit", "fit_predict", "partial_fit", "GridSearchCV", "RandomizedSearchCV", "ols",
+        "logit", "probit", "glm", "OLS", "WLS", "GLS", "GLM", "Logit", "Probit", "RLM",
+        "ARIMA", "SARIMAX", "ExponentialSmoothing", "make_pipeline", "Pipeline", "mnlogit",
+        "poisson", "MNLogit", "Poisson", "NegativeBinomial", "AutoReg", "VAR"), "fit"),
+    **dict.fromkeys((
+        "predict", "predict_proba", "decision_function", "score", "cross_val_score",
+        "cross_validate", "cross_val_predict", "accuracy_score", "precision_score",
+        "recall_score", "f1_score", "roc_auc_score", "roc_curve", "mean_squared_error",
+        "mean_absolute_error", "r2_score", "confusion_matrix", "classification_report",
+        "log_loss", "summary", "summary2", "conf_int", "forecast", "get_prediction",
+        "get_forecast", "t_test", "f_test", "wald_test", "precision_recall_curve",
+        "mean_absolute_percentage_error", "silhouette_score", "balanced_accuracy_score",
+        "permutation_importance", "learning_curve", "validation_curve", "adfuller",
+        "acorr_ljungbox", "plot_diagnostics", "anova_lm", "compare_lr_test"), "evaluate"),
+    **dict.fromkeys((
+        "to_csv", "to_parquet", "to_excel", "to_json", "to_pickle", "to_feather", "to_hdf",
+        "to_sql", "dump", "savefig", "save_model", "ExcelWriter"), "write"),
+}
+# Model classes are many; their names end in one of these (`RandomForestClassifier`, `SVC`,
+# `KMeans`, `LinearRegression`, ...). Constructing or fitting one is the "fit" phase.
+ESTIMATOR_SUFFIXES = ("Classifier", "Regressor", "Regression", "SVC", "SVR", "KMeans", "Means",
+                      "Clustering", "NB", "Forest", "Boost", "Model", "Lasso", "Ridge",
+                      "ElasticNet", "DBSCAN", "Mixture", "Tree")
+
+
+def estimator_phase(call: str) -> str:
+    """'fit' for a call that constructs a model class, else ''."""
+    if call[:1].isupper() and call.endswith(ESTIMATOR_SUFFIXES) and call not in PHASE_CALLS:
+        return "fit"
+    return ""
+
+# ---- dead scratch (nb2pipe/analysis/dead_scratch.py) -------------------------------------------
+# Calls with no effect but their result: a statement made only of these whose value is
+# overwritten before anything reads it is stripped. Qualified names or module prefixes.
+DEAD_SCRATCH_CALLS = frozenset({
+    "numpy", "pandas", "scipy.stats", "scipy.special", "math", "statistics", "operator",
+    "sklearn.metrics", "sklearn.model_selection.cross_val_score",
+    "sklearn.model_selection.cross_validate", "sklearn.model_selection.cross_val_predict",
+    "sklearn.model_selection.train_test_split", "sklearn.pipeline.make_pipeline",
+    "sklearn.compose.make_column_transformer", "statsmodels.formula.api",
+})
+# ... except these parts of those modules: I/O, global random state, in-place helpers, options.
+DEAD_SCRATCH_NOT_PURE = (
+    "numpy.random", "numpy.save", "numpy.savez", "numpy.savez_compressed", "numpy.savetxt",
+    "numpy.load", "numpy.loadtxt", "numpy.genfromtxt", "numpy.fromfile", "numpy.memmap",
+    "numpy.seterr", "numpy.set_printoptions", "pandas.set_option", "pandas.reset_option",
+    "pandas.option_context", "pandas.read_csv", "pandas.read_excel", "pandas.read_parquet",
+    "pandas.read_json", "pandas.read_sql", "pandas.read_table", "pandas.read_pickle",
+    "pandas.read_hdf", "pandas.read_feather", "pandas.read_html", "pandas.ExcelWriter",
+    "pandas.HDFStore", "pandas.plotting", "pandas.io",
+)
+# Model libraries whose classes only store their parameters when constructed.
+DEAD_SCRATCH_CLASS_LIBRARIES = frozenset({"sklearn", "xgboost", "lightgbm", "catboost"})
+# Methods on a value that change nothing and read no file (PURE_METHODS without those that
+# call user code, read a stream or draw random numbers).
+DEAD_SCRATCH_METHODS = (PURE_METHODS | frozenset({
+    "summary", "conf_int", "predict", "score", "get_prediction", "forecast"})) - frozenset({
+    "apply", "applymap", "map", "pipe", "transform", "agg", "aggregate", "sample", "read",
+    "readline", "readlines", "iterrows", "itertuples", "iteritems", "items", "glob", "rglob",
+    "iterdir", "resolve", "exists", "is_file", "is_dir", "filter", "query"})
+# Cross-validation draws from the global generator only through the estimator or a splitter.
+CROSS_VALIDATION = frozenset({"cross_val_score", "cross_validate", "cross_val_predict"})
+# Estimator classes whose fit draws no random numbers (unless a RANDOM_SETTINGS pair is given).
+DETERMINISTIC_ESTIMATORS = frozenset({
+    "LinearRegression", "Ridge", "RidgeClassifier", "Lasso", "ElasticNet", "LogisticRegression",
+    "SVC", "SVR", "NuSVC", "NuSVR", "KNeighborsClassifier", "KNeighborsRegressor",
+    "RadiusNeighborsClassifier", "GaussianNB", "MultinomialNB", "BernoulliNB", "ComplementNB",
+    "LinearDiscriminantAnalysis", "QuadraticDiscriminantAnalysis", "NearestCentroid",
+    "StandardScaler", "MinMaxScaler", "RobustScaler", "MaxAbsScaler", "Normalizer",
+    "OneHotEncoder", "OrdinalEncoder", "PolynomialFeatures", "SimpleImputer",
+    "FunctionTransformer", "ColumnTransformer", "Pipeline", "make_pipeline",
+    "make_column_transformer", "PowerTransformer", "KBinsDiscretizer", "VarianceThreshold",
+})
+RANDOM_SETTINGS = frozenset({("probability", True), ("solver", "sag"), ("solver", "saga"),
+                             ("solver", "liblinear"), ("selection", "random"),
+                             ("strategy", "kmeans")})
+# Ensembles that set the random_state of the estimators they hold from their own.
+SEEDING_ENSEMBLES = frozenset({"BaggingClassifier", "BaggingRegressor", "AdaBoostClassifier",
+                               "AdaBoostRegressor"})

@@ -14,16 +14,45 @@ from nb2pipe.analysis.astutil import flat_targets, names_in_target
 from nb2pipe.analysis.names import has_keyword, out_arguments, root_name
 
 
+def params_copied_first(node: ast.AST, params: set[str]) -> set[str]:
+    """Parameters the function rebinds to a copy before anything else touches them
+    (`df = df.copy()` as the first statement that names `df`): item and attribute assignments
+    and method calls on the name itself then change the copy, never the caller's object."""
+    body = getattr(node, "body", None)
+    if not isinstance(body, list):
+        return set()
+    out: set[str] = set()
+    for p in params:
+        for st in body:
+            if not any(isinstance(n, ast.Name) and n.id == p for n in ast.walk(st)):
+                continue
+            if (isinstance(st, ast.Assign) and len(st.targets) == 1
+                    and isinstance(st.targets[0], ast.Name) and st.targets[0].id == p
+                    and isinstance(st.value, ast.Call) and not st.value.args
+                    and isinstance(st.value.func, ast.Attribute)
+                    and st.value.func.attr == "copy"
+                    and isinstance(st.value.func.value, ast.Name)
+                    and st.value.func.value.id == p
+                    and all(k.arg == "deep" and isinstance(k.value, ast.Constant)
+                            and k.value.value is True for k in st.value.keywords)):
+                out.add(p)
+            break
+    return out
+
+
 class FunctionSummaries:
     def function_effects(self, node: ast.AST, params: set[str], local: set[str]):
         mutated_params: set[str] = set()
         mutated_free: set[str] = set()
         calls: list[tuple[str, list[str | None], dict[str, str | None]]] = []
         draws = False
+        copied = params_copied_first(node, params)
 
-        def mark(root: str | None) -> None:
+        def mark(root: str | None, direct: bool = False) -> None:
             if root is None or root in ("self", "cls"):
                 return
+            if root in copied and direct:
+                return  # `df = df.copy()` came first: this changes the copy, not the argument
             if root in params:
                 mutated_params.add(root)
             elif root not in local and not self.is_module_name(root):
@@ -36,7 +65,7 @@ class FunctionSummaries:
                 for t in targets:
                     for tt in flat_targets(t):
                         if isinstance(tt, (ast.Subscript, ast.Attribute)):
-                            mark(root_name(tt))
+                            mark(root_name(tt), isinstance(tt.value, ast.Name))
                         elif isinstance(tt, ast.Name) and isinstance(sub, ast.AugAssign):
                             # `lst += [x]` extends a list in place: count it (ints rebind,
                             # which only costs an extra edge)
@@ -49,7 +78,7 @@ class FunctionSummaries:
                     r = root_name(f.value)
                     if r is not None and not self.is_module_name(r):
                         if rules.may_mutate_receiver(f.attr, has_keyword(sub, "inplace", True)):
-                            mark(r)
+                            mark(r, isinstance(f.value, ast.Name))
                     if (not self.qual(f) and f.attr in rules.RANDOM_STATE_APIS
                             and not has_keyword(sub, "random_state")):
                         draws = True

@@ -36,7 +36,7 @@ def _annotations(capture, step: str) -> dict[str, dict[str, str]]:
     """Types captured by running the notebook (`convert --capture`), if any."""
     if not capture:
         return {"inputs": {}, "outputs": {}}
-    from nb2pipe.capture import step_annotations
+    from nb2pipe.validation.capture import step_annotations
 
     return step_annotations(capture, step)
 

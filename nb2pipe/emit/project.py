@@ -7,7 +7,7 @@ import re
 import sys
 from functools import lru_cache
 
-from nb2pipe.capture import step_annotations
+from nb2pipe.validation.capture import step_annotations
 from nb2pipe.emit.package import _cells, header
 from nb2pipe.planning.model import PipelinePlan
 
@@ -33,7 +33,7 @@ def _packages_distributions() -> dict[str, list[str]]:
         except OSError:
             continue
         key.update(f"{entry}\0{names}\0".encode())
-    from nb2pipe.cachedir import cache_dir
+    from nb2pipe.tracking.cachedir import cache_dir
 
     path = os.path.join(cache_dir(), f"dists-{key.hexdigest()[:32]}.json")
     try:
@@ -177,6 +177,7 @@ def readme(plan: PipelinePlan, description: str, unknown: list[str],
         out.append(f"| `{s.name}` | {_cells(s.cells)} | {ins} | "
                    f"{', '.join(f'`{x}`' for x in s.params) or '-'} | {outs} |")
     out.append("")
+    out += _boundaries_section(plan)
     if capture:
         out += ["Types are those the notebook's values had when nb2pipe executed it "
                 "(`convert --capture`).", ""]
@@ -294,3 +295,15 @@ def project_files(plan: PipelinePlan, description: str,
         "requirements.txt": requirements_txt(plan, pins, unknown),
         ".gitignore": GITIGNORE,
     }
+
+
+def _boundaries_section(plan: PipelinePlan) -> list[str]:
+    """Steps found in the data flow: why each starts where it does."""
+    if plan.split != "flow":
+        return []
+    out = ["The notebook has no step tags and too few headings, so nb2pipe cut it where few "
+           "values cross from one part to the next, preferring changes of phase (loading, "
+           "cleaning, features, fitting, evaluating, writing). Tag cells `step:NAME` to choose "
+           "the steps yourself.", "", "| step | starts here because |", "|---|---|"]
+    out += [f"| `{s.name}` | {_md(s.boundary)} |" for s in plan.steps if s.boundary]
+    return out + [""]

@@ -383,7 +383,7 @@ class FormatCache:
 def _cache_file(notebook: Path) -> Path | None:
     if os.environ.get("NB2PIPE_NO_CACHE"):
         return None
-    from nb2pipe.cachedir import cache_dir
+    from nb2pipe.tracking.cachedir import cache_dir
 
     folder = cache_dir()
     try:

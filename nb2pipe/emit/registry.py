@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from nb2pipe.planning.model import PipelinePlan
+from nb2pipe.planning.model import PLAN_FILE, PipelinePlan
 
 Emitter = Callable[..., dict[str, str]]
 _EMITTERS: dict[str, Emitter] = {}
@@ -50,7 +50,7 @@ def _tests(plan: PipelinePlan, description: str, capture: dict | None) -> dict[s
 @register("plan")
 def _plan(plan: PipelinePlan, description: str) -> dict[str, str]:
     """The PipelinePlan itself (without code), for the runner and deploy tools."""
-    return {"nb2pipe.plan.json": plan.dumps(include_code=False) + "\n"}
+    return {PLAN_FILE: plan.dumps(include_code=False) + "\n"}
 
 
 @register("argo")

@@ -474,8 +474,8 @@ def test_files(plan: PipelinePlan, capture: dict | None) -> dict[str, str]:
         "tests/test_steps.py": steps_test(plan, capture),
         "tests/test_data_quality.py": quality_test(plan, capture),
         "tests/test_model_performance.py": performance_test(plan, capture),
-        f"{p}/_quality.py": header(plan) + _source("quality.py"),
-        f"{p}/_compare.py": header(plan) + _source("compare.py"),
+        f"{p}/_quality.py": header(plan) + _source("validation/quality.py"),
+        f"{p}/_compare.py": header(plan) + _source("validation/compare.py"),
         f"{p}/_profiles.py": profiles_module(plan, capture),
         f"{p}/validate.py": validate_module(plan),
     }

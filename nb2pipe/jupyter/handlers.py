@@ -1,6 +1,6 @@
 """REST handlers: preview the plan of a notebook, convert it, check its pipeline.
 
-Thin front end over the public API (`nb2pipe.api`, `nb2pipe.check`), like the CLI. Every
+Thin front end over the public API (`nb2pipe.api`, `nb2pipe.hooks.check`), like the CLI. Every
 handler is authenticated and authorized (resource `nb2pipe`); jupyter-server enforces XSRF for
 cookie sessions on the POST. Paths are API paths, resolved against the contents manager's root
 and confined to it: absolute paths, `..` and symlinks leading out are refused.
@@ -105,7 +105,7 @@ class _Handler(APIHandler):
         """The real output folder: inside the root, not the root, not hidden (unless the
         contents manager shows hidden files), no symlink inside leading out. Blocking (walks
         the folder): called from the worker threads."""
-        from nb2pipe.check import outdir_for
+        from nb2pipe.hooks.check import outdir_for
 
         if api_path:
             # decoded once already: a `%2e%2e` left would become a folder of that name (an
@@ -161,7 +161,7 @@ class _Handler(APIHandler):
 
     def _status(self, nb: Path, out: Path) -> dict[str, Any]:
         """Blocking (hashes files): called from the worker threads."""
-        from nb2pipe.check import staleness
+        from nb2pipe.hooks.check import staleness
 
         state = staleness(nb, out)
         return {"stale": state.stale, "converted": state.converted,
@@ -256,7 +256,7 @@ class ConvertHandler(_Handler):
 
 
 class CheckHandler(_Handler):
-    """GET /nb2pipe/check?path=nb.ipynb — is the generated pipeline up to date?"""
+    """GET /nb2pipe/hooks/check?path=nb.ipynb — is the generated pipeline up to date?"""
 
     @web.authenticated
     @authorized

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from nb2pipe.analysis import rules
 from nb2pipe.analysis.cells import Analysis, Definition, Mutation, Stmt
+from nb2pipe.analysis.model import STRIP_REASONS
 from nb2pipe.analysis.secrets import secret_names
 from nb2pipe.analysis.syspath import import_paths
 from nb2pipe.diagnostics import Diagnostic
@@ -56,6 +57,7 @@ class _StepState:
     metrics: list[str] = field(default_factory=list)
     order: int = 0
     live: set[str] = field(default_factory=set)  # see planning/live_globals.py
+    boundary: str = ""  # flow splits: why the step starts here
 
 
 def _is_builtin(name: str) -> bool:
@@ -124,7 +126,7 @@ def _new_steps(groups: list[splitting.Group],
     steps: list[_StepState] = []
     for i, (g, name) in enumerate(zip(groups, names)):
         steps.append(_StepState(name=name, title=g.title, cells=list(g.cells), prev=list(g.prev),
-                                tags=list(g.tags), order=i))
+                                tags=list(g.tags), order=i, boundary=g.reason))
         for c in g.cells:
             cell_to_step.setdefault(c, i)
     return steps, cell_to_step
@@ -200,60 +202,138 @@ def _walk_statements(an: Analysis, steps: list[_StepState], cell_to_step: dict[i
     """Statements in notebook order: each read resolves to its producer (the last statement
     before it that bound or mutated the name), which makes inputs, parameters, imports and
     shared functions of the reading step; binds and mutations make the step the producer."""
-    producer: dict[str, tuple] = {}
-    for pname, (lit, cell, line) in an.parameters.items():
-        producer[pname] = ("param",)
-    def_first_use: dict[str, int] = {}
-    stripped_cells: list[Stripped] = [Stripped(c, 1, reason, src) for c, reason, src
-                                      in an.stripped_cells]
-    current: _StepState | None = None
-    metrics: list[tuple[str, str]] = []
-    defined_later: dict[str, int] = {}
-    for st in an.stmts:
-        for b in st.binds | st.maybe:
-            defined_later.setdefault(b, st.cell)
+    walker = _Walker(an, steps, names, diag)
+    for st, idx in recompute.statements(an.stmts, cell_to_step, secret):
+        walker.visit(st, idx)
+    return _Walk(walker.producer, walker.def_first_use, walker.stripped_cells, walker.metrics)
 
-    bound_cache: list[frozenset[str]] = []  # parsed only when a name has no producer
 
-    def bound_anywhere() -> frozenset[str]:
-        if not bound_cache:
-            bound_cache.append(_names_bound_anywhere(an))
-        return bound_cache[0]
+class _Walker:
+    """The state of the walk over the statements (see _walk_statements): who produced each
+    name so far, and the step being filled."""
 
-    def resolve(name: str, s: _StepState, st: Stmt) -> None:
+    def __init__(self, an: Analysis, steps: list[_StepState], names: list[str], diag):
+        self.an, self.steps, self.names, self.diag = an, steps, names, diag
+        self.producer: dict[str, tuple] = {p: ("param",) for p in an.parameters}
+        self.def_first_use: dict[str, int] = {}
+        self.stripped_cells = [Stripped(c, 1, reason, src)
+                               for c, reason, src in an.stripped_cells]
+        self.metrics: list[tuple[str, str]] = []
+        self.current: _StepState | None = None
+        self.defined_later: dict[str, int] = {}  # name -> first cell that binds it
+        for st in an.stmts:
+            for b in st.binds | st.maybe:
+                self.defined_later.setdefault(b, st.cell)
+        self._bound_anywhere: frozenset[str] | None = None  # parsed only when needed
+
+    def bound_anywhere(self) -> frozenset[str]:
+        if self._bound_anywhere is None:
+            self._bound_anywhere = _names_bound_anywhere(self.an)
+        return self._bound_anywhere
+
+    # ---- one statement --------------------------------------------------------------------
+
+    def visit(self, st: Stmt, idx: int | None) -> None:
+        if st.kind == "import":
+            for n, line in st.import_names.items():
+                self.producer[n] = ("import", line)
+            return
+        if st.kind in ("def", "class"):
+            d = next(x for x in self.an.definitions
+                     if x.name == st.defname and x.version == st.version)
+            self.producer[st.defname] = ("def", d)
+            return
+        if st.kind == "param" or idx is None:
+            return
+        s = self.steps[idx]
+        if self.current is not s:
+            self.current = s
+            s.producer_at_start = dict(self.producer)
+        if st.kind == "metrics":
+            self.metric_cell(st, s)
+            return
+        if st.stripped:
+            s.stripped.append(Stripped(st.cell, st.line, STRIP_REASONS.get(st.kind, st.kind),
+                                       st.source_excerpt))
+            return
+        for line, text in st.removed:
+            s.stripped.append(Stripped(st.cell, line, "display", text))
+        s.stmts.append(st)
+        self.reads(st, s)
+        self.writes(st, s)
+        if st.kind == "setup":
+            s.setup_stmts.append(st)
+        s.files += [FileIO(f.path, f.mode, f.cell, f.line, f.call) for f in st.files
+                    if f.path is not None]
+
+    def metric_cell(self, st: Stmt, s: _StepState) -> None:
+        for m in st.reads:
+            p = self.producer.get(m)
+            if p is None or p[0] not in ("step", "param"):
+                self.diag("NB308", f"metric '{m}' is not computed by any step", st.cell,
+                          st.line, st.col)
+                continue
+            owner = p[1] if p[0] == "step" else s.name
+            self.metrics.append((m, owner))
+            if p[0] == "step":
+                self.steps[self.names.index(owner)].metrics.append(m)
+
+    def reads(self, st: Stmt, s: _StepState) -> None:
+        reads = list(st.reads)
+        if self.an.seeded and st.draws_rng:
+            reads.append(RNG)
+        for r in reads:
+            self.resolve(r, s, st)
+            if r == RNG and r not in s.bound and r not in s.maybe:
+                p = self.producer.get(RNG)
+                if p and p[0] == "step" and p[1] != s.name:
+                    s.inputs.setdefault(RNG, p[1])
+
+    def writes(self, st: Stmt, s: _StepState) -> None:
+        """Binds, mutations and deletions make this step the producer of the names."""
+        made = ("step", s.name)
+        for m in st.mutations:
+            for a in m.affected:
+                if a not in s.bound:
+                    s.mutated_in.add(a)  # an alias comes in only if it is an output
+                s.written.add(a)
+                self.producer[a] = made
+        for b in st.binds:
+            s.bound.add(b)
+            s.written.add(b)
+            self.producer[b] = made
+        for b in st.maybe:
+            if b not in s.bound:
+                s.maybe.add(b)
+            s.written.add(b)
+            self.producer[b] = made
+        s.loop_only |= st.loop_binds
+        s.loop_only -= st.binds - st.loop_binds
+        for b in st.deletes:
+            s.bound.discard(b)
+            self.producer[b] = ("deleted", s.name)
+        if self.an.seeded and (st.seeds_rng or st.draws_rng):
+            if st.seeds_rng:
+                s.bound.add(RNG)
+            s.written.add(RNG)
+            self.producer[RNG] = made
+
+    # ---- one read ---------------------------------------------------------------------------
+
+    def resolve(self, name: str, s: _StepState, st: Stmt) -> None:
         if name in s.bound or name in s.maybe:
             return
-        p = producer.get(name)
+        p = self.producer.get(name)
         if p is None:
-            if name == RNG:
-                return
-            if _is_builtin(name):
-                return
-            later = defined_later.get(name)
-            if (later is None and _read_may_not_run(st.node, name)
-                    and name not in bound_anywhere()):
-                # no cell binds it: the notebook itself would fail where this runs
-                line, col = st.read_pos.get(name, (st.line, st.col))
-                diag("NB221", f"name '{name}' is never assigned in the notebook; the step "
-                              "raises NameError where the notebook would, if this line runs",
-                     st.cell, line, col)
-                producer[name] = ("undefined",)
-                return
-            hint = (f"; it is assigned later, in cell {later}" if later and later > st.cell
-                    else "; it is only assigned in a stripped or skipped cell"
-                    if later is None and _assigned_in_stripped(an, name) else "")
-            line, col = st.read_pos.get(name, (st.line, st.col))
-            diag("NB201", f"name '{name}' is read before it is assigned{hint}", st.cell,
-                 line, col)
-            producer[name] = ("error",)
+            if name != RNG and not _is_builtin(name):
+                self.unproduced(name, st)
             return
-        kind = p[0]
-        if kind == "step" and p[1] == s.name:
+        if p[0] == "step" and p[1] == s.name:
             # this step changed the object only through an alias (`d.append(3)` after
             # `c = d`), so the name itself is not bound here: it comes in from whoever
             # produced it before the step (the aliasing check below then sees both arrive)
             p = s.producer_at_start.get(name) or p
-            kind = p[0]
+        kind = p[0]
         if kind == "step":
             if p[1] != s.name:
                 s.inputs.setdefault(name, p[1])
@@ -265,89 +345,32 @@ def _walk_statements(an: Analysis, steps: list[_StepState], cell_to_step: dict[i
         elif kind == "def":
             d: Definition = p[1]
             s.common[name] = d
-            def_first_use.setdefault(f"{d.name}#{d.version}", st.seq)
+            self.def_first_use.setdefault(f"{d.name}#{d.version}", st.seq)
             for g in d.data_globals:
-                resolve(g, s, st)
+                self.resolve(g, s, st)
         elif kind == "deleted":
-            diag("NB201", f"name '{name}' is read after `del {name}`", st.cell, st.line, st.col)
+            self.diag("NB201", f"name '{name}' is read after `del {name}`", st.cell, st.line,
+                      st.col)
 
-    for st, idx in recompute.statements(an.stmts, cell_to_step, secret):
-        if st.kind == "import":
-            for n, line in st.import_names.items():
-                producer[n] = ("import", line)
-            continue
-        if st.kind in ("def", "class"):
-            d = next(x for x in an.definitions if x.name == st.defname and x.version == st.version)
-            producer[st.defname] = ("def", d)
-            continue
-        if st.kind == "param":
-            continue
-        if idx is None:
-            continue
-        s = steps[idx]
-        if current is not s:
-            current = s
-            s.producer_at_start = dict(producer)
-        if st.kind == "metrics":
-            for m in st.reads:
-                p = producer.get(m)
-                if p is None or p[0] not in ("step", "param"):
-                    diag("NB308", f"metric '{m}' is not computed by any step", st.cell,
-                         st.line, st.col)
-                    continue
-                owner = p[1] if p[0] == "step" else s.name
-                metrics.append((m, owner))
-                if p[0] == "step":
-                    steps[names.index(owner)].metrics.append(m)
-            continue
-        if st.stripped:
-            s.stripped.append(Stripped(st.cell, st.line, st.kind, st.source_excerpt))
-            continue
-        for line, text in st.removed:
-            s.stripped.append(Stripped(st.cell, line, "display", text))
-        s.stmts.append(st)
-        reads = list(st.reads)
-        if an.seeded and st.draws_rng:
-            reads.append(RNG)
-        for r in reads:
-            resolve(r, s, st)
-            if r == RNG and r not in s.bound and r not in s.maybe:
-                p = producer.get(RNG)
-                if p and p[0] == "step" and p[1] != s.name:
-                    s.inputs.setdefault(RNG, p[1])
-        for m in st.mutations:
-            for a in m.affected:
-                if a not in s.bound:
-                    s.mutated_in.add(a)  # an alias comes in only if it is an output (below)
-                s.written.add(a)
-                producer[a] = ("step", s.name)
-        for b in st.binds:
-            s.bound.add(b)
-            s.written.add(b)
-            producer[b] = ("step", s.name)
-        for b in st.maybe:
-            if b not in s.bound:
-                s.maybe.add(b)
-            s.written.add(b)
-            producer[b] = ("step", s.name)
-        for b in st.loop_binds:
-            s.loop_only.add(b)
-        for b in st.binds:
-            if b not in st.loop_binds:
-                s.loop_only.discard(b)
-        for b in st.deletes:
-            s.bound.discard(b)
-            producer[b] = ("deleted", s.name)
-        if an.seeded and (st.seeds_rng or st.draws_rng):
-            if st.seeds_rng:
-                s.bound.add(RNG)
-            s.written.add(RNG)
-            producer[RNG] = ("step", s.name)
-        if st.kind == "setup":
-            s.setup_stmts.append(st)
-        s.files += [FileIO(f.path, f.mode, f.cell, f.line, f.call) for f in st.files
-                    if f.path is not None]
-    return _Walk(producer, def_first_use, stripped_cells, metrics)
+    def unproduced(self, name: str, st: Stmt) -> None:
+        """A read with no producer before it: NB221 where no cell binds the name and the read
+        may never run, else NB201 (with where it is assigned, if anywhere)."""
+        later = self.defined_later.get(name)
+        line, col = st.read_pos.get(name, (st.line, st.col))
+        if (later is None and _read_may_not_run(st.node, name)
+                and name not in self.bound_anywhere()):
+            # no cell binds it: the notebook itself would fail where this runs
+            self.diag("NB221", f"name '{name}' is never assigned in the notebook; the step "
+                               "raises NameError where the notebook would, if this line runs",
+                      st.cell, line, col)
+            self.producer[name] = ("undefined",)
+            return
+        hint = (f"; it is assigned later, in cell {later}" if later and later > st.cell
+                else "; it is only assigned in a stripped or skipped cell"
+                if later is None and _assigned_in_stripped(self.an, name) else "")
+        self.diag("NB201", f"name '{name}' is read before it is assigned{hint}", st.cell,
+                  line, col)
+        self.producer[name] = ("error",)
 
 
 def _derive_outputs(an: Analysis, steps: list[_StepState], by_name: dict[str, _StepState],
@@ -548,7 +571,7 @@ def _render_steps(an: Analysis, kept_steps: list[_StepState],
                                                     if o is not s))
         final_steps.append(Step(
             name=s.name, k8s_name=splitting.k8s_name(s.name), title=s.title,
-            cells=tuple(s.cells), inputs=tuple(inputs),
+            boundary=s.boundary, cells=tuple(s.cells), inputs=tuple(inputs),
             input_sources=tuple((n, s.inputs[n]) for n in inputs),
             params=tuple(s.params), outputs=tuple(outputs),
             upstream=tuple(sorted(u for u in s.upstream if u in kept_names and u != s.name)),

@@ -7,10 +7,15 @@ re-analyzes the notebook.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from nb2pipe.diagnostics import Diagnostic
+
+# The plan file in a generated project: written by `PipelinePlan.dump`, read back only by
+# `PipelinePlan.load` (every consumer takes a PipelinePlan).
+PLAN_FILE = "nb2pipe.plan.json"
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,9 @@ class Step:
     # (upstream step, why): upstream links the notebook's file effects make, such as
     # ("plot", "file: plot.png") (planning/file_edges.py)
     file_edges: tuple[tuple[str, str], ...] = ()
+    # steps found in the data flow (split "flow"): why this step starts where it does, such as
+    # "2 values cross: model, X_test; phase fit -> evaluate" (planning/discover.py)
+    boundary: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,7 @@ class PipelinePlan:
     notebook: str  # notebook file name
     notebook_hash: str
     workdir: str  # notebook folder, relative to the generated project root
-    split: str  # tags | headings | single
+    split: str  # tags | headings | flow | single
     steps: tuple[Step, ...]
     parameters: tuple[tuple[str, str], ...]  # (name, Python literal)
     metrics: tuple[tuple[str, str], ...]  # (name, step)
@@ -136,6 +144,8 @@ class PipelinePlan:
                 del s["recomputed"]
             if not s["file_edges"]:
                 del s["file_edges"]
+            if not s["boundary"]:
+                del s["boundary"]
         if not include_code:
             for s in data["steps"]:
                 s.pop("body", None)
@@ -146,3 +156,62 @@ class PipelinePlan:
 
     def dumps(self, include_code: bool = True) -> str:
         return json.dumps(self.to_json(include_code), indent=2, sort_keys=True, ensure_ascii=False)
+
+    # ---- the plan file: the one reader and writer of nb2pipe.plan.json ----------------------
+
+    def dump(self, project: str | Path) -> Path:
+        path = Path(project) / PLAN_FILE
+        path.write_text(self.dumps(include_code=False) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, project: str | Path) -> PipelinePlan:
+        """The plan of a generated project, checked as untrusted input (nb2pipe/untrusted.py):
+        FileNotFoundError when there is none, untrusted.NotNb2pipe when the file there is not a
+        plan nb2pipe wrote. Code is not stored in the file: step bodies and shared definitions
+        come back empty."""
+        from nb2pipe.untrusted import NotNb2pipe, read_plan
+
+        data = read_plan(Path(project), PLAN_FILE)
+        try:
+            return cls.from_json(data)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise NotNb2pipe(f"{PLAN_FILE} does not have the fields nb2pipe writes "
+                             f"({type(exc).__name__}: {exc})") from None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PipelinePlan:
+        """The inverse of to_json (without code: bodies and definitions' code are '')."""
+        steps = tuple(_step_from_json(s) for s in data["steps"])
+        definitions = tuple(SharedDef(**{"code": "", **_known(SharedDef, d),
+                                         "data_globals": tuple(d.get("data_globals", ()))})
+                            for d in data.get("definitions", ()))
+        diagnostics = tuple(Diagnostic(**_known(Diagnostic, d))
+                            for d in data.get("diagnostics", ()))
+        plain = {k: _tupled(v) for k, v in _known(cls, data).items()
+                 if k not in ("steps", "definitions", "diagnostics")}
+        return cls(**plain, steps=steps, definitions=definitions, diagnostics=diagnostics)
+
+
+def _known(klass, data: dict[str, Any]) -> dict[str, Any]:
+    """The keys of `data` that are fields of `klass` (a newer plan may carry more)."""
+    names = {f.name for f in fields(klass)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+def _tupled(value: Any) -> Any:
+    """JSON lists back to the tuples the frozen dataclasses hold."""
+    if isinstance(value, list):
+        return tuple(_tupled(v) for v in value)
+    return value
+
+
+def _step_from_json(data: dict[str, Any]) -> Step:
+    nested = {"files": FileIO, "stripped": Stripped, "common": CommonRef}
+    values = {}
+    for k, v in _known(Step, data).items():
+        if k in nested:
+            values[k] = tuple(nested[k](**_known(nested[k], x)) for x in v)
+        else:
+            values[k] = _tupled(v)
+    return Step(**values)

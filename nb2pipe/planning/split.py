@@ -1,4 +1,5 @@
-"""Split a notebook into step groups: tags and markers, else headings, else one step."""
+"""Split a notebook into step groups: tags and markers, else headings, else the data flow
+(planning/discover.py) where the notebook is large enough, else one step."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from nb2pipe.analysis.model import Analysis
 from nb2pipe.analysis.rules import BUILTINS
 from nb2pipe.diagnostics import Diagnostic
 from nb2pipe.notebook import Notebook
+from nb2pipe.planning import discover
 
 RESERVED = {"common", "pipeline", "steps", "tests", "test", "setup", "main", "run", "io",
             "runtime", "params", "parameters", "values", "step", "self", "np", "pd"}
@@ -27,6 +30,7 @@ class Group:
     prev: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     first_cell: int = 0
+    reason: str = ""  # flow splits: why the step starts here (the values that cross, ...)
 
 
 def slug(text: str) -> str:
@@ -193,8 +197,9 @@ def single(nb: Notebook) -> list[Group]:
                   first_cell=cells[0] if cells else 1)]
 
 
-def split(nb: Notebook, mode: str, diags: list[Diagnostic]) -> tuple[str, list[Group]]:
-    chosen, groups = _split(nb, mode, diags)
+def split(nb: Notebook, mode: str, diags: list[Diagnostic],
+          an: Analysis | None = None) -> tuple[str, list[Group]]:
+    chosen, groups = _split(nb, mode, diags, an)
     by_index = {c.index: c for c in nb.cells}
     for g in groups:  # per-step settings (limit:, retry:, ...) whatever made the split
         for i in g.cells:
@@ -204,20 +209,55 @@ def split(nb: Notebook, mode: str, diags: list[Diagnostic]) -> tuple[str, list[G
     return chosen, groups
 
 
-def _split(nb: Notebook, mode: str, diags: list[Diagnostic]) -> tuple[str, list[Group]]:
+def _split(nb: Notebook, mode: str, diags: list[Diagnostic],
+           an: Analysis | None) -> tuple[str, list[Group]]:
+    """Tags always win; headings win where they give enough steps; otherwise a notebook large
+    enough is split where its data flow narrows (`flow`); else one step, with NB304."""
     if mode in ("auto", "tags") and has_step_tags(nb):
         return "tags", split_by_tags(nb, diags)
     if mode == "tags":
         diags.append(Diagnostic("NB304", "no step tags found (--split tags); using one step",
                                 path=nb.path))
         return "single", single(nb)
-    if mode in ("auto", "headings"):
-        groups = split_by_headings(nb)
-        if groups:
-            return "headings", groups
-        diags.append(Diagnostic("NB304", "no tags or markdown headings split this notebook; "
-                                         "it becomes one step", path=nb.path))
+    headed = split_by_headings(nb) if mode in ("auto", "headings") else None
+    if mode == "headings" or (mode == "auto" and headed and len(headed) >= discover.MIN_STEPS):
+        if headed:
+            return "headings", headed
+    elif mode in ("auto", "flow") and an is not None and (
+            mode == "flow" or discover.worth_discovering(nb, an)):
+        found = split_by_flow(nb, an)
+        if len(found) > max(1, len(headed or ())):
+            return "flow", found
+    if headed:
+        return "headings", headed
+    if mode != "single":
+        diags.append(Diagnostic("NB304", "no tags, markdown headings or narrow points of the "
+                                         "data flow split this notebook; it becomes one step",
+                                path=nb.path))
     return "single", single(nb)
+
+
+def split_by_flow(nb: Notebook, an: Analysis) -> list[Group]:
+    segments = discover.discover(nb, an, headings_above(nb))
+    return [Group(raw_name=s.name, title=s.title, cells=list(s.cells), reason=s.reason,
+                  first_cell=s.cells[0]) for s in segments if s.cells]
+
+
+def headings_above(nb: Notebook) -> dict[int, str]:
+    """Code cell -> the most important heading of the markdown between it and the code cell
+    before it."""
+    out: dict[int, str] = {}
+    pending: tuple[int, str] | None = None
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            h = _heading(cell.source)
+            if h and (pending is None or h[0] <= pending[0]):
+                pending = h
+        elif cell.cell_type == "code" and cell.source.strip():
+            if pending:
+                out[cell.index] = pending[1]
+            pending = None
+    return out
 
 
 def join_groups(groups: list[Group], joins: tuple[tuple[int, int], ...] | list) -> list[Group]:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from nb2pipe.diagnostics import ExitCode
 import argparse
 import datetime as _dt
 import json
@@ -13,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -63,7 +63,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def _err(msg: str) -> int:
     print(f"nb2pipe: error: {msg}", file=sys.stderr)
-    return EXIT_USAGE
+    return ExitCode.USAGE
 
 
 def main(args: argparse.Namespace) -> int:
@@ -82,7 +82,7 @@ def main(args: argparse.Namespace) -> int:
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+        return ExitCode.OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -97,7 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                           "errors": res.errors, "seconds": round(res.seconds, 3)}, indent=2))
     elif res.errors and not args.quiet:
         print(f"(logs: nb2pipe runs logs {args.project} {res.run_id} STEP)", file=sys.stderr)
-    return EXIT_OK if res.ok else EXIT_FINDINGS
+    return ExitCode.OK if res.ok else ExitCode.FINDINGS
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -121,7 +121,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 print(f"  {'':<{width}}          {r['kind']}: {r['detail']}")
         for note in st.get("notes", []):
             print(f"note: {note}")
-    return EXIT_FINDINGS if st["stale"] else EXIT_OK
+    return ExitCode.FINDINGS if st["stale"] else ExitCode.OK
 
 
 def _when(ts: float | None) -> str:
@@ -155,7 +155,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         runs = report.list_runs(project)
         if args.json:
             print(json.dumps(runs, indent=2, sort_keys=True))
-            return EXIT_OK
+            return ExitCode.OK
         if not runs:
             print("no runs yet")
         for r in runs:
@@ -168,31 +168,31 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(f"{r['id']:>4}  {r['status']:<11} {_when(r['started'])}  {secs:>8}  "
                   f"git {git:<14} {steps}" + (f"  [{over}]" if over else "")
                   + (f"  {mets}" if mets else ""))
-        return EXIT_OK
+        return ExitCode.OK
     if sub == "show":
         run = report.show_run(project, args.run)
         if args.json:
             print(json.dumps(run, indent=2, sort_keys=True))
-            return EXIT_OK
+            return ExitCode.OK
         _print_show(run)
-        return EXIT_OK
+        return ExitCode.OK
     if sub == "compare":
         cmp = report.compare_runs(project, args.run_a, args.run_b)
         if args.json:
             print(json.dumps(cmp, indent=2, sort_keys=True))
-            return EXIT_OK
+            return ExitCode.OK
         _print_compare(cmp)
-        return EXIT_OK
+        return ExitCode.OK
     if sub == "logs":
         logs = report.step_logs(project, args.run, args.step)
         if args.json:
             print(json.dumps(logs, indent=2, sort_keys=True))
-            return EXIT_OK
+            return ExitCode.OK
         print(f"# run {logs['run']} step {logs['step']} ({logs['status']})"
               + (f": {logs['error']}" if logs["error"] else ""))
         print("# stdout\n" + logs["stdout"], end="" if logs["stdout"].endswith("\n") else "\n")
         print("# stderr\n" + logs["stderr"], end="" if logs["stderr"].endswith("\n") else "\n")
-        return EXIT_OK
+        return ExitCode.OK
     folder = report.artifact_folder(project, args.run, args.name, args.step)
     meta = json.loads((folder / "meta.json").read_text())
     dest = Path(args.output or f"{args.name}.{meta['format']}")
@@ -202,7 +202,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     else:
         print(f"{dest} ({meta['format']}, {meta['type']}, {_size(meta['size'])}, "
               f"sha256 {meta['sha256'][:12]})")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _print_show(run: dict[str, Any]) -> None:

@@ -25,10 +25,9 @@ from typing import Any
 from nb2pipe.runner.fingerprint import Fingerprinter, fingerprint, git_info
 from nb2pipe.runner.masking import masker_for
 from nb2pipe.runner.project import Project
-from nb2pipe.tracking.store import Store
+from nb2pipe.tracking.store import StepStatus, Store
 
 WORKER = Path(__file__).with_name("worker.py")
-DONE = ("finished", "cached")
 
 
 @dataclass
@@ -165,52 +164,231 @@ def _read_text(path: Path) -> str:
 def run_project(project_dir: Path, params: dict[str, Any] | None = None, *, jobs: int = 0,
                 no_cache: bool = False, display: Any = None,
                 param_items: list[str] | None = None) -> RunResult:
-    t0 = time.time()
-    git: dict[str, Any] = {}  # asked first: `git status` runs while we plan
-    git_thread = threading.Thread(target=lambda: git.update(git_info(Path(project_dir))),
-                                  daemon=True)
-    git_thread.start()
-    project = Project(project_dir)
-    mask = masker_for(project.root, project.plan)  # no secret reaches runs.db or the screen
-    overrides = dict(params or {})
-    if param_items:
-        overrides.update(project.parse_params(param_items))
-    jobs = jobs or max(1, os.cpu_count() or 1)
-    display = display or _Silent()
-    store = Store(project.root)
-    store.reap()
-    fp = Fingerprinter(project, store, overrides)
-    info = {"params": fp.params, "overrides": overrides, "python": sys.version.split()[0],
-            "package": project.package, "notebook": project.plan["notebook"],
-            "notebook_hash": project.plan.get("notebook_hash"), "jobs": jobs,
-            "no_cache": no_cache, "executor": "fork" if _fork_available() else "subprocess"}
-    run_id = store.begin_run(info, project.order)
-    tmp = store.root / "tmp" / f"run{run_id}-{os.getpid()}"
-    tmp.mkdir(parents=True, exist_ok=True)
-    display.start(run_id, project.order, info)
+    """Run the project's steps in DAG order (up to `jobs` at once), each served from the store
+    when its fingerprint is there, and record everything in the store."""
+    run = _Run(Path(project_dir), params, param_items, jobs=jobs, no_cache=no_cache,
+               display=display or _Silent())
+    interrupted = False
+    old_term = signal.getsignal(signal.SIGTERM)
+    on_main = threading.current_thread() is threading.main_thread()
+    if on_main:
+        signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        while run.schedule():
+            run.handle(run.events.get())
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if on_main:
+            signal.signal(signal.SIGTERM, old_term)
+        run.close_worker()
+    return run.finish(interrupted)
 
-    status = {s: "pending" for s in project.order}
-    outputs: dict[str, dict[str, str]] = {}
-    errors: dict[str, str] = {}
-    running: dict[str, float] = {}
-    events: queue.Queue = queue.Queue()
-    worker: _Worker | None = None
-    run_status = "finished"
 
-    def set_status(step: str, st: str, detail: str = "") -> None:
-        status[step] = st
-        display.update(step, st, detail)
+class _Run:
+    """One run of a project: a small state machine over its steps (StepStatus).
 
-    def inputs_of(step: str) -> dict[str, str]:
-        return {name: outputs[src][name] for name, src in project.steps[step].inputs}
+    schedule() moves pending steps on (skipped, cached or launched) until nothing more can
+    start; handle() takes a worker event (a step started or exited, the worker died) and
+    ingests or fails the step; fail() is the one place a step failure is recorded; finish()
+    closes the run in the store."""
 
-    def restore_written(step: str, source_id: int) -> None:
+    def __init__(self, project_dir: Path, params: dict[str, Any] | None,
+                 param_items: list[str] | None, *, jobs: int, no_cache: bool, display: Any):
+        self.t0 = time.time()
+        self.git: dict[str, Any] = {}  # asked first: `git status` runs while we plan
+        self.git_thread = threading.Thread(
+            target=lambda: self.git.update(git_info(project_dir)), daemon=True)
+        self.git_thread.start()
+        self.project = project = Project(project_dir)
+        self.mask = masker_for(project.root, project.plan)  # no secret reaches runs.db or screen
+        overrides = dict(params or {})
+        if param_items:
+            overrides.update(project.parse_params(param_items))
+        self.jobs = jobs or max(1, os.cpu_count() or 1)
+        self.no_cache = no_cache
+        self.display = display
+        self.store = Store(project.root)
+        self.store.reap()
+        self.fp = Fingerprinter(project, self.store, overrides)
+        info = {"params": self.fp.params, "overrides": overrides,
+                "python": sys.version.split()[0], "package": project.package,
+                "notebook": project.plan.notebook, "notebook_hash": project.plan.notebook_hash,
+                "jobs": self.jobs, "no_cache": no_cache,
+                "executor": "fork" if _fork_available() else "subprocess"}
+        self.run_id = self.store.begin_run(info, project.order)
+        self.tmp = self.store.root / "tmp" / f"run{self.run_id}-{os.getpid()}"
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        display.start(self.run_id, project.order, info)
+        self.status: dict[str, StepStatus] = {s: StepStatus.PENDING for s in project.order}
+        self.outputs: dict[str, dict[str, str]] = {}  # step -> value name -> artifact sha
+        self.errors: dict[str, str] = {}
+        self.running: dict[str, float] = {}  # step -> start time
+        self.events: queue.Queue = queue.Queue()
+        self.worker: _Worker | None = None
+
+    # ---- transitions ------------------------------------------------------------------------
+
+    def set_status(self, step: str, status: StepStatus, detail: str = "") -> None:
+        self.status[step] = status
+        self.display.update(step, status.value, detail)
+
+    def fail(self, step: str, error: str, logs: dict[str, str] | None = None) -> None:
+        """The step failed: recorded in the store, shown, and kept for the run's summary."""
+        self.store.record_failed(self.run_id, step, error, logs or {})
+        self.errors[step] = error
+        self.set_status(step, StepStatus.FAILED, error)
+
+    def schedule(self) -> bool:
+        """Start what can start; True while a step is running (an event will come)."""
+        progressed = True
+        while progressed:
+            progressed = False
+            for step in self.project.order:
+                if self.status[step] is StepStatus.PENDING and self._advance(step):
+                    progressed = True
+        return bool(self.running)
+
+    def _advance(self, step: str) -> bool:
+        """Move one pending step on if it can; whether it moved."""
+        ups = self.project.steps[step].upstream
+        bad = [u for u in ups if self.status[u].blocks]
+        if bad:
+            why = f"upstream {', '.join(bad)} did not finish"
+            self.store.set_step(self.run_id, step, status=StepStatus.SKIPPED.value, error=why)
+            self.set_status(step, StepStatus.SKIPPED, why)
+            return True
+        if not all(self.status[u].done for u in ups) or len(self.running) >= self.jobs:
+            return False
+        comps = self.fp.components(self.project.steps[step], self._inputs_of(step))
+        fpr = fingerprint(comps)
+        cached = None if self.no_cache else self.store.find_cached(step, fpr)
+        if cached is None:
+            self.launch(step, comps, fpr)
+            return True
+        self._restore_written(cached["id"])
+        self.store.record_cached(self.run_id, step, cached, fpr, comps)
+        self.outputs[step] = self.store.outputs_of(cached["id"])
+        self.set_status(step, StepStatus.CACHED, f"from run {cached['run_id']}")
+        return True
+
+    def launch(self, step: str, comps: dict, fpr: str) -> None:
+        st = self.project.steps[step]
+        d = self.tmp / step
+        shutil.rmtree(d, ignore_errors=True)
+        (d / "in").mkdir(parents=True)
+        (d / "out").mkdir()
+        for name, sha in (comps["inputs"] or {}).items():
+            link = d / "in" / name
+            try:
+                os.symlink(self.store.artifact_dir(sha), link, target_is_directory=True)
+            except OSError:
+                shutil.copytree(self.store.artifact_dir(sha), link)
+        req = {"key": step, "step": step, "inputs": str(d / "in"), "outputs": str(d / "out"),
+               "params": {p: self.fp.params[p] for p in st.params if p in self.fp.params},
+               "stdout": str(d / "stdout.log"), "stderr": str(d / "stderr.log"),
+               "result": str(d / "result.json"),
+               # values built from a secret: the step masks them in its own logs
+               "mask": sorted(n for n, _ in self.project.plan.secret_derived)}
+        if self.worker is None:
+            kind = ZygoteWorker if _fork_available() else SubprocessWorker
+            self.worker = kind(self.project, self.events, self.tmp)
+        self.store.set_step(self.run_id, step, status=StepStatus.RUNNING.value,
+                            started=time.time(), fingerprint=fpr,
+                            components=json.dumps(comps, sort_keys=True))
+        self.running[step] = time.time()
+        self.worker.submit(req)
+        self.set_status(step, StepStatus.RUNNING)
+
+    def handle(self, event: dict) -> None:
+        kind = event.get("event")
+        if kind == "started":
+            self.store.set_step(self.run_id, event["key"], pid=event["pid"])
+        elif kind == "exited":
+            step = event["key"]
+            try:
+                self.ingest(step, event.get("returncode"))
+            except Exception as exc:  # noqa: BLE001 - e.g. disk full: the step failed
+                self.fail(step, self.mask(f"could not store the outputs: "
+                                          f"{type(exc).__name__}: {exc}"))
+            self.running.pop(step, None)
+        elif kind == "worker-exit":
+            log = self.mask(_read_text(self.tmp / "zygote.log")[-2000:])
+            for step in list(self.running):
+                self.fail(step, "the worker process died" + (f":\n{log}" if log else ""))
+                self.running.pop(step)
+            self.worker = None
+
+    def ingest(self, step: str, returncode: int | None) -> None:
+        """A step's process exited: store its outputs, files, metrics and logs, or fail it."""
+        d = self.tmp / step
+        logs = self.mask.logs({"stdout": _read_text(d / "stdout.log"),
+                               "stderr": _read_text(d / "stderr.log")})
+        try:
+            result = json.loads((d / "result.json").read_text())
+        except (OSError, ValueError):
+            result = None
+        if result is None or not result.get("ok"):
+            self.fail(step, self.mask(_failure(result, returncode)), logs)
+            return
+        st = self.project.steps[step]
+        metas, not_persisted = self._store_values(d, result)
+        self.store.record_finished(self.run_id, step, metas=metas,
+                                   written=self._store_written(st), metrics=_metrics(
+                                       st, result, metas, self.store), logs=logs,
+                                   ended=time.time(), not_persisted=not_persisted)
+        self.outputs[step] = {n: m["sha256"] for n, m in metas.items()}
+        missing = [n for n in st.outputs
+                   if n not in self.outputs[step] and n not in not_persisted]
+        if missing:
+            err = f"step {step} did not return {', '.join(missing)}"
+            self.errors[step] = err
+            self.store.set_step(self.run_id, step, status=StepStatus.FAILED.value, error=err)
+            self.set_status(step, StepStatus.FAILED, err)
+            return
+        took = time.time() - self.running.get(step, time.time())
+        self.set_status(step, StepStatus.FINISHED, f"{took:.2f}s")
+
+    def finish(self, interrupted: bool) -> RunResult:
+        if interrupted:
+            run_status = "interrupted"
+            for step in self.project.order:
+                if step in self.running or self.status[step] is StepStatus.PENDING:
+                    self.store.record_failed(self.run_id, step, "interrupted", {},
+                                             status=StepStatus.INTERRUPTED.value)
+                    self.status[step] = StepStatus.INTERRUPTED
+        elif all(s.done for s in self.status.values()):
+            run_status = "finished"
+        else:
+            run_status = "failed"
+        self.git_thread.join(timeout=10)
+        self.store.set_git(self.run_id, self.git or {"error": "git information timed out"})
+        self.store.end_run(self.run_id, run_status, "; ".join(
+            f"{k}: {v.splitlines()[0] if v else v}" for k, v in self.errors.items()) or None)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.store.close()
+        result = RunResult(self.run_id, run_status, {k: v.value for k, v in self.status.items()},
+                           self.errors, time.time() - self.t0)
+        self.display.finish(result)
+        return result
+
+    def close_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+        self.store.flush_stat_cache()
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    def _inputs_of(self, step: str) -> dict[str, str]:
+        return {name: self.outputs[src][name] for name, src in self.project.steps[step].inputs}
+
+    def _restore_written(self, source_id: int) -> None:
         """A cached step's side-effect files are put back if they changed on disk."""
-        for row in store.written_of(source_id):
-            path = project.data_path(row["path"])
-            if store.data_hash(path) == row["sha"]:
+        for row in self.store.written_of(source_id):
+            path = self.project.data_path(row["path"])
+            if self.store.data_hash(path) == row["sha"]:
                 continue
-            blob = store.file_blob(row["sha"])
+            blob = self.store.file_blob(row["sha"])
             if not blob.exists():
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -218,173 +396,47 @@ def run_project(project_dir: Path, params: dict[str, Any] | None = None, *, jobs
             shutil.copyfile(blob, part)
             os.replace(part, path)
 
-    def launch(step: str, comps: dict, fpr: str) -> None:
-        nonlocal worker
-        st = project.steps[step]
-        d = tmp / step
-        shutil.rmtree(d, ignore_errors=True)
-        (d / "in").mkdir(parents=True)
-        (d / "out").mkdir()
-        for name, sha in (comps["inputs"] or {}).items():
-            link = d / "in" / name
-            try:
-                os.symlink(store.artifact_dir(sha), link, target_is_directory=True)
-            except OSError:
-                shutil.copytree(store.artifact_dir(sha), link)
-        req = {"key": step, "step": step, "inputs": str(d / "in"), "outputs": str(d / "out"),
-               "params": {p: fp.params[p] for p in st.params if p in fp.params},
-               "stdout": str(d / "stdout.log"), "stderr": str(d / "stderr.log"),
-               "result": str(d / "result.json"),
-               # values built from a secret: the step masks them in its own logs
-               "mask": sorted(n for n, _ in project.plan.get("secret_derived", ()))}
-        if worker is None:
-            worker = (ZygoteWorker if _fork_available() else SubprocessWorker)(project, events,
-                                                                                tmp)
-        store.set_step(run_id, step, status="running", started=time.time(), fingerprint=fpr,
-                       components=json.dumps(comps, sort_keys=True))
-        running[step] = time.time()
-        worker.submit(req)
-        set_status(step, "running")
-
-    def ingest(step: str, returncode: int | None) -> None:
-        st = project.steps[step]
-        d = tmp / step
-        logs = mask.logs({"stdout": _read_text(d / "stdout.log"),
-                          "stderr": _read_text(d / "stderr.log")})
-        try:
-            result = json.loads((d / "result.json").read_text())
-        except (OSError, ValueError):
-            result = None
-        if result is None or not result.get("ok"):
-            if result is not None:
-                err = result.get("error", "failed")
-            elif returncode is not None and returncode < 0:
-                err = f"killed by signal {-returncode}"
-            else:
-                err = f"the step process exited with code {returncode} without a result"
-            err = mask(err)
-            store.record_failed(run_id, step, err, logs)
-            errors[step] = err
-            set_status(step, "failed", err)
-            return
+    def _store_values(self, d: Path, result: dict) -> tuple[dict[str, dict], dict[str, dict]]:
+        """The step's values into the store; final values that cannot be serialized are
+        recorded as not persisted, with the reason."""
         metas: dict[str, dict] = {}
-        not_persisted: dict[str, dict] = {}  # final values that cannot be serialized
+        not_persisted: dict[str, dict] = {}
         for name, meta in result["metas"].items():
             if meta.get("persisted", True) is False:
                 not_persisted[name] = {"type": meta.get("type"),
-                                       "reason": mask(str(meta.get("reason", "")))}
+                                       "reason": self.mask(str(meta.get("reason", "")))}
             else:
-                metas[name] = store.put_value(d / "out" / name)
+                metas[name] = self.store.put_value(d / "out" / name)
+        return metas, not_persisted
+
+    def _store_written(self, st) -> list[tuple[str, str, int]]:
         written = []
         for p in st.writes:
-            path = project.data_path(p)
+            path = self.project.data_path(p)
             if path.is_file():
-                sha, size = store.put_file(path, tmp)
+                sha, size = self.store.put_file(path, self.tmp)
                 written.append((p, sha, size))
-        metrics: dict[str, tuple[Any, str]] = {}
-        for name, value in result.get("scalars", {}).items():
-            if not name.startswith("_"):
-                metrics[name] = (value, "metric" if name in st.metrics else "scalar")
-        for name in st.metrics:
-            if name not in metrics and name in metas and metas[name]["format"] == "json":
-                art = store.artifact_dir(metas[name]["sha256"]) / metas[name]["file"]
-                metrics[name] = (json.loads(art.read_text()), "metric")
-        store.record_finished(run_id, step, metas=metas, written=written, metrics=metrics,
-                              logs=logs, ended=time.time(), not_persisted=not_persisted)
-        outputs[step] = {n: m["sha256"] for n, m in metas.items()}
-        missing = [n for n in st.outputs if n not in outputs[step] and n not in not_persisted]
-        if missing:
-            err = f"step {step} did not return {', '.join(missing)}"
-            errors[step] = err
-            store.set_step(run_id, step, status="failed", error=err)
-            set_status(step, "failed", err)
-            return
-        set_status(step, "finished", f"{time.time() - running.get(step, time.time()):.2f}s")
+        return written
 
-    interrupted = False
-    old_term = signal.getsignal(signal.SIGTERM)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
-    try:
-        while True:
-            progressed = True
-            while progressed:
-                progressed = False
-                for step in project.order:
-                    if status[step] != "pending":
-                        continue
-                    ups = project.steps[step].upstream
-                    if any(status[u] in ("failed", "skipped") for u in ups):
-                        bad = [u for u in ups if status[u] in ("failed", "skipped")]
-                        store.set_step(run_id, step, status="skipped",
-                                       error=f"upstream {', '.join(bad)} did not finish")
-                        set_status(step, "skipped", f"upstream {', '.join(bad)} did not finish")
-                        progressed = True
-                        continue
-                    if not all(status[u] in DONE for u in ups):
-                        continue
-                    if len(running) >= jobs:
-                        continue
-                    comps = fp.components(project.steps[step], inputs_of(step))
-                    fpr = fingerprint(comps)
-                    cached = None if no_cache else store.find_cached(step, fpr)
-                    if cached is not None:
-                        restore_written(step, cached["id"])
-                        store.record_cached(run_id, step, cached, fpr, comps)
-                        outputs[step] = store.outputs_of(cached["id"])
-                        src_run = cached["run_id"]
-                        set_status(step, "cached", f"from run {src_run}")
-                    else:
-                        launch(step, comps, fpr)
-                    progressed = True
-            if not running:
-                break
-            ev = events.get()
-            kind = ev.get("event")
-            if kind == "started":
-                store.set_step(run_id, ev["key"], pid=ev["pid"])
-            elif kind == "exited":
-                step = ev["key"]
-                try:
-                    ingest(step, ev.get("returncode"))
-                except Exception as exc:  # noqa: BLE001 - e.g. disk full: the step failed
-                    err = mask(f"could not store the outputs: {type(exc).__name__}: {exc}")
-                    store.record_failed(run_id, step, err, {})
-                    errors[step] = err
-                    set_status(step, "failed", err)
-                running.pop(step, None)
-            elif kind == "worker-exit":
-                log = mask(_read_text(tmp / "zygote.log")[-2000:])
-                for step in list(running):
-                    err = "the worker process died" + (f":\n{log}" if log else "")
-                    store.record_failed(run_id, step, err, {})
-                    errors[step] = err
-                    set_status(step, "failed", err)
-                    running.pop(step)
-                worker = None
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, old_term)
-        if worker is not None:
-            worker.close()
-        store.flush_stat_cache()
-    if interrupted:
-        run_status = "interrupted"
-        for step in project.order:
-            if step in running or status[step] == "pending":
-                store.record_failed(run_id, step, "interrupted", {}, status="interrupted")
-                status[step] = "interrupted"
-    elif any(s != "finished" and s != "cached" for s in status.values()):
-        run_status = "failed"
-    git_thread.join(timeout=10)
-    store.set_git(run_id, git or {"error": "git information timed out"})
-    store.end_run(run_id, run_status, "; ".join(f"{k}: {v.splitlines()[0] if v else v}"
-                                                for k, v in errors.items()) or None)
-    shutil.rmtree(tmp, ignore_errors=True)
-    store.close()
-    result = RunResult(run_id, run_status, dict(status), errors, time.time() - t0)
-    display.finish(result)
-    return result
 
+def _failure(result: dict | None, returncode: int | None) -> str:
+    if result is not None:
+        return result.get("error", "failed")
+    if returncode is not None and returncode < 0:
+        return f"killed by signal {-returncode}"
+    return f"the step process exited with code {returncode} without a result"
+
+
+def _metrics(st, result: dict, metas: dict[str, dict],
+             store: Store) -> dict[str, tuple[Any, str]]:
+    """Scalars the step returned (its declared metrics marked so), and declared metrics that
+    were stored as JSON values."""
+    metrics: dict[str, tuple[Any, str]] = {}
+    for name, value in result.get("scalars", {}).items():
+        if not name.startswith("_"):
+            metrics[name] = (value, "metric" if name in st.metrics else "scalar")
+    for name in st.metrics:
+        if name not in metrics and name in metas and metas[name]["format"] == "json":
+            art = store.artifact_dir(metas[name]["sha256"]) / metas[name]["file"]
+            metrics[name] = (json.loads(art.read_text()), "metric")
+    return metrics

@@ -15,12 +15,16 @@ A value built from a secret that does not contain it verbatim (a hash, a base64 
 
 from __future__ import annotations
 
+
 import base64
 import json
 import os
 import urllib.parse
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    from nb2pipe.planning.model import PipelinePlan
 
 LOCAL_FILE = "secrets.local.env"
 MASK = "***"
@@ -48,13 +52,13 @@ def local_secrets(root: Path) -> dict[str, str]:
     return out
 
 
-def secret_values(root: Path, plan: dict[str, Any],
+def secret_values(root: Path, plan: PipelinePlan,
                   environ: dict[str, str] | None = None) -> list[str]:
     """The values of the project's secrets, as a step would see them."""
     env = os.environ if environ is None else environ
     local = local_secrets(root)
     names = set(local)
-    for _, envs in plan.get("secret_derived", ()):
+    for _, envs in plan.secret_derived:
         names.update(envs)
     values = {v for n in names for v in (env.get(n), local.get(n)) if v}
     return sorted(values)
@@ -89,5 +93,5 @@ class Masker:
         return {k: self(v) for k, v in logs.items()}
 
 
-def masker_for(root: Path, plan: dict[str, Any]) -> Masker:
+def masker_for(root: Path, plan: PipelinePlan) -> Masker:
     return Masker(secret_values(root, plan))

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-PLAN = "nb2pipe.plan.json"
+from nb2pipe.planning.model import PLAN_FILE as PLAN, PipelinePlan
+from nb2pipe.planning.params import ParamError, parse_params
+
 
 
 class ProjectError(Exception):
@@ -54,40 +56,40 @@ class Project:
         if not plan_file.exists():
             raise ProjectError(f"{root}: not a generated project (no {PLAN}); create one with "
                                "`nb2pipe convert NOTEBOOK`")
-        from nb2pipe.untrusted import NotNb2pipe, read_plan
+        from nb2pipe.untrusted import NotNb2pipe
 
         try:  # the plan names modules and folders: checked before anything is derived from it
-            self.plan: dict[str, Any] = read_plan(self.root, PLAN)
+            self.plan: PipelinePlan = PipelinePlan.load(self.root)
         except NotNb2pipe as exc:
             raise ProjectError(f"{plan_file}: not a plan nb2pipe wrote: {exc}") from None
         except OSError as exc:
             raise ProjectError(f"{plan_file}: cannot read: {exc.strerror or exc}") from None
-        self.package: str = self.plan["package"]
+        self.package: str = self.plan.package
         self.pkg_dir = self.root / self.package
         if not (self.pkg_dir / "_runtime.py").exists():
             raise ProjectError(f"{root}: package {self.package}/ is missing; re-run "
                                "`nb2pipe convert`")
-        self.workdir = (self.root / self.plan["workdir"]).resolve()
+        self.workdir = (self.root / self.plan.workdir).resolve()
         self.defaults: dict[str, Any] = {}
-        for name, lit in self.plan["parameters"]:
+        for name, lit in self.plan.parameters:
             try:
                 self.defaults[name] = ast.literal_eval(lit)
             except (ValueError, SyntaxError):
                 self.defaults[name] = lit
         plan_metrics: dict[str, list[str]] = {}
-        for m, s in self.plan.get("metrics", []):
+        for m, s in self.plan.metrics:
             plan_metrics.setdefault(s, []).append(m)
-        common_mods = _top_modules(self.plan.get("common_imports", [])) | _top_modules(
-            self.plan.get("side_effect_imports", []))
+        common_mods = _top_modules(self.plan.common_imports) | _top_modules(
+            self.plan.side_effect_imports)
         self.steps: dict[str, StepInfo] = {}
         rng_from: str | None = None
-        for s in self.plan["steps"]:
-            inputs = [tuple(x) for x in s["input_sources"]]
-            upstream = list(s["upstream"])
-            if s.get("rng_in"):
-                rng_from = s.get("rng_from") or rng_from  # the plan names it (older: inferred)
+        for s in self.plan.steps:
+            inputs = [tuple(x) for x in s.input_sources]
+            upstream = list(s.upstream)
+            if s.rng_in:
+                rng_from = s.rng_from or rng_from  # the plan names it (older: inferred)
                 if rng_from is None:
-                    raise ProjectError(f"step {s['name']} needs the random state but no earlier "
+                    raise ProjectError(f"step {s.name} needs the random state but no earlier "
                                        "step hands it on")
                 inputs.append(("_rng", rng_from))
                 if rng_from not in upstream:
@@ -95,23 +97,20 @@ class Project:
             for _, src in inputs:
                 if src not in upstream:
                     upstream.append(src)
-            uses_common = bool(s.get("setup_from") or s.get("rng_in") or s.get("rng_out")
-                               or s.get("common"))
-            mods = _top_modules(s.get("imports", []))
+            uses_common = bool(s.setup_from or s.rng_in or s.rng_out or s.common)
+            mods = _top_modules(s.imports)
             if uses_common:
                 mods |= common_mods
-            outputs = list(s["outputs"]) + (["_rng"] if s.get("rng_out") else [])
-            self.steps[s["name"]] = StepInfo(
-                name=s["name"], inputs=tuple(inputs), params=tuple(s["params"]),
+            outputs = list(s.outputs) + (["_rng"] if s.rng_out else [])
+            self.steps[s.name] = StepInfo(
+                name=s.name, inputs=tuple(inputs), params=tuple(s.params),
                 outputs=tuple(outputs), upstream=tuple(upstream),
-                reads=tuple(dict.fromkeys(f["path"] for f in s["files"] if f["mode"] == "read")),
-                writes=tuple(dict.fromkeys(f["path"] for f in s["files"]
-                                           if f["mode"] == "write")),
+                reads=tuple(dict.fromkeys(f.path for f in s.files if f.mode == "read")),
+                writes=tuple(dict.fromkeys(f.path for f in s.files if f.mode == "write")),
                 modules=tuple(sorted(mods)), uses_common=uses_common,
-                metrics=tuple(dict.fromkeys(list(s.get("metrics", []))
-                                            + plan_metrics.get(s["name"], []))))
-            if s.get("rng_out"):
-                rng_from = s["name"]
+                metrics=tuple(dict.fromkeys(list(s.metrics) + plan_metrics.get(s.name, []))))
+            if s.rng_out:
+                rng_from = s.name
         for st in self.steps.values():
             for up in st.upstream:
                 if up not in self.steps:
@@ -132,20 +131,10 @@ class Project:
         return self.pkg_dir / "steps" / f"{step}.py"
 
     def parse_params(self, items: list[str]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for text in items:
-            if "=" not in text:
-                raise ProjectError(f"--param expects NAME=VALUE, got {text!r}")
-            name, raw = text.split("=", 1)
-            name = name.strip()
-            if name not in self.defaults:
-                known = ", ".join(self.defaults) or "(none)"
-                raise ProjectError(f"unknown parameter {name!r}; known: {known}")
-            try:
-                out[name] = ast.literal_eval(raw)
-            except (ValueError, SyntaxError):
-                out[name] = raw
-        return out
+        try:
+            return parse_params(items, self.defaults)
+        except ParamError as e:
+            raise ProjectError(str(e)) from None
 
     def final_producers(self) -> dict[str, str]:
         """Each final name -> the last step that outputs it (parameters have none)."""
@@ -154,7 +143,7 @@ class Project:
             for name in st.outputs:
                 if not name.startswith("_"):
                     out[name] = st.name
-        return {n: out[n] for n in self.plan.get("final_names", []) if n in out}
+        return {n: out[n] for n in self.plan.final_names if n in out}
 
     def downstream(self, step: str) -> list[str]:
         seen: set[str] = set()

@@ -67,7 +67,7 @@ def project_status(project_dir: Path, param_items: list[str] | None = None) -> d
 def _conversion_notes(project: Project) -> list[str]:
     """The runner runs the generated code; say so when it no longer matches the notebook."""
     try:
-        from nb2pipe.check import check_notebook
+        from nb2pipe.hooks.check import check_notebook
         from nb2pipe.writer import read_lock
 
         lock = read_lock(project.root) or {}
@@ -306,7 +306,7 @@ def load_values(project_dir: Path, ref: str = "latest",
                        "s.id=o.step_run_id WHERE s.run_id=?", (run_id,))
         shas = {(r["step"], r["name"]): r["sha"] for r in rows}
         runtime = _runtime(project)
-        wanted = names if names is not None else list(project.plan.get("final_names", []))
+        wanted = names if names is not None else list(project.plan.final_names)
         producers = project.final_producers()
         out: dict[str, Any] = {}
         for n in wanted:

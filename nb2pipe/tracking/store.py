@@ -24,8 +24,39 @@ import shutil
 import socket
 import sqlite3
 import time
+from enum import Enum
 from pathlib import Path
 from typing import Any, Iterator
+
+class StepStatus(str, Enum):
+    """The states of a step in a run, as the store records them and the runner moves them:
+    pending -> running -> finished | failed; pending -> cached | skipped; running or pending ->
+    interrupted."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    FINISHED = "finished"
+    CACHED = "cached"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"
+
+    def __str__(self) -> str:  # the value, as it is stored and shown
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+    @property
+    def done(self) -> bool:
+        """Its outputs are there for the steps after it."""
+        return self in (StepStatus.FINISHED, StepStatus.CACHED)
+
+    @property
+    def blocks(self) -> bool:
+        """The steps after it cannot run."""
+        return self in (StepStatus.FAILED, StepStatus.SKIPPED)
+
 
 STORE_DIR = ".nb2pipe"
 SCHEMA_VERSION = 2  # 2: not_persisted

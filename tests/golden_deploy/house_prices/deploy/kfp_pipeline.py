@@ -22,34 +22,8 @@ INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "1") == "1"
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=INSTALL_KFP)
-def house_prices_op(
-    out_X_test: dsl.Output[dsl.Artifact],
-    out_X_train: dsl.Output[dsl.Artifact],
-    out_ax: dsl.Output[dsl.Artifact],
-    out_best_model: dsl.Output[dsl.Artifact],
-    out_best_name: dsl.Output[dsl.Artifact],
-    out_features: dsl.Output[dsl.Artifact],
-    out_fig: dsl.Output[dsl.Artifact],
-    out_houses: dsl.Output[dsl.Artifact],
-    out_lst: dsl.Output[dsl.Artifact],
-    out_lt: dsl.Output[dsl.Artifact],
-    out_mae: dsl.Output[dsl.Artifact],
-    out_models: dsl.Output[dsl.Artifact],
-    out_p: dsl.Output[dsl.Artifact],
-    out_preds: dsl.Output[dsl.Artifact],
-    out_r2: dsl.Output[dsl.Artifact],
-    out_results: dsl.Output[dsl.Artifact],
-    out_rmse: dsl.Output[dsl.Artifact],
-    out_scores: dsl.Output[dsl.Artifact],
-    out_target: dsl.Output[dsl.Artifact],
-    out_test: dsl.Output[dsl.Artifact],
-    out_train: dsl.Output[dsl.Artifact],
-    out_y_test: dsl.Output[dsl.Artifact],
-    out_y_train: dsl.Output[dsl.Artifact],
-    file_out_outputs_residuals_png: dsl.Output[dsl.Artifact],
-):
-    """Step `house_prices` (house_prices): `python -m house_prices_pipeline step house_prices`."""
-    import importlib
+def load_houses_op(out_houses: dsl.Output[dsl.Artifact]):
+    """Step `load_houses` (load houses): `python -m house_prices_pipeline step load_houses`."""
     import os
     import shutil
     import subprocess
@@ -57,15 +31,132 @@ def house_prices_op(
     import tempfile
 
     inputs, outputs = tempfile.mkdtemp(), tempfile.mkdtemp()
-    runtime = importlib.import_module("house_prices_pipeline._runtime")
-    workdir = str(runtime.workdir())
     subprocess.run(
         [
             sys.executable,
             "-m",
             "house_prices_pipeline",
             "step",
-            "house_prices",
+            "load_houses",
+            "--inputs",
+            inputs,
+            "--outputs",
+            outputs,
+        ],
+        check=True,
+    )
+    shutil.copytree(
+        os.path.join(outputs, "houses"), out_houses.path, dirs_exist_ok=True
+    )
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=INSTALL_KFP)
+def clean_houses_op(
+    in_houses: dsl.Input[dsl.Artifact],
+    out_houses: dsl.Output[dsl.Artifact],
+    out_test: dsl.Output[dsl.Artifact],
+    out_train: dsl.Output[dsl.Artifact],
+):
+    """Step `clean_houses` (clean houses): `python -m house_prices_pipeline step clean_houses`."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    inputs, outputs = tempfile.mkdtemp(), tempfile.mkdtemp()
+    os.symlink(in_houses.path, os.path.join(inputs, "houses"))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "house_prices_pipeline",
+            "step",
+            "clean_houses",
+            "--inputs",
+            inputs,
+            "--outputs",
+            outputs,
+        ],
+        check=True,
+    )
+    shutil.copytree(
+        os.path.join(outputs, "houses"), out_houses.path, dirs_exist_ok=True
+    )
+    shutil.copytree(os.path.join(outputs, "test"), out_test.path, dirs_exist_ok=True)
+    shutil.copytree(os.path.join(outputs, "train"), out_train.path, dirs_exist_ok=True)
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=INSTALL_KFP)
+def prepare_lt_op(
+    in_train: dsl.Input[dsl.Artifact],
+    in_test: dsl.Input[dsl.Artifact],
+    out_lt: dsl.Output[dsl.Artifact],
+    out_test: dsl.Output[dsl.Artifact],
+    out_train: dsl.Output[dsl.Artifact],
+):
+    """Step `prepare_lt` (prepare lt): `python -m house_prices_pipeline step prepare_lt`."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    inputs, outputs = tempfile.mkdtemp(), tempfile.mkdtemp()
+    os.symlink(in_train.path, os.path.join(inputs, "train"))
+    os.symlink(in_test.path, os.path.join(inputs, "test"))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "house_prices_pipeline",
+            "step",
+            "prepare_lt",
+            "--inputs",
+            inputs,
+            "--outputs",
+            outputs,
+        ],
+        check=True,
+    )
+    shutil.copytree(os.path.join(outputs, "lt"), out_lt.path, dirs_exist_ok=True)
+    shutil.copytree(os.path.join(outputs, "test"), out_test.path, dirs_exist_ok=True)
+    shutil.copytree(os.path.join(outputs, "train"), out_train.path, dirs_exist_ok=True)
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=INSTALL_KFP)
+def train_linear_regression_op(
+    in_train: dsl.Input[dsl.Artifact],
+    in_test: dsl.Input[dsl.Artifact],
+    out_X_test: dsl.Output[dsl.Artifact],
+    out_X_train: dsl.Output[dsl.Artifact],
+    out_features: dsl.Output[dsl.Artifact],
+    out_lst: dsl.Output[dsl.Artifact],
+    out_models: dsl.Output[dsl.Artifact],
+    out_p: dsl.Output[dsl.Artifact],
+    out_results: dsl.Output[dsl.Artifact],
+    out_scores: dsl.Output[dsl.Artifact],
+    out_target: dsl.Output[dsl.Artifact],
+    out_y_test: dsl.Output[dsl.Artifact],
+    out_y_train: dsl.Output[dsl.Artifact],
+):
+    """Step `train_linear_regression` (train linear regression): `python -m house_prices_pipeline step train_linear_regression`."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    inputs, outputs = tempfile.mkdtemp(), tempfile.mkdtemp()
+    os.symlink(in_train.path, os.path.join(inputs, "train"))
+    os.symlink(in_test.path, os.path.join(inputs, "test"))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "house_prices_pipeline",
+            "step",
+            "train_linear_regression",
             "--inputs",
             inputs,
             "--outputs",
@@ -79,6 +170,76 @@ def house_prices_op(
     shutil.copytree(
         os.path.join(outputs, "X_train"), out_X_train.path, dirs_exist_ok=True
     )
+    shutil.copytree(
+        os.path.join(outputs, "features"), out_features.path, dirs_exist_ok=True
+    )
+    shutil.copytree(os.path.join(outputs, "lst"), out_lst.path, dirs_exist_ok=True)
+    shutil.copytree(
+        os.path.join(outputs, "models"), out_models.path, dirs_exist_ok=True
+    )
+    shutil.copytree(os.path.join(outputs, "p"), out_p.path, dirs_exist_ok=True)
+    shutil.copytree(
+        os.path.join(outputs, "results"), out_results.path, dirs_exist_ok=True
+    )
+    shutil.copytree(
+        os.path.join(outputs, "scores"), out_scores.path, dirs_exist_ok=True
+    )
+    shutil.copytree(
+        os.path.join(outputs, "target"), out_target.path, dirs_exist_ok=True
+    )
+    shutil.copytree(
+        os.path.join(outputs, "y_test"), out_y_test.path, dirs_exist_ok=True
+    )
+    shutil.copytree(
+        os.path.join(outputs, "y_train"), out_y_train.path, dirs_exist_ok=True
+    )
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=INSTALL_KFP)
+def evaluate_model_op(
+    in_scores: dsl.Input[dsl.Artifact],
+    in_models: dsl.Input[dsl.Artifact],
+    in_X_test: dsl.Input[dsl.Artifact],
+    in_y_test: dsl.Input[dsl.Artifact],
+    out_ax: dsl.Output[dsl.Artifact],
+    out_best_model: dsl.Output[dsl.Artifact],
+    out_best_name: dsl.Output[dsl.Artifact],
+    out_fig: dsl.Output[dsl.Artifact],
+    out_mae: dsl.Output[dsl.Artifact],
+    out_preds: dsl.Output[dsl.Artifact],
+    out_r2: dsl.Output[dsl.Artifact],
+    out_rmse: dsl.Output[dsl.Artifact],
+    file_out_outputs_residuals_png: dsl.Output[dsl.Artifact],
+):
+    """Step `evaluate_model` (evaluate model): `python -m house_prices_pipeline step evaluate_model`."""
+    import importlib
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    inputs, outputs = tempfile.mkdtemp(), tempfile.mkdtemp()
+    runtime = importlib.import_module("house_prices_pipeline._runtime")
+    workdir = str(runtime.workdir())
+    os.symlink(in_scores.path, os.path.join(inputs, "scores"))
+    os.symlink(in_models.path, os.path.join(inputs, "models"))
+    os.symlink(in_X_test.path, os.path.join(inputs, "X_test"))
+    os.symlink(in_y_test.path, os.path.join(inputs, "y_test"))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "house_prices_pipeline",
+            "step",
+            "evaluate_model",
+            "--inputs",
+            inputs,
+            "--outputs",
+            outputs,
+        ],
+        check=True,
+    )
     shutil.copytree(os.path.join(outputs, "ax"), out_ax.path, dirs_exist_ok=True)
     shutil.copytree(
         os.path.join(outputs, "best_model"), out_best_model.path, dirs_exist_ok=True
@@ -86,40 +247,11 @@ def house_prices_op(
     shutil.copytree(
         os.path.join(outputs, "best_name"), out_best_name.path, dirs_exist_ok=True
     )
-    shutil.copytree(
-        os.path.join(outputs, "features"), out_features.path, dirs_exist_ok=True
-    )
     shutil.copytree(os.path.join(outputs, "fig"), out_fig.path, dirs_exist_ok=True)
-    shutil.copytree(
-        os.path.join(outputs, "houses"), out_houses.path, dirs_exist_ok=True
-    )
-    shutil.copytree(os.path.join(outputs, "lst"), out_lst.path, dirs_exist_ok=True)
-    shutil.copytree(os.path.join(outputs, "lt"), out_lt.path, dirs_exist_ok=True)
     shutil.copytree(os.path.join(outputs, "mae"), out_mae.path, dirs_exist_ok=True)
-    shutil.copytree(
-        os.path.join(outputs, "models"), out_models.path, dirs_exist_ok=True
-    )
-    shutil.copytree(os.path.join(outputs, "p"), out_p.path, dirs_exist_ok=True)
     shutil.copytree(os.path.join(outputs, "preds"), out_preds.path, dirs_exist_ok=True)
     shutil.copytree(os.path.join(outputs, "r2"), out_r2.path, dirs_exist_ok=True)
-    shutil.copytree(
-        os.path.join(outputs, "results"), out_results.path, dirs_exist_ok=True
-    )
     shutil.copytree(os.path.join(outputs, "rmse"), out_rmse.path, dirs_exist_ok=True)
-    shutil.copytree(
-        os.path.join(outputs, "scores"), out_scores.path, dirs_exist_ok=True
-    )
-    shutil.copytree(
-        os.path.join(outputs, "target"), out_target.path, dirs_exist_ok=True
-    )
-    shutil.copytree(os.path.join(outputs, "test"), out_test.path, dirs_exist_ok=True)
-    shutil.copytree(os.path.join(outputs, "train"), out_train.path, dirs_exist_ok=True)
-    shutil.copytree(
-        os.path.join(outputs, "y_test"), out_y_test.path, dirs_exist_ok=True
-    )
-    shutil.copytree(
-        os.path.join(outputs, "y_train"), out_y_train.path, dirs_exist_ok=True
-    )
     source = os.path.join(workdir, "outputs/residuals.png")
     if os.path.exists(source):
         shutil.copyfile(source, file_out_outputs_residuals_png.path)
@@ -132,8 +264,27 @@ def house_prices_op(
     description="Generated by nb2pipe from house_prices.ipynb",
 )
 def pipeline():
-    t_house_prices = house_prices_op()
-    t_house_prices.set_display_name("house_prices")
+    t_load_houses = load_houses_op()
+    t_load_houses.set_display_name("load_houses")
+    t_clean_houses = clean_houses_op(in_houses=t_load_houses.outputs["out_houses"])
+    t_clean_houses.set_display_name("clean_houses")
+    t_prepare_lt = prepare_lt_op(
+        in_train=t_clean_houses.outputs["out_train"],
+        in_test=t_clean_houses.outputs["out_test"],
+    )
+    t_prepare_lt.set_display_name("prepare_lt")
+    t_train_linear_regression = train_linear_regression_op(
+        in_train=t_prepare_lt.outputs["out_train"],
+        in_test=t_prepare_lt.outputs["out_test"],
+    )
+    t_train_linear_regression.set_display_name("train_linear_regression")
+    t_evaluate_model = evaluate_model_op(
+        in_scores=t_train_linear_regression.outputs["out_scores"],
+        in_models=t_train_linear_regression.outputs["out_models"],
+        in_X_test=t_train_linear_regression.outputs["out_X_test"],
+        in_y_test=t_train_linear_regression.outputs["out_y_test"],
+    )
+    t_evaluate_model.set_display_name("evaluate_model")
 
 
 def compile_pipeline(path: str) -> str:

@@ -192,7 +192,6 @@ def evaluate_op(
     in_model: dsl.Input[dsl.Artifact],
     in_X_test: dsl.Input[dsl.Artifact],
     in_y_test: dsl.Input[dsl.Artifact],
-    in_vec: dsl.Input[dsl.Artifact],
     out_accuracy: dsl.Output[dsl.Artifact],
     out_f1: dsl.Output[dsl.Artifact],
     out_y_pred: dsl.Output[dsl.Artifact],
@@ -213,7 +212,6 @@ def evaluate_op(
     os.symlink(in_model.path, os.path.join(inputs, "model"))
     os.symlink(in_X_test.path, os.path.join(inputs, "X_test"))
     os.symlink(in_y_test.path, os.path.join(inputs, "y_test"))
-    os.symlink(in_vec.path, os.path.join(inputs, "vec"))
     subprocess.run(
         [
             sys.executable,
@@ -271,7 +269,6 @@ def pipeline(
         in_model=t_train.outputs["out_model"],
         in_X_test=t_featurize.outputs["out_X_test"],
         in_y_test=t_featurize.outputs["out_y_test"],
-        in_vec=t_featurize.outputs["out_vec"],
     )
     t_evaluate.set_display_name("evaluate")
 

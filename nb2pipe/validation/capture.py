@@ -5,15 +5,20 @@ Before the first cell of a step the hook records the step's inputs (and paramete
 state); after its last cell it records every top-level name the step's cells leave defined
 (bound, rebound or mutated, from the analysis), which includes the step's outputs. For each
 value it records its type, a fingerprint, a small sample and, for tables, a profile
-(`nb2pipe.quality.profile`), and dumps the value itself (cloudpickle, for `verify`).
+(`nb2pipe.validation.quality.profile`), and dumps the value itself (cloudpickle, for `verify`).
 With a fixtures folder it also writes the step inputs/outputs as value files in the generated
 package's own format (`_runtime.save_value`), for the generated unit tests.
 
 The hook code runs inside the kernel and needs only the stdlib, cloudpickle and the sources of
-`nb2pipe/quality.py` and the generated `_runtime.py`, which it is given as text.
+`nb2pipe/validation/quality.py` and the generated `_runtime.py`, which it is given as text.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nb2pipe.planning.model import PipelinePlan
 
 import json
 import os
@@ -222,7 +227,8 @@ class CaptureRun:
 
 
 def _read_source(rel: str) -> str:
-    return (Path(__file__).parent / rel).read_text(encoding="utf-8")
+    """A module of nb2pipe as text, by its path inside the package."""
+    return (Path(__file__).parent.parent / rel).read_text(encoding="utf-8")
 
 
 def step_names(nb: Any, steps: list[dict[str, Any]], hidden: frozenset[str] = frozenset()
@@ -282,7 +288,7 @@ def hooked_notebook(nb_path: Path, steps: list[dict[str, Any]], names: dict, dum
     nb = nbformat.read(str(nb_path), as_version=4)
     setup = (KERNEL_SETUP + "\n__nb2pipe_recorder = __nb2pipe_make_recorder("
              f"{str(dump_dir)!r}, {str(fixtures_dir) if fixtures_dir else None!r}, "
-             f"{_read_source('quality.py')!r}, {_read_source('emit/runtime_src.py')!r}, "
+             f"{_read_source('validation/quality.py')!r}, {_read_source('emit/runtime_src.py')!r}, "
              f"{MAX_FIXTURE_BYTES!r}, describe={describe!r})\ndel __nb2pipe_make_recorder\n")
     first = {min(s["cells"]): s for s in steps if s["cells"]}
     last = {max(s["cells"]): s for s in steps if s["cells"]}
@@ -366,16 +372,14 @@ def run_hooked(nb_path: Path, steps: list[dict[str, Any]], dump_dir: Path,
 
 # ---- capture for the generated project ------------------------------------------------------
 
-def secret_derived_names(plan: Any) -> frozenset[str]:
-    """Names of the values built from a secret, from a PipelinePlan or its JSON."""
-    raw = plan.secret_derived if hasattr(plan, "secret_derived") else plan.get(
-        "secret_derived", ())
-    return frozenset(name for name, _ in raw)
+def secret_derived_names(plan: PipelinePlan) -> frozenset[str]:
+    """Names of the values built from a secret."""
+    return frozenset(name for name, _ in plan.secret_derived)
 
 
-def plan_steps(plan: Any) -> list[dict[str, Any]]:
-    """The step fields capture and verify need, from a PipelinePlan or its JSON."""
-    raw = plan.to_json(include_code=False) if hasattr(plan, "to_json") else plan
+def plan_steps(plan: PipelinePlan) -> list[dict[str, Any]]:
+    """The step fields capture and verify hand to the notebook hook (as JSON)."""
+    raw = plan.to_json(include_code=False)
     return [{k: s.get(k) for k in ("name", "cells", "inputs", "input_sources", "params",
                                    "outputs", "rng_in", "rng_out", "bundles")} for s in raw["steps"]]
 

@@ -6,24 +6,26 @@ written by `convert --capture`): by default the captured table whose columns bes
 new file's (the data as loaded), or the one named with `--value STEP.NAME`. Per column:
 PSI over the baseline's quantile bins and the KS statistic at the bin edges for numbers; PSI
 and total-variation shift over the known categories (unseen values pooled) for categoricals
-(`nb2pipe.quality.drift`).
+(`nb2pipe.validation.quality.drift`).
 """
 
 from __future__ import annotations
 
+from nb2pipe.diagnostics import ExitCode
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from nb2pipe.capture import CAPTURE_FILE
+from nb2pipe.validation.capture import CAPTURE_FILE
 
 
 def captured_tables(project: Path) -> dict[str, dict[str, Any]]:
     """`step.name` -> profile of every captured table output (notebook order)."""
     data = json.loads((project / CAPTURE_FILE).read_text(encoding="utf-8"))
-    order = [s["name"] for s in json.loads((project / "nb2pipe.plan.json").read_text(
-        encoding="utf-8"))["steps"]]
+    from nb2pipe.planning.model import PipelinePlan
+
+    order = [s.name for s in PipelinePlan.load(project).steps]
     out: dict[str, dict[str, Any]] = {}
     for step in order:
         for name, rec in sorted(data["steps"].get(step, {}).get("outputs", {}).items()):
@@ -56,7 +58,7 @@ def read_table(path: Path) -> Any:
 
 def drift_report(project: Path, data: Path, value: str | None = None,
                  psi_threshold: float = 0.2) -> dict[str, Any]:
-    from nb2pipe.quality import drift
+    from nb2pipe.validation.quality import drift
 
     tables = captured_tables(project)
     frame = read_table(data)
@@ -102,7 +104,7 @@ def configure(parser: Any) -> None:
     parser.add_argument("--threshold", type=float, default=0.2,
                         help="PSI at or above which a column has drifted (default 0.2)")
     parser.add_argument("--json", metavar="FILE",
-                        help="write the report here (default: PROJECT/.nb2pipe/drift.json)")
+                        help="write the report here (default: PROJECT/.nb2pipe/validation/drift.json)")
 
 
 def main(args: Any) -> int:
@@ -110,19 +112,19 @@ def main(args: Any) -> int:
     if not (project / CAPTURE_FILE).is_file():
         print(f"nb2pipe: error: {project} has no capture ({CAPTURE_FILE}); run: nb2pipe "
               "convert NOTEBOOK -o PROJECT --capture", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     if not data.is_file():
         print(f"nb2pipe: error: {data}: no such file", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     try:
         rep = drift_report(project, data, args.value, args.threshold)
     except LookupError as exc:
         print(f"nb2pipe: error: {exc.args[0]}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     out = Path(args.json) if args.json else project / ".nb2pipe" / "drift.json"
     from nb2pipe.writer import atomic_write
 
     atomic_write(out, (json.dumps(rep, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     print(format_report(rep))
     print(f"report: {out}")
-    return 1 if rep["drift"] else 0
+    return ExitCode.FINDINGS if rep["drift"] else ExitCode.OK

@@ -7,6 +7,7 @@ Errors fail (exit 1), warnings print. Suppressions: per notebook in its metadata
 
 from __future__ import annotations
 
+from nb2pipe.diagnostics import ExitCode
 import sys
 from pathlib import Path
 
@@ -15,7 +16,7 @@ def configure(parser) -> None:
     parser.add_argument("notebooks", nargs="+")
     parser.add_argument("--ignore", action="append", default=[], metavar="CODE",
                         help="silence a warning code (repeatable, or comma-separated)")
-    parser.add_argument("--split", default="auto", choices=["auto", "tags", "headings", "single"])
+    parser.add_argument("--split", default="auto", choices=["auto", "tags", "headings", "flow", "single"])
     parser.add_argument("--show-info", action="store_true", help="print notes (info) too")
 
 
@@ -41,4 +42,4 @@ def main(args) -> int:
                 # the location with the path as given, so it opens in the user's editor
                 print(nb + d.format()[len(d.path or "<notebook>"):])
         failed += has_errors(diags)
-    return 1 if failed else 0
+    return ExitCode.FINDINGS if failed else ExitCode.OK

@@ -7,6 +7,7 @@ that are up to date cost one hash check, no analysis.
 
 from __future__ import annotations
 
+from nb2pipe.diagnostics import ExitCode
 import sys
 from pathlib import Path
 
@@ -22,12 +23,12 @@ def configure(parser) -> None:
 
 
 def main(args) -> int:
-    from nb2pipe.check import staleness
+    from nb2pipe.hooks.check import staleness
     from nb2pipe.diagnostics import parse_codes
 
     if args.outdir and len(args.notebooks) > 1:
         print("nb2pipe: error: -o works with one notebook only", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     ignore = parse_codes(args.ignore)
     failed = 0
     for nb in args.notebooks:
@@ -40,7 +41,7 @@ def main(args) -> int:
             failed += 1
             continue
         failed += _regenerate(nb, state, ignore)
-    return 1 if failed else 0
+    return ExitCode.FINDINGS if failed else ExitCode.OK
 
 
 def _regenerate(nb: str, state, ignore: frozenset[str]) -> int:
@@ -54,7 +55,7 @@ def _regenerate(nb: str, state, ignore: frozenset[str]) -> int:
             print(d.format(), file=sys.stderr)
     if not res.ok:
         print(f"{nb}: not regenerated (conversion failed)")
-        return 1
+        return ExitCode.FINDINGS
     parts = []
     if res.written:
         parts.append(f"wrote {len(res.written)} file{'s' if len(res.written) != 1 else ''}")
@@ -66,4 +67,4 @@ def _regenerate(nb: str, state, ignore: frozenset[str]) -> int:
     if parts:
         print(f"{nb}: regenerated {state.outdir}: {'; '.join(parts)}"
               + ("; re-stage it" if res.written or res.removed else ""))
-    return 1 if (res.written or res.removed or res.kept) else 0
+    return ExitCode.FINDINGS if (res.written or res.removed or res.kept) else ExitCode.OK

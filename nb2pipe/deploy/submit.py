@@ -12,15 +12,18 @@ only when the command runs.
 
 from __future__ import annotations
 
+from nb2pipe.diagnostics import ExitCode
 import argparse
 import copy
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nb2pipe.planning.model import PipelinePlan
 
 GROUP, VERSION, PLURAL = "argoproj.io", "v1alpha1", "workflows"
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 KFP_TOKEN_ENV = "NB2PIPE_KFP_TOKEN"
 POD_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 KFP_TIMEOUT = 30  # seconds for the first request: a host that accepts and never answers
@@ -80,30 +83,26 @@ def load_workflow(project: Path, pvc: bool = False) -> dict[str, Any]:
     raise SubmitError(f"{path} holds no Workflow document")
 
 
-def _plan(project: Path) -> dict[str, Any]:
-    path = project / "nb2pipe.plan.json"
+def _plan(project: Path) -> PipelinePlan:
+    from nb2pipe.planning.model import PLAN_FILE, PipelinePlan
+    from nb2pipe.untrusted import NotNb2pipe
+
+    path = project / PLAN_FILE
     if not path.is_file():
         raise SubmitError(f"{path} not found: is {project} a project nb2pipe generated?")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return PipelinePlan.load(project)
+    except NotNb2pipe as exc:
+        raise SubmitError(f"{path}: not a plan nb2pipe wrote: {exc}") from None
 
 
 def _params(texts: list[str], known: list[str]) -> dict[str, str]:
-    import ast
+    from nb2pipe.planning.params import ParamError, param_sources
 
-    out: dict[str, str] = {}
-    for t in texts:
-        if "=" not in t:
-            raise SubmitError(f"--param expects NAME=VALUE, got {t!r}")
-        name, value = t.split("=", 1)
-        name = name.strip()
-        if name not in known:
-            raise SubmitError(f"unknown parameter {name!r}; known: {', '.join(known) or '(none)'}")
-        try:  # keep literals as the notebook wrote them; bare words are strings
-            ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            value = repr(value)
-        out[name] = value
-    return out
+    try:  # keep literals as the notebook wrote them; bare words are strings
+        return param_sources(texts, known)
+    except ParamError as e:
+        raise SubmitError(str(e)) from None
 
 
 def prepare_workflow(project: Path, image: str | None = None, namespace: str | None = None,
@@ -115,7 +114,7 @@ def prepare_workflow(project: Path, image: str | None = None, namespace: str | N
 
     wf = copy.deepcopy(load_workflow(project, pvc))
     plan = _plan(project)
-    default = f"{k8s.k8s_name(plan['package'].replace('_', '-'))}:0.1.0"
+    default = f"{k8s.k8s_name(plan.package.replace('_', '-'))}:0.1.0"
     spec = wf["spec"]
     for tpl in spec.get("templates", []):
         c = tpl.get("container")
@@ -133,18 +132,18 @@ def prepare_workflow(project: Path, image: str | None = None, namespace: str | N
     return wf
 
 
-def _data_inputs(wf: dict[str, Any], plan: dict[str, Any], prefix: str) -> None:
+def _data_inputs(wf: dict[str, Any], plan: PipelinePlan, prefix: str) -> None:
     """Data files as input artifacts from the artifact repository (key-only S3 artifacts use
     the repository's bucket and endpoint), placed where the step reads them."""
     from nb2pipe.emit import k8s
 
     written: set[str] = set()
     needs: dict[str, list[str]] = {}
-    for s in plan["steps"]:
-        for f in s["files"]:
-            if f["mode"] == "read" and f["path"] not in written and k8s._relative(f["path"]):
-                needs.setdefault(s["k8s_name"], []).append(f["path"])
-        written |= {f["path"] for f in s["files"] if f["mode"] == "write"}
+    for s in plan.steps:
+        for f in s.files:
+            if f.mode == "read" and f.path not in written and k8s._relative(f.path):
+                needs.setdefault(s.k8s_name, []).append(f.path)
+        written |= {f.path for f in s.files if f.mode == "write"}
     for tpl in wf["spec"]["templates"]:
         for path in dict.fromkeys(needs.get(tpl["name"], [])):
             arts = tpl.setdefault("inputs", {}).setdefault("artifacts", [])
@@ -222,14 +221,14 @@ def submit_argo(args: argparse.Namespace) -> int:
 
     project = Path(args.project)
     plan = _plan(project)
-    params = _params(args.param, [n for n, _ in plan["parameters"]])
+    params = _params(args.param, [n for n, _ in plan.parameters])
     if args.dry_run:
         ns = args.namespace or "<context namespace>"
         wf = prepare_workflow(project, args.image, args.namespace, params, args.pvc,
                               args.data_from, args.service_account)
         print(f"# POST /apis/{GROUP}/{VERSION}/namespaces/{ns}/{PLURAL} (dry run: not sent)")
         print(yaml.safe_dump(wf, sort_keys=False, width=100), end="")
-        return EXIT_OK
+        return ExitCode.OK
     ctx_ns = _load_kube_config(args.kubeconfig, args.context)
     namespace = args.namespace or ctx_ns or "default"
     wf = prepare_workflow(project, args.image, namespace, params, args.pvc, args.data_from,
@@ -248,7 +247,7 @@ def submit_argo(args: argparse.Namespace) -> int:
     name = (created or {}).get("metadata", {}).get("name", "?")
     print(f"submitted workflow {name} in namespace {namespace}")
     print(f"watch it: argo watch -n {namespace} {name}   (or kubectl get wf -n {namespace} {name})")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 # ---- kfp -------------------------------------------------------------------------------------
@@ -311,10 +310,10 @@ def submit_kfp(args: argparse.Namespace) -> int:
 
     project = Path(args.project)
     plan = _plan(project)
-    params = _params(args.param, [n for n, _ in plan["parameters"]])
-    arguments = {n: params.get(n, lit) for n, lit in plan["parameters"]}
+    params = _params(args.param, [n for n, _ in plan.parameters])
+    arguments = {n: params.get(n, lit) for n, lit in plan.parameters}
     package = project / "deploy" / "kfp-pipeline.yaml"
-    run_name = args.run_name or plan["package"].replace("_", "-")
+    run_name = args.run_name or plan.package.replace("_", "-")
     if args.image:
         package = _recompile_with_image(project, args.image)
     elif not package.is_file():
@@ -329,7 +328,7 @@ def submit_kfp(args: argparse.Namespace) -> int:
         print(json.dumps({"pipeline_package": str(package), "arguments": arguments,
                           "experiment": args.experiment, "namespace": args.namespace},
                          indent=1))
-        return EXIT_OK
+        return ExitCode.OK
     token = _kfp_token(args.token_file)
     try:
         import kfp
@@ -372,7 +371,7 @@ def submit_kfp(args: argparse.Namespace) -> int:
     info = run.run_info
     print(f"submitted run {info.display_name or run_name} (id {info.run_id}, experiment "
           f"{info.experiment_id})")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _recompile_with_image(project: Path, image: str) -> Path:
@@ -402,9 +401,9 @@ def main(args: argparse.Namespace) -> int:
     project = Path(args.project)
     if not project.is_dir():
         print(f"nb2pipe: error: {project}: no such project folder", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
         return submit_argo(args) if args.engine == "argo" else submit_kfp(args)
     except SubmitError as exc:
         print(f"nb2pipe submit: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FINDINGS

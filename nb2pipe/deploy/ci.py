@@ -8,6 +8,8 @@ environment, so the environment's protection rules (required reviewers) are the 
 
 from __future__ import annotations
 
+from nb2pipe.planning.model import PLAN_FILE, PipelinePlan
+from nb2pipe.diagnostics import ExitCode
 import argparse
 import json
 import os
@@ -44,16 +46,16 @@ def _rel(path: Path, root: Path) -> str:
 def workflow(project: Path, root: Path, engine: str = "argo", environment: str = "production",
              registry: str = "ghcr.io", branch: str = "main", python: str = "3.11") -> dict[str, Any]:
     """The workflow as a mapping (key order is the order GitHub documents)."""
-    plan = json.loads((project / "nb2pipe.plan.json").read_text(encoding="utf-8"))
+    plan = PipelinePlan.load(project)
     lock = json.loads((project / "nb2pipe.lock.json").read_text(encoding="utf-8"))
     proj = _rel(project, root)
     notebook = _rel(project / lock["notebook"], root)
-    workdir = _rel(project / plan["workdir"], root)
-    pkg = plan["package"]
+    workdir = _rel(project / plan.workdir, root)
+    pkg = plan.package
     name = pkg.replace("_", "-")
-    data = [_rel(project / plan["workdir"] / f["path"], root) for s in plan["steps"]
-            for f in s["files"] if f["mode"] == "read"]
-    helpers = [_rel(project / plan["workdir"] / f"{m}.py", root) for m in plan["local_modules"]]
+    data = [_rel(project / plan.workdir / f.path, root) for s in plan.steps
+            for f in s.files if f.mode == "read"]
+    helpers = [_rel(project / plan.workdir / f"{m}.py", root) for m in plan.local_modules]
     paths = list(dict.fromkeys([notebook, f"{proj}/**" if proj != "." else "**", *data, *helpers,
                                 WORKFLOW]))
     in_proj = {"working-directory": proj} if proj != "." else {}
@@ -142,11 +144,11 @@ def render(wf: dict[str, Any], project_name: str) -> str:
 
 def main(args: argparse.Namespace) -> int:
     project = Path(args.project)
-    if not (project / "nb2pipe.plan.json").is_file() or not (
+    if not (project / PLAN_FILE).is_file() or not (
             project / "nb2pipe.lock.json").is_file():
         print(f"nb2pipe: error: {project} is not a project nb2pipe generated (no "
               "nb2pipe.plan.json / nb2pipe.lock.json)", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     root = Path(args.root) if args.root else project
     wf = workflow(project, root, args.engine, args.environment, args.registry, args.branch,
                   args.python)
@@ -158,15 +160,15 @@ def main(args: argparse.Namespace) -> int:
               "the project)", file=sys.stderr)
     if args.stdout:
         print(text, end="")
-        return 0
+        return ExitCode.OK
     target = root / WORKFLOW
     target.parent.mkdir(parents=True, exist_ok=True)
     old = target.read_text(encoding="utf-8") if target.exists() else None
     if old == text:
         print(f"{target}: unchanged")
-        return 0
+        return ExitCode.OK
     tmp = target.with_suffix(".yml.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(target)
     print(f"{target}: written")
-    return 0
+    return ExitCode.OK

@@ -50,7 +50,7 @@ import json, sys
 sys.path.insert(0, sys.argv[1])
 import importlib
 import cloudpickle
-from nb2pipe.compare import compare
+from nb2pipe.validation.compare import compare
 pipeline = importlib.import_module(sys.argv[2] + ".pipeline")
 with open(sys.argv[3], "rb") as fh:
     baseline = cloudpickle.load(fh)

@@ -1,6 +1,6 @@
 """Verify: does the generated pipeline compute what the notebook computed, step by step?
 
-1. The original notebook runs once with a real kernel and boundary hooks (`nb2pipe.capture`):
+1. The original notebook runs once with a real kernel and boundary hooks (`nb2pipe.validation.capture`):
    each step's inputs before its first cell, and every top-level name its cells leave defined
    after its last cell.
 2. Each pipeline step runs in a fresh interpreter, as a container runs it: inputs are the
@@ -8,7 +8,7 @@
    replay and serialization are all exercised. A profiling hook keeps the step function's
    locals at return, so every name the step leaves defined is compared, not only the ones it
    returns.
-3. Values are compared type-aware (`nb2pipe.compare`; fitted models by parameters and fitted
+3. Values are compared type-aware (`nb2pipe.validation.compare`; fitted models by parameters and fitted
    attributes, or else by their predictions on the step's 2-D inputs, figures not at all).
    When something differs, the notebook
    runs a second time: a value that differs between two notebook runs is reported as
@@ -19,6 +19,8 @@ Also the `nb2pipe verify` subcommand (`configure`, `main`).
 
 from __future__ import annotations
 
+from nb2pipe.planning.model import PLAN_FILE, PipelinePlan
+from nb2pipe.diagnostics import ExitCode
 import json
 import os
 import shutil
@@ -42,7 +44,7 @@ def _run_one(package: str, spec: dict[str, Any], values_dir: str, nb_dump: str) 
 
     import cloudpickle
 
-    from nb2pipe.compare import compare
+    from nb2pipe.validation.compare import compare
 
     step = spec["name"]
     result: dict[str, Any] = {"error": None, "values": [], "inputs_differ": []}
@@ -118,7 +120,7 @@ def _run_one(package: str, spec: dict[str, Any], values_dir: str, nb_dump: str) 
 def _compare_predictions(a: Any, b: Any, scope: dict[str, Any]) -> Any:
     """Fitted models whose state cannot be compared: by their predictions on the 2-D
     tables/arrays the step holds (e.g. its test features). None when none fits."""
-    from nb2pipe.compare import EQUAL as SAME, Verdict, compare
+    from nb2pipe.validation.compare import EQUAL as SAME, Verdict, compare
 
     for name, x in sorted(scope.items()):
         if len(getattr(x, "shape", ())) != 2:
@@ -144,7 +146,7 @@ def _zygote(argv: list[str]) -> None:
     project, package, values_dir, nb_dump, job_file = argv[:5]
     job = json.loads(Path(job_file).read_text())
     sys.path.insert(0, project)
-    for mod in ["cloudpickle", "nb2pipe.compare"] + job["preimport"]:
+    for mod in ["cloudpickle", "nb2pipe.validation.compare"] + job["preimport"]:
         try:
             importlib.import_module(mod)
         except Exception:  # noqa: BLE001 - the step will report it
@@ -214,7 +216,7 @@ def _zygote(argv: list[str]) -> None:
     print("NB2PIPE-VERIFY " + json.dumps(results))
 
 
-ZYGOTE = "import sys; from nb2pipe.verify import _zygote; _zygote(sys.argv[1:])"
+ZYGOTE = "import sys; from nb2pipe.validation.verify import _zygote; _zygote(sys.argv[1:])"
 
 
 @dataclass
@@ -285,19 +287,15 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def _read_plan(project: Path) -> dict[str, Any]:
-    return json.loads((project / "nb2pipe.plan.json").read_text(encoding="utf-8"))
-
-
-def _run_steps(project: Path, plan: dict[str, Any], steps: list[dict[str, Any]], values: Path,
+def _run_steps(project: Path, plan: PipelinePlan, steps: list[dict[str, Any]], values: Path,
                dump: Path, timeout: int) -> dict[str, dict]:
     """All steps, in notebook order, each in its own forked interpreter state."""
     job = values / ".job.json"
     job.write_text(json.dumps({"steps": steps, "timeout": timeout,
-                               "preimport": [m for m in plan.get("imported_modules", [])
-                                             if m not in plan.get("local_modules", [])]}))
+                               "preimport": [m for m in plan.imported_modules
+                                             if m not in plan.local_modules]}))
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0")
-    cmd = [sys.executable, "-c", ZYGOTE, str(project), plan["package"], str(values), str(dump),
+    cmd = [sys.executable, "-c", ZYGOTE, str(project), plan.package, str(values), str(dump),
            str(job)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(project),
@@ -316,7 +314,7 @@ def _same_in_notebook_runs(dump_a: Path, dump_b: Path, step: str, name: str) -> 
     """Whether two notebook runs gave equal values (None: cannot tell)."""
     import cloudpickle
 
-    from nb2pipe.compare import EQUAL as SAME, compare
+    from nb2pipe.validation.compare import EQUAL as SAME, compare
 
     try:
         vals = []
@@ -331,12 +329,12 @@ def _same_in_notebook_runs(dump_a: Path, dump_b: Path, step: str, name: str) -> 
 def verify(notebook: Path, project: Path, timeout: int = 600,
            recheck: bool = True) -> VerifyReport:
     """Compare the notebook with its generated pipeline, step by step."""
-    from nb2pipe.capture import plan_steps, run_hooked
+    from nb2pipe.validation.capture import plan_steps, run_hooked
 
-    plan = _read_plan(project)
+    plan = PipelinePlan.load(project)
     steps = plan_steps(plan)
     report = VerifyReport(notebook.name, str(project))
-    from nb2pipe.check import check_notebook
+    from nb2pipe.hooks.check import check_notebook
 
     stale = [p for p in check_notebook(notebook, project) if "notebook changed" in p]
     if stale:
@@ -390,20 +388,20 @@ def main(args: Any) -> int:
     nb = Path(args.notebook)
     if not nb.is_file():
         print(f"nb2pipe: error: {args.notebook}: no such notebook", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     if args.outdir:
         project = Path(args.outdir)
     else:
         from nb2pipe.api import default_outdir
 
         project = default_outdir(nb)
-    if not (project / "nb2pipe.plan.json").is_file():
+    if not (project / PLAN_FILE).is_file():
         print(f"nb2pipe: error: {project} is not a generated project (no nb2pipe.plan.json); "
               f"run: nb2pipe convert {args.notebook} -o {project}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     report = verify(nb, project.resolve(), timeout=args.timeout, recheck=not args.no_recheck)
     if args.json:
         print(json.dumps(report.to_json(), indent=2, sort_keys=True))
     else:
         print(report.format())
-    return 0 if report.ok else 1
+    return ExitCode.OK if report.ok else ExitCode.FINDINGS

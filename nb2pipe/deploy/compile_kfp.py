@@ -6,6 +6,7 @@ client, so it often lives in its own environment). Run this where kfp is install
 
 from __future__ import annotations
 
+from nb2pipe.diagnostics import ExitCode
 import argparse
 import os
 import sys
@@ -26,14 +27,14 @@ def main(args: argparse.Namespace) -> int:
     source = project / "deploy" / "kfp_pipeline.py"
     if not source.is_file():
         print(f"nb2pipe: error: {source} not found: convert the notebook first", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     if not kfp_available():
         print("nb2pipe: error: the kfp SDK is not installed here: pip install 'nb2pipe[kfp]' "
               "(in its own environment: kfp pins an older kubernetes client)", file=sys.stderr)
-        return 1
+        return ExitCode.FINDINGS
     out = Path(args.output) if args.output else project / "deploy" / "kfp-pipeline.yaml"
     if args.image:
         os.environ["NB2PIPE_IMAGE"] = args.image
     compile_source(source.read_text(encoding="utf-8"), str(out))
     print(f"{out}: compiled")
-    return 0
+    return ExitCode.OK
