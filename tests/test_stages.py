@@ -122,7 +122,7 @@ def _mutation_stmt(root: str, affected: set[str], objs: dict[str, frozenset[int]
 def test_an_alias_group_comes_from_its_latest_producer_in_one_bundle():
     a = _state("a", 0, outputs={"x"}, bound={"x"})
     b = _state("b", 1, outputs={"y"}, bound={"y"}, inputs={"x": "a"})
-    b.producer_at_start = {"x": ("step", "a")}
+    b.producer_at_start = {"x": flow.Producer("step", "a")}
     c = _state("c", 2, inputs={"x": "a", "y": "b"})
     c.stmts = [_mutation_stmt("x", {"x", "y"}, {"x": frozenset({1}), "y": frozenset({1})})]
     problems = flow._carry_alias_groups([a, b, c], {s.name: s for s in (a, b, c)})
@@ -149,7 +149,8 @@ def _no_classes():
 def test_outputs_are_what_later_steps_read_and_final_values():
     a = _state("a", 0, bound={"x", "tmp"}, loop_only={"tmp"})
     b = _state("b", 1, inputs={"x": "a"}, bound={"z"})
-    producer = {"x": ("step", "a"), "tmp": ("step", "a"), "z": ("step", "b")}
+    producer = {"x": flow.Producer("step", "a"), "tmp": flow.Producer("step", "a"),
+                "z": flow.Producer("step", "b")}
     no_secrets = SimpleNamespace(flow=SimpleNamespace(final=set()))
     flow._derive_outputs(_no_classes(), [a, b], {"a": a, "b": b}, producer, no_secrets)
     assert a.outputs == {"x"}  # a loop variable is not a final value

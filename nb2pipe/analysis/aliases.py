@@ -24,11 +24,11 @@ class AliasTracking:
         return frozenset({self.next_obj})
 
     def affected(self, root: str) -> frozenset[str]:
-        objs = self.pt.get(root)
+        objs = self.points_to.get(root)
         if not objs:
             return frozenset({root})
         out = {root}
-        for name, o in self.pt.items():
+        for name, o in self.points_to.items():
             if o & objs and not self.is_module_name(name) and name not in self.current_def:
                 out.add(name)
         return frozenset(out)
@@ -40,7 +40,7 @@ class AliasTracking:
         if isinstance(v, ast.Name):
             if v.id in self.immutable:
                 return True, frozenset()  # an int or a string cannot be changed in place
-            o = self.pt.get(v.id)
+            o = self.points_to.get(v.id)
             return (False, o) if o else (True, frozenset())
         if isinstance(v, (ast.List, ast.Tuple, ast.Set)):
             refs: frozenset[int] = frozenset()
@@ -68,17 +68,17 @@ class AliasTracking:
             r = root_name(v)
             if v.attr in rules.FRESH_ATTRIBUTES:  # `df.columns`: labels, not a view
                 return True, frozenset()
-            if r and r in self.pt and not self.is_module_name(r) and v.attr not in ("copy",):
-                return False, self.pt[r]
+            if r and r in self.points_to and not self.is_module_name(r) and v.attr not in ("copy",):
+                return False, self.points_to[r]
             return True, frozenset()
         if isinstance(v, ast.Subscript):
             if isinstance(v.value, ast.Attribute) and v.value.attr in ("loc", "iloc", "at",
                                                                          "iat", "str", "dt"):
                 return True, frozenset()
             r = root_name(v)
-            if r and r in self.pt and (r in self.containers or isinstance(v.value, ast.Attribute)
+            if r and r in self.points_to and (r in self.containers or isinstance(v.value, ast.Attribute)
                                        or isinstance(v.value, ast.Subscript)):
-                return False, self.pt[r]
+                return False, self.points_to[r]
             return True, frozenset()
         if isinstance(v, ast.Call):
             f = v.func
@@ -86,11 +86,11 @@ class AliasTracking:
                 else ""
             if isinstance(f, ast.Attribute) and last in ("items", "values", "keys", "__iter__"):
                 r = root_name(f.value)
-                if r and r in self.pt:
-                    return False, self.pt[r]
+                if r and r in self.points_to:
+                    return False, self.points_to[r]
             copied = self.shallow_copy_of(v)
             if copied is not None:  # a new container holding the same elements
-                return True, self.pt[copied]
+                return True, self.points_to[copied]
             if isinstance(f, ast.Name) and last in rules.ITEM_COLLECTORS \
                     and f.id not in self.current_def and f.id not in self.data_bound:
                 refs = frozenset()
@@ -117,7 +117,7 @@ class AliasTracking:
         if isinstance(it, ast.Name):
             if it.id in self.immutable or it.id in self.frames:
                 return frozenset()
-            return self.pt.get(it.id, frozenset())
+            return self.points_to.get(it.id, frozenset())
         if isinstance(it, ast.Attribute) and it.attr in rules.FRESH_ATTRIBUTES:
             return frozenset()
         if isinstance(it, ast.Call):
@@ -134,21 +134,21 @@ class AliasTracking:
         """Objects a comprehension's elements may be: its element expression, with each
         target bound to the items of what it iterates (`[c for c in df.columns]` holds
         labels, `[m for m in models]` the models)."""
-        saved = dict(self.pt)
+        saved = dict(self.points_to)
         saved_immutable = set(self.immutable)
         try:
             for g in v.generators:
                 items = self.items_of(g.iter)
                 for n in names_in_target(g.target):
                     self.immutable.discard(n)
-                    self.pt[n] = items
+                    self.points_to[n] = items
             elts = [v.key, v.value] if isinstance(v, ast.DictComp) else [v.elt]
             refs: frozenset[int] = frozenset()
             for e in elts:
                 refs |= self.objs_of(e)[1]
             return refs
         finally:
-            self.pt = saved
+            self.points_to = saved
             self.immutable = saved_immutable
 
     def is_frame_value(self, v: ast.AST | None) -> bool:
@@ -184,7 +184,7 @@ class AliasTracking:
             r = arg.id if isinstance(arg, ast.Name) else None
         else:  # d.copy()
             r = None if v.args else owner
-        return r if r in self.containers and r in self.pt else None
+        return r if r in self.containers and r in self.points_to else None
 
     def update_aliases(self, st: Stmt, facts: Facts) -> None:
         handled: set[str] = set()
@@ -213,9 +213,9 @@ class AliasTracking:
                 else:
                     f2, r2 = fresh, refs
                 objs = (self.fresh() if f2 else frozenset()) | r2
-                if maybe and n in self.pt:
-                    objs |= self.pt[n]
-                self.pt[n] = objs
+                if maybe and n in self.points_to:
+                    objs |= self.points_to[n]
+                self.points_to[n] = objs
                 if is_container and isinstance(target, ast.Name):
                     self.containers.add(n)
                 else:
@@ -228,11 +228,11 @@ class AliasTracking:
         for target, _ in facts.loops:
             handled.update(names_in_target(target))
         for n in facts.aug_names:  # in place: same object (an int gets a fresh one below)
-            if n.id not in self.immutable and n.id in self.pt:
+            if n.id not in self.immutable and n.id in self.points_to:
                 handled.add(n.id)
         for n in (st.binds | st.maybe) - handled:
-            self.pt[n] = self.fresh()
+            self.points_to[n] = self.fresh()
             self.immutable.discard(n)
             self.frames.discard(n)
         for n in st.deletes:
-            self.pt.pop(n, None)
+            self.points_to.pop(n, None)

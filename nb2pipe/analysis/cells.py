@@ -58,7 +58,7 @@ class Analyzer(StatementKinds, DisplayDetection, FunctionSummaries, AliasTrackin
         self.data_bound: set[str] = set()
         self.requirements: list[str] = []
         self.viz: set[str] = set()
-        self.pt: dict[str, frozenset[int]] = {}
+        self.points_to: dict[str, frozenset[int]] = {}
         self.containers: set[str] = set()
         self.frames: set[str] = set()  # names bound to pandas objects: iterating gives labels
         self.immutable: set[str] = set()  # names bound to scalar literals: never mutated
@@ -264,7 +264,7 @@ class Analyzer(StatementKinds, DisplayDetection, FunctionSummaries, AliasTrackin
             if is_scalar_literal(node.value):
                 self.immutable.add(t.id)
             self.data_bound.add(t.id)
-            self.pt[t.id] = self.fresh()
+            self.points_to[t.id] = self.fresh()
         st.kind = "param"
         st.binds = {t.id for t in targets}
         self.stmts.append(st)
@@ -348,7 +348,7 @@ class Analyzer(StatementKinds, DisplayDetection, FunctionSummaries, AliasTrackin
                 st.import_names[bound] = block_text or line
                 st.binds.add(bound)
                 self.viz.discard(bound)
-                self.pt[bound] = self.fresh()
+                self.points_to[bound] = self.fresh()
                 if top and self._is_local_module(top):
                     self.local_modules.add(top)
         self.stmts.append(st)
@@ -405,19 +405,21 @@ class Analyzer(StatementKinds, DisplayDetection, FunctionSummaries, AliasTrackin
         free = list(dict.fromkeys(free_names(node) + [
             n for n in outer_names if n not in rules.BUILTINS or n in self.data_bound]))
         local = local_names(node) - set(params)
-        mp, mf, calls, draws = self.function_effects(node, set(params), local)
+        mutated_params, mutated_free, calls, draws = self.function_effects(
+            node, set(params), local)
         prev = [d for d in self.defs if d.name == name]
         d = Definition(name=name, version=len(prev) + 1, cell=cell.index, line=st.line, node=node,
                        text=st.text, lead=st.lead, is_class=is_class, params=params,
                        free=[f for f in free if f != name or is_class], local=local,
-                       mutated_params=mp, mutated_free=mf, calls_user=calls, draws_rng=draws,
-                       seq=st.seq, draws_only=self.draws_only(node, (mp, mf, calls, draws)))
+                       mutated_params=mutated_params, mutated_free=mutated_free,
+                       calls_user=calls, draws_rng=draws, seq=st.seq,
+                       draws_only=self.draws_only(node, mutated_params, mutated_free, draws))
         self.defs.append(d)
         self.current_def[name] = d
         self.data_bound.discard(name)
         self.import_bound.discard(name)
         self.viz.discard(name)
-        self.pt[name] = self.fresh()
+        self.points_to[name] = self.fresh()
         st.kind = "class" if is_class else "def"
         st.defname = name
         st.version = d.version
@@ -450,7 +452,7 @@ class Analyzer(StatementKinds, DisplayDetection, FunctionSummaries, AliasTrackin
         for target, it in facts.loops:
             refs = self.items_of(it)
             for n in names_in_target(target):
-                self.pt[n] = (refs or self.fresh()) | self.pt.get(n, frozenset())
+                self.points_to[n] = (refs or self.fresh()) | self.points_to.get(n, frozenset())
         st.reads = list(facts.reads)
         st.read_pos = {n: (ln + offset, c) for n, (ln, c) in facts.read_pos.items()}
         st.binds = set(facts.binds)
@@ -465,26 +467,21 @@ class Analyzer(StatementKinds, DisplayDetection, FunctionSummaries, AliasTrackin
         # `lst += [x]` extends the list in place: every alias of it changes too (for
         # immutable values this is a plain rebinding, and aliases are none)
         for n in facts.aug_names:
-            if n.id not in self.immutable and n.id in self.pt:
+            if n.id not in self.immutable and n.id in self.points_to:
                 roots.append((n.id, n))
         for call in facts.calls:
             self.call_effects(call, st, roots, extra_reads, offset, cell)
         for call in facts.deferred_calls:
             # user functions referenced inside lambdas/comprehension bodies still need globals
             if isinstance(call.func, ast.Name) and call.func.id in self.current_def:
-                g, _, _, _ = self.effects(call.func.id)
-                if g:
-                    st.calls_needing_globals = True
-                    extra_reads.extend(sorted(g))
+                extra_reads.extend(sorted(self.effects(call.func.id).reads_globals))
         # user functions referenced without a call (df.apply(f), key=f)
         called = {id(c.func) for c in facts.calls + facts.deferred_calls}
         for n in facts.name_loads:
             if n.id in self.current_def and id(n) not in called:
-                g, _, _, draws = self.effects(n.id)
-                if g:
-                    st.calls_needing_globals = True
-                    extra_reads.extend(sorted(g))
-                st.draws_rng |= draws
+                fx = self.effects(n.id)
+                extra_reads.extend(sorted(fx.reads_globals))
+                st.draws_rng |= fx.draws_rng
         for r in extra_reads:
             if r not in st.reads and r not in st.binds:
                 st.reads.append(r)
@@ -513,7 +510,7 @@ class Analyzer(StatementKinds, DisplayDetection, FunctionSummaries, AliasTrackin
         st.loop_binds |= facts.transient  # file handles, exceptions: not final values
         for m in st.mutations:
             for a in m.affected:
-                st.alias_objs[a] = self.pt.get(a, frozenset())
+                st.alias_objs[a] = self.points_to.get(a, frozenset())
         self.update_aliases(st, facts)
         for name in st.binds | st.maybe:
             if st.kind in ("plot",):
@@ -564,21 +561,19 @@ class Analyzer(StatementKinds, DisplayDetection, FunctionSummaries, AliasTrackin
             if name in ("set_seed", "seed_everything", "seed_all"):
                 st.seeds_rng = True
             if name in self.current_def:
-                g, gm, mp, draws = self.effects(name)
+                fx = self.effects(name)
                 d = self.current_def[name]
-                st.draws_rng |= draws
-                if g:
-                    st.calls_needing_globals = True
-                    extra_reads.extend(sorted(g))
-                for m in sorted(gm):
+                st.draws_rng |= fx.draws_rng
+                extra_reads.extend(sorted(fx.reads_globals))
+                for m in sorted(fx.mutates_globals):
                     roots.append((m, call))
                 for i, a in enumerate(call.args):
-                    if i < len(d.params) and d.params[i] in mp:
+                    if i < len(d.params) and d.params[i] in fx.mutates_params:
                         r = root_name(a)
                         if r:
                             roots.append((r, a))
                 for k in call.keywords:
-                    if k.arg in mp:
+                    if k.arg in fx.mutates_params:
                         r = root_name(k.value)
                         if r:
                             roots.append((r, k.value))

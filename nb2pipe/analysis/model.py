@@ -54,7 +54,6 @@ class Stmt:
     seeds_rng: bool = False
     files: list[FileRef] = field(default_factory=list)
     removed: list[tuple[int, str]] = field(default_factory=list)  # (line, text) stripped inside
-    calls_needing_globals: bool = False
     import_names: dict[str, str] = field(default_factory=dict)  # bound name -> import line
     defname: str = ""
     version: int = 0

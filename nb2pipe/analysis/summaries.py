@@ -8,10 +8,26 @@ A mixin of `nb2pipe.analysis.cells.Analyzer`: it shares the analyzer's state (`s
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass, field
 
 from nb2pipe.analysis import rules
 from nb2pipe.analysis.astutil import flat_targets, names_in_target
 from nb2pipe.analysis.names import has_keyword, out_arguments, root_name
+
+
+@dataclass
+class CallEffects:
+    """What a call to a notebook function does to the notebook's state."""
+
+    reads_globals: set[str] = field(default_factory=set)
+    mutates_globals: set[str] = field(default_factory=set)
+    mutates_params: set[str] = field(default_factory=set)  # by parameter name
+    draws_rng: bool = False
+
+    def add_reads(self, other: CallEffects) -> None:
+        """A function referenced or called from this one: its reads and draws count here."""
+        self.reads_globals |= other.reads_globals
+        self.draws_rng |= other.draws_rng
 
 
 def params_copied_first(node: ast.AST, params: set[str]) -> set[str]:
@@ -97,13 +113,13 @@ class FunctionSummaries:
                         mark(root_name(sub.args[idx if idx >= 0 else 0]))
         return mutated_params, mutated_free, calls, draws
 
-    def draws_only(self, node: ast.AST, effects) -> bool:
+    def draws_only(self, node: ast.AST, mutated_params: list[str], mutated_free: list[str],
+                   draws: bool) -> bool:
         """Whether a call to this function only plots or displays (`def plot_scatter(df, loc):
         plt.scatter(...); plt.title(loc)`): then the call is display code, stripped like
         `plt.scatter` itself. It may compute local values for the plot, and set plotting
         configuration (rcParams), but not change its arguments or globals, draw random
         numbers, save or write anything, print, or return a value other than a plot."""
-        mutated_params, mutated_free, _, draws = effects
         if (not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.decorator_list
                 or mutated_params or mutated_free or draws):
             return False
@@ -184,50 +200,41 @@ class FunctionSummaries:
             return True
         return False
 
-    def effects(self, name: str, seen: frozenset[str] = frozenset()):
-        """(notebook globals read, globals mutated, params mutated, draws rng) of a call."""
+    def effects(self, name: str, seen: frozenset[str] = frozenset()) -> CallEffects:
+        """What a call to the notebook function `name` does, through the functions it calls."""
         d = self.current_def.get(name)
         if d is None:
-            return set(), set(), set(), False
-        g = {n for n in d.free if self._is_data_name(n)}
-        gm = {n for n in d.mutated_free if self._is_data_name(n)}
-        mp = set(d.mutated_params)
-        draws = d.draws_rng
+            return CallEffects()
+        fx = CallEffects(reads_globals={n for n in d.free if self._is_data_name(n)},
+                         mutates_globals={n for n in d.mutated_free if self._is_data_name(n)},
+                         mutates_params=set(d.mutated_params), draws_rng=d.draws_rng)
         if d.is_class:
             for n in d.free:
                 if n in self.current_def and n != name and n not in seen:
-                    cg, _, _, cd = self.effects(n, seen | {name})
-                    g |= cg
-                    draws |= cd
-            return g, gm, mp, draws
+                    fx.add_reads(self.effects(n, seen | {name}))
+            return fx
         for callee, pos, kw in d.calls_user:
             if callee in seen or callee == name or callee not in self.current_def:
                 continue
-            cg, cgm, cmp_, cdraws = self.effects(callee, seen | {name})
-            g |= cg
-            gm |= cgm
-            draws |= cdraws
-            cd = self.current_def[callee]
-            for i, r in enumerate(pos):
-                if r and i < len(cd.params) and cd.params[i] in cmp_:
-                    if r in d.params:
-                        mp.add(r)
-                    elif self._is_data_name(r) and r not in d.local:
-                        gm.add(r)
-            for k, r in kw.items():
-                if r and k in cmp_:
-                    if r in d.params:
-                        mp.add(r)
-                    elif self._is_data_name(r) and r not in d.local:
-                        gm.add(r)
+            inner = self.effects(callee, seen | {name})
+            fx.add_reads(inner)
+            fx.mutates_globals |= inner.mutates_globals
+            # an argument the callee mutates is mutated here: a parameter or a global
+            callee_params = self.current_def[callee].params
+            passed = [(callee_params[i], r) for i, r in enumerate(pos) if i < len(callee_params)]
+            for param, r in passed + list(kw.items()):
+                if not r or param not in inner.mutates_params:
+                    continue
+                if r in d.params:
+                    fx.mutates_params.add(r)
+                elif self._is_data_name(r) and r not in d.local:
+                    fx.mutates_globals.add(r)
         # names of other user functions it references are not data
+        called = {c for c, _, _ in d.calls_user}
         for n in d.free:
-            if n in self.current_def and n != name and n not in seen and n not in \
-                    {c for c, _, _ in d.calls_user}:
-                cg, _, _, cd = self.effects(n, seen | {name})
-                g |= cg
-                draws |= cd
-        return g, gm, mp, draws
+            if n in self.current_def and n != name and n not in seen and n not in called:
+                fx.add_reads(self.effects(n, seen | {name}))
+        return fx
 
     def _is_data_name(self, n: str) -> bool:
         if n in rules.BUILTINS and n not in self.data_bound:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from nb2pipe.analysis import rules
 from nb2pipe.analysis.cells import Analysis, Definition, Mutation, Stmt
@@ -22,6 +23,26 @@ from nb2pipe.planning.model import (CommonRef, FileIO, PipelinePlan, SharedDef, 
 from nb2pipe.transform.code import RNG, definition_source, statement_source
 
 KEPT = {"code", "setup", "save"}
+
+
+ProducerKind = Literal["param", "import", "def", "step", "deleted", "undefined", "error"]
+
+
+@dataclass(frozen=True)
+class Producer:
+    """What last gave a name its value, in notebook order: a pipeline parameter, an import,
+    a shared definition, a step (or a step's `del`), or nothing valid ("undefined" when the
+    notebook never assigns it, "error" after a diagnostic)."""
+
+    kind: ProducerKind
+    step: str = ""  # "step" and "deleted": which step
+    import_line: str = ""  # "import": the line that binds the name
+    definition: Definition | None = None  # "def": the version in effect
+
+    @property
+    def carried(self) -> bool:
+        """A value the pipeline hands between steps (a step output or a parameter)."""
+        return self.kind in ("step", "param")
 
 
 @dataclass
@@ -38,9 +59,8 @@ class _StepState:
     common: dict[str, Definition] = field(default_factory=dict)
     bound: set[str] = field(default_factory=set)
     maybe: set[str] = field(default_factory=set)
-    mutated_in: set[str] = field(default_factory=set)
     written: set[str] = field(default_factory=set)
-    producer_at_start: dict = field(default_factory=dict)
+    producer_at_start: dict[str, Producer] = field(default_factory=dict)
     outputs: set[str] = field(default_factory=set)
     upstream: set[str] = field(default_factory=set)
     files: list = field(default_factory=list)
@@ -53,7 +73,6 @@ class _StepState:
     rng_out: bool = False
     bundles: list[set[str]] = field(default_factory=list)  # outputs saved together
     loop_only: set[str] = field(default_factory=set)
-    partial: bool = False
     metrics: list[str] = field(default_factory=list)
     order: int = 0
     live: set[str] = field(default_factory=set)  # see planning/live_globals.py
@@ -96,7 +115,7 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
     # (a name deleted at the end is not a final value even if steps pass it on before)
     final_names = sorted(n for n in {o for s in final_steps for o in s.outputs}
                          | set(an.parameters)
-                         if walk.producer.get(n, ("step",))[0] in ("step", "param"))
+                         if (p := walk.producer.get(n)) is None or p.carried)
     return PipelinePlan(
         package=package, notebook=nb.name, notebook_hash=nb.content_hash, workdir=workdir,
         split=split_mode, steps=tuple(final_steps),
@@ -190,7 +209,7 @@ def _shared_definitions(an: Analysis, diag):
 class _Walk:
     """What the walk over the statements found besides the step states it filled in."""
 
-    producer: dict[str, tuple]
+    producer: dict[str, Producer]
     def_first_use: dict[str, int]
     stripped_cells: list[Stripped]
     metrics: list[tuple[str, str]]
@@ -214,7 +233,7 @@ class _Walker:
 
     def __init__(self, an: Analysis, steps: list[_StepState], names: list[str], diag):
         self.an, self.steps, self.names, self.diag = an, steps, names, diag
-        self.producer: dict[str, tuple] = {p: ("param",) for p in an.parameters}
+        self.producer: dict[str, Producer] = {p: Producer("param") for p in an.parameters}
         self.def_first_use: dict[str, int] = {}
         self.stripped_cells = [Stripped(c, 1, reason, src)
                                for c, reason, src in an.stripped_cells]
@@ -236,12 +255,12 @@ class _Walker:
     def visit(self, st: Stmt, idx: int | None) -> None:
         if st.kind == "import":
             for n, line in st.import_names.items():
-                self.producer[n] = ("import", line)
+                self.producer[n] = Producer("import", import_line=line)
             return
         if st.kind in ("def", "class"):
             d = next(x for x in self.an.definitions
                      if x.name == st.defname and x.version == st.version)
-            self.producer[st.defname] = ("def", d)
+            self.producer[st.defname] = Producer("def", definition=d)
             return
         if st.kind == "param" or idx is None:
             return
@@ -269,13 +288,13 @@ class _Walker:
     def metric_cell(self, st: Stmt, s: _StepState) -> None:
         for m in st.reads:
             p = self.producer.get(m)
-            if p is None or p[0] not in ("step", "param"):
+            if p is None or not p.carried:
                 self.diag("NB308", f"metric '{m}' is not computed by any step", st.cell,
                           st.line, st.col)
                 continue
-            owner = p[1] if p[0] == "step" else s.name
+            owner = p.step if p.kind == "step" else s.name
             self.metrics.append((m, owner))
-            if p[0] == "step":
+            if p.kind == "step":
                 self.steps[self.names.index(owner)].metrics.append(m)
 
     def reads(self, st: Stmt, s: _StepState) -> None:
@@ -286,16 +305,14 @@ class _Walker:
             self.resolve(r, s, st)
             if r == RNG and r not in s.bound and r not in s.maybe:
                 p = self.producer.get(RNG)
-                if p and p[0] == "step" and p[1] != s.name:
-                    s.inputs.setdefault(RNG, p[1])
+                if p and p.kind == "step" and p.step != s.name:
+                    s.inputs.setdefault(RNG, p.step)
 
     def writes(self, st: Stmt, s: _StepState) -> None:
         """Binds, mutations and deletions make this step the producer of the names."""
-        made = ("step", s.name)
+        made = Producer("step", s.name)
         for m in st.mutations:
             for a in m.affected:
-                if a not in s.bound:
-                    s.mutated_in.add(a)  # an alias comes in only if it is an output
                 s.written.add(a)
                 self.producer[a] = made
         for b in st.binds:
@@ -311,7 +328,7 @@ class _Walker:
         s.loop_only -= st.binds - st.loop_binds
         for b in st.deletes:
             s.bound.discard(b)
-            self.producer[b] = ("deleted", s.name)
+            self.producer[b] = Producer("deleted", s.name)
         if self.an.seeded and (st.seeds_rng or st.draws_rng):
             if st.seeds_rng:
                 s.bound.add(RNG)
@@ -328,22 +345,22 @@ class _Walker:
             if name != RNG and not _is_builtin(name):
                 self.unproduced(name, st)
             return
-        if p[0] == "step" and p[1] == s.name:
+        if p.kind == "step" and p.step == s.name:
             # this step changed the object only through an alias (`d.append(3)` after
             # `c = d`), so the name itself is not bound here: it comes in from whoever
             # produced it before the step (the aliasing check below then sees both arrive)
             p = s.producer_at_start.get(name) or p
-        kind = p[0]
+        kind = p.kind
         if kind == "step":
-            if p[1] != s.name:
-                s.inputs.setdefault(name, p[1])
+            if p.step != s.name:
+                s.inputs.setdefault(name, p.step)
         elif kind == "param":
             if name not in s.params:
                 s.params.append(name)
         elif kind == "import":
-            s.imports[name] = p[1]
+            s.imports[name] = p.import_line
         elif kind == "def":
-            d: Definition = p[1]
+            d = p.definition
             s.common[name] = d
             self.def_first_use.setdefault(f"{d.name}#{d.version}", st.seq)
             for g in d.data_globals:
@@ -363,18 +380,18 @@ class _Walker:
             self.diag("NB221", f"name '{name}' is never assigned in the notebook; the step "
                                "raises NameError where the notebook would, if this line runs",
                       st.cell, line, col)
-            self.producer[name] = ("undefined",)
+            self.producer[name] = Producer("undefined")
             return
         hint = (f"; it is assigned later, in cell {later}" if later and later > st.cell
                 else "; it is only assigned in a stripped or skipped cell"
                 if later is None and _assigned_in_stripped(self.an, name) else "")
         self.diag("NB201", f"name '{name}' is read before it is assigned{hint}", st.cell,
                   line, col)
-        self.producer[name] = ("error",)
+        self.producer[name] = Producer("error")
 
 
 def _derive_outputs(an: Analysis, steps: list[_StepState], by_name: dict[str, _StepState],
-                    producer: dict[str, tuple], secret: recompute.Recompute) -> None:
+                    producer: dict[str, Producer], secret: recompute.Recompute) -> None:
     """Outputs: what later steps read, and final values; a value a step hands on without
     binding it comes in first."""
     for s in steps:
@@ -382,8 +399,8 @@ def _derive_outputs(an: Analysis, steps: list[_StepState], by_name: dict[str, _S
             by_name[prod].outputs.add(n)
     final: dict[str, str] = {}
     for n, p in producer.items():
-        if p[0] == "step":
-            final[n] = p[1]
+        if p.kind == "step":
+            final[n] = p.step
     for n, prod in final.items():
         s = by_name[prod]
         if n == RNG or n.startswith("_") or n in s.loop_only or n in secret.flow.final:
@@ -397,14 +414,14 @@ def _derive_outputs(an: Analysis, steps: list[_StepState], by_name: dict[str, _S
             continue
         for n in sorted(live_globals.live_names(s.stmts[-1].seq, classes)):
             prior = s.producer_at_start.get(n)
-            coming = prior is not None and prior[0] in ("step", "param")
+            coming = prior is not None and prior.carried
             if coming or n in s.bound or n in s.maybe:
                 s.live.add(n)
             if not coming or n in s.inputs or n in s.params:
                 continue
-            if prior[0] == "step":
-                s.inputs[n] = prior[1]
-                by_name[prior[1]].outputs.add(n)
+            if prior.kind == "step":
+                s.inputs[n] = prior.step
+                by_name[prior.step].outputs.add(n)
             else:
                 s.params.append(n)
     # a value a step may not (re)bind itself but hands on must come in first
@@ -415,10 +432,10 @@ def _derive_outputs(an: Analysis, steps: list[_StepState], by_name: dict[str, _S
             prior = s.producer_at_start.get(n)
             if prior is None:
                 continue
-            if prior[0] == "step":
-                s.inputs[n] = prior[1]
-                by_name[prior[1]].outputs.add(n)
-            elif prior[0] == "param" and n not in s.params:
+            if prior.kind == "step":
+                s.inputs[n] = prior.step
+                by_name[prior.step].outputs.add(n)
+            elif prior.kind == "param" and n not in s.params:
                 s.params.append(n)
     # outputs added to earlier steps may need inputs of their own: iterate to a fixpoint
     changed = True
@@ -429,10 +446,10 @@ def _derive_outputs(an: Analysis, steps: list[_StepState], by_name: dict[str, _S
                 if n in s.bound or n in s.inputs or n in s.params:
                     continue
                 prior = s.producer_at_start.get(n)
-                if prior and prior[0] == "step":
-                    s.inputs[n] = prior[1]
-                    if n not in by_name[prior[1]].outputs:
-                        by_name[prior[1]].outputs.add(n)
+                if prior and prior.kind == "step":
+                    s.inputs[n] = prior.step
+                    if n not in by_name[prior.step].outputs:
+                        by_name[prior.step].outputs.add(n)
                         changed = True
     for s in steps:
         s.rng_in = RNG in s.inputs
@@ -512,7 +529,7 @@ def _setup_replay(steps: list[_StepState], by_name: dict[str, _StepState], data_
                 if r in bound_local or r in reads:
                     continue
                 p = s.producer_at_start.get(r)
-                if r in s.bound or (p and p[0] in ("step", "param")):
+                if r in s.bound or (p and p.carried):
                     reads.append(r)
             bound_local |= st.binds
         s.setup_reads = [r for r in reads if not _is_builtin(r) or r in data_names]
@@ -524,11 +541,11 @@ def _setup_replay(steps: list[_StepState], by_name: dict[str, _StepState], data_
                 if r in s.inputs or r in s.params:
                     continue
                 p = s.producer_at_start.get(r)
-                if p and p[0] == "step":
-                    s.inputs[r] = p[1]
-                    by_name[p[1]].outputs.add(r)
-                    s.upstream.add(p[1])
-                elif p and p[0] == "param":
+                if p and p.kind == "step":
+                    s.inputs[r] = p.step
+                    by_name[p.step].outputs.add(r)
+                    s.upstream.add(p.step)
+                elif p and p.kind == "param":
                     s.params.append(r)
             # imports the replayed setup needs are in common
     return kept_steps, dropped
@@ -540,9 +557,8 @@ def _render_steps(an: Analysis, kept_steps: list[_StepState],
     kept_names = {s.name for s in kept_steps}
     globals_of_current: dict[str, tuple[str, ...]] = {}
     plan_defs: list[SharedDef] = []
-    renames: dict[str, str] = {}
     for d in an.definitions:
-        src, _ = definition_source(d, _globals_for_def(d, defs_by_name), renames)
+        src, _ = definition_source(d, _globals_for_def(d, defs_by_name))
         plan_defs.append(SharedDef(name=d.name, emit_name=d.emit_name, version=d.version,
                                    cell=d.cell, line=d.line,
                                    kind="class" if d.is_class else "function",
@@ -729,15 +745,15 @@ def _carry_alias_groups(steps: list[_StepState], by_name: dict[str, _StepState])
         for n in sorted(group):
             if s.inputs[n] != producer.name and n not in producer.inputs:
                 prior = producer.producer_at_start.get(n)
-                if not prior or prior[0] != "step":
+                if not prior or prior.kind != "step":
                     problems.append(("NB209", f"'{n}' shares an object with "
                                      f"{', '.join(repr(x) for x in sorted(group - {n}))}, and "
                                      f"step '{s.name}' mutates it (via '{m.root}'), but step "
                                      f"'{producer.name}' cannot hand '{n}' on with them",
                                      st.cell, m.line, m.col))
                     break
-                producer.inputs[n] = prior[1]
-                by_name[prior[1]].outputs.add(n)
+                producer.inputs[n] = prior.step
+                by_name[prior.step].outputs.add(n)
             if n in producer.inputs:
                 arriving.add(n)
             producer.outputs.add(n)

@@ -90,11 +90,11 @@ def _open(project_dir: Path) -> tuple[Project, Store]:
 
 def _run_summary(store: Store, row: Any) -> dict[str, Any]:
     counts: dict[str, int] = {}
-    for r in store.q("SELECT status, COUNT(*) FROM step_runs WHERE run_id=? GROUP BY status",
+    for r in store.rows("SELECT status, COUNT(*) FROM step_runs WHERE run_id=? GROUP BY status",
                      (row["id"],)):
         counts[r[0]] = r[1]
     metrics = {r["name"]: json.loads(r["value"]) for r in
-               store.q("SELECT name, value FROM metrics WHERE run_id=? ORDER BY name",
+               store.rows("SELECT name, value FROM metrics WHERE run_id=? ORDER BY name",
                        (row["id"],))}
     return {"id": row["id"], "status": row["status"], "started": row["started"],
             "ended": row["ended"],
@@ -110,7 +110,7 @@ def _run_summary(store: Store, row: Any) -> dict[str, Any]:
 def list_runs(project_dir: Path) -> list[dict[str, Any]]:
     _, store = _open(project_dir)
     try:
-        return [_run_summary(store, r) for r in store.q("SELECT * FROM runs ORDER BY id")]
+        return [_run_summary(store, r) for r in store.rows("SELECT * FROM runs ORDER BY id")]
     finally:
         store.close()
 
@@ -119,9 +119,9 @@ def _step_detail(store: Store, sr: Any) -> dict[str, Any]:
     comps = _loads(sr["components"]) or {}
     origin = sr
     if sr["cached_from"]:
-        origin = store.q1("SELECT * FROM step_runs WHERE id=?", (sr["cached_from"],)) or sr
+        origin = store.one("SELECT * FROM step_runs WHERE id=?", (sr["cached_from"],)) or sr
     outs = {}
-    for o in store.q("SELECT o.name, o.sha, o.version, a.format, a.type, a.size FROM outputs o "
+    for o in store.rows("SELECT o.name, o.sha, o.version, a.format, a.type, a.size FROM outputs o "
                      "JOIN artifacts a ON a.sha=o.sha WHERE o.step_run_id=? ORDER BY o.name",
                      (sr["id"],)):
         outs[o["name"]] = {"sha256": o["sha"], "version": o["version"], "format": o["format"],
@@ -129,7 +129,7 @@ def _step_detail(store: Store, sr: Any) -> dict[str, Any]:
     written = {w["path"]: {"sha256": w["sha"], "size": w["size"]}
                for w in store.written_of(sr["id"])}
     metrics = {m["name"]: json.loads(m["value"]) for m in
-               store.q("SELECT name, value FROM metrics WHERE step_run_id=?", (sr["id"],))}
+               store.rows("SELECT name, value FROM metrics WHERE step_run_id=?", (sr["id"],))}
     return {"status": sr["status"], "fingerprint": sr["fingerprint"],
             "cached_from_run": origin["run_id"] if sr["cached_from"] else None,
             "started": sr["started"], "ended": sr["ended"],
@@ -146,16 +146,16 @@ def show_run(project_dir: Path, ref: str) -> dict[str, Any]:
     project, store = _open(project_dir)
     try:
         run_id = store.resolve_run(ref)
-        row = store.q1("SELECT * FROM runs WHERE id=?", (run_id,))
+        row = store.one("SELECT * FROM runs WHERE id=?", (run_id,))
         out = _run_summary(store, row)
         out["notebook"] = row["notebook"]
         out["package"] = row["package"]
         steps = {}
-        for name in project.order + [r["step"] for r in store.q(
+        for name in project.order + [r["step"] for r in store.rows(
                 "SELECT step FROM step_runs WHERE run_id=?", (run_id,))]:
             if name in steps:
                 continue
-            sr = store.q1("SELECT * FROM step_runs WHERE run_id=? AND step=?", (run_id, name))
+            sr = store.one("SELECT * FROM step_runs WHERE run_id=? AND step=?", (run_id, name))
             if sr is not None:
                 steps[name] = _step_detail(store, sr)
         out["step_runs"] = steps
@@ -242,12 +242,12 @@ def step_logs(project_dir: Path, ref: str, step: str) -> dict[str, Any]:
     _, store = _open(project_dir)
     try:
         run_id = store.resolve_run(ref)
-        sr = store.q1("SELECT * FROM step_runs WHERE run_id=? AND step=?", (run_id, step))
+        sr = store.one("SELECT * FROM step_runs WHERE run_id=? AND step=?", (run_id, step))
         if sr is None:
             raise KeyError(f"run {run_id} has no step {step!r}")
         sid = sr["cached_from"] or sr["id"]
         logs = {r["stream"]: r["text"] for r in
-                store.q("SELECT stream, text FROM logs WHERE step_run_id=?", (sid,))}
+                store.rows("SELECT stream, text FROM logs WHERE step_run_id=?", (sid,))}
         return {"run": run_id, "step": step, "status": sr["status"], "error": sr["error"],
                 "cached_from_step_run": sr["cached_from"], "stdout": logs.get("stdout", ""),
                 "stderr": logs.get("stderr", "")}
@@ -262,7 +262,7 @@ def artifact_folder(project_dir: Path, ref: str, name: str, step: str | None = N
     project, store = _open(project_dir)
     try:
         run_id = store.resolve_run(ref)
-        rows = store.q("SELECT s.step, o.sha FROM outputs o JOIN step_runs s ON "
+        rows = store.rows("SELECT s.step, o.sha FROM outputs o JOIN step_runs s ON "
                        "s.id=o.step_run_id WHERE s.run_id=? AND o.name=?", (run_id, name))
         by_step = {r["step"]: r["sha"] for r in rows}
         if step is not None:
@@ -282,7 +282,7 @@ def artifact_folder(project_dir: Path, ref: str, name: str, step: str | None = N
 
 def _why_not_persisted(store: Store, run_id: int, name: str, step: str | None) -> str:
     """The recorded reason a run has no artifact for `name` (empty when there is none)."""
-    rows = store.q("SELECT s.step, n.reason FROM not_persisted n JOIN step_runs s ON "
+    rows = store.rows("SELECT s.step, n.reason FROM not_persisted n JOIN step_runs s ON "
                    "s.id=n.step_run_id WHERE s.run_id=? AND n.name=?", (run_id, name))
     reasons = [r["reason"] for r in rows if step is None or r["step"] == step]
     return reasons[-1] if reasons else ""
@@ -301,8 +301,8 @@ def load_values(project_dir: Path, ref: str = "latest",
     project, store = _open(project_dir)
     try:
         run_id = store.resolve_run(ref)
-        params = _loads(store.q1("SELECT params FROM runs WHERE id=?", (run_id,))[0]) or {}
-        rows = store.q("SELECT s.step, o.name, o.sha FROM outputs o JOIN step_runs s ON "
+        params = _loads(store.one("SELECT params FROM runs WHERE id=?", (run_id,))[0]) or {}
+        rows = store.rows("SELECT s.step, o.name, o.sha FROM outputs o JOIN step_runs s ON "
                        "s.id=o.step_run_id WHERE s.run_id=?", (run_id,))
         shas = {(r["step"], r["name"]): r["sha"] for r in rows}
         runtime = _runtime(project)

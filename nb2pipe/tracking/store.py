@@ -239,14 +239,14 @@ class Store:
             raise
         self.db.execute("COMMIT")
 
-    def q(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+    def rows(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
         return self.db.execute(sql, args).fetchall()
 
-    def q1(self, sql: str, args: tuple = ()) -> sqlite3.Row | None:
+    def one(self, sql: str, args: tuple = ()) -> sqlite3.Row | None:
         return self.db.execute(sql, args).fetchone()
 
     def kv_get(self, key: str) -> Any:
-        row = self.q1("SELECT value FROM kv WHERE key=?", (key,))
+        row = self.one("SELECT value FROM kv WHERE key=?", (key,))
         return json.loads(row[0]) if row else None
 
     def kv_set(self, key: str, value: Any) -> None:
@@ -315,7 +315,7 @@ class Store:
                     h.update(self.data_hash(p).encode())
             return "dir:" + h.hexdigest()
         key = str(path.resolve())
-        row = self.q1("SELECT size, mtime_ns, ino, sha, checked FROM stat_cache WHERE path=?",
+        row = self.one("SELECT size, mtime_ns, ino, sha, checked FROM stat_cache WHERE path=?",
                       (key,))
         # an entry is trusted only if the file was not modified within 2 s of hashing it
         # ("racily clean" in git's words): a same-size rewrite in the same tick could hide
@@ -362,7 +362,7 @@ class Store:
                        (status, time.time(), error, run_id))
 
     def step_row(self, run_id: int, step: str) -> sqlite3.Row:
-        row = self.q1("SELECT * FROM step_runs WHERE run_id=? AND step=?", (run_id, step))
+        row = self.one("SELECT * FROM step_runs WHERE run_id=? AND step=?", (run_id, step))
         assert row is not None
         return row
 
@@ -374,30 +374,30 @@ class Store:
 
     def find_cached(self, step: str, fingerprint: str) -> sqlite3.Row | None:
         """The newest finished run of this step with this fingerprint whose artifacts exist."""
-        rows = self.q("SELECT * FROM step_runs WHERE step=? AND fingerprint=? AND "
+        rows = self.rows("SELECT * FROM step_runs WHERE step=? AND fingerprint=? AND "
                       "status='finished' ORDER BY id DESC LIMIT 5", (step, fingerprint))
         for row in rows:
-            outs = self.q("SELECT o.sha, a.size FROM outputs o JOIN artifacts a ON a.sha=o.sha "
+            outs = self.rows("SELECT o.sha, a.size FROM outputs o JOIN artifacts a ON a.sha=o.sha "
                           "WHERE o.step_run_id=?", (row["id"],))
             if all(self.artifact_ok(o["sha"], o["size"]) for o in outs):
                 return row
         return None
 
     def latest_finished(self, step: str) -> sqlite3.Row | None:
-        return self.q1("SELECT * FROM step_runs WHERE step=? AND status IN ('finished', "
+        return self.one("SELECT * FROM step_runs WHERE step=? AND status IN ('finished', "
                        "'cached') ORDER BY id DESC LIMIT 1", (step,))
 
     def outputs_of(self, step_run_id: int) -> dict[str, str]:
         return {r["name"]: r["sha"] for r in
-                self.q("SELECT name, sha FROM outputs WHERE step_run_id=?", (step_run_id,))}
+                self.rows("SELECT name, sha FROM outputs WHERE step_run_id=?", (step_run_id,))}
 
     def not_persisted_of(self, step_run_id: int) -> dict[str, dict[str, Any]]:
         return {r["name"]: {"type": r["type"], "reason": r["reason"]} for r in
-                self.q("SELECT name, type, reason FROM not_persisted WHERE step_run_id=? "
+                self.rows("SELECT name, type, reason FROM not_persisted WHERE step_run_id=? "
                        "ORDER BY name", (step_run_id,))}
 
     def written_of(self, step_run_id: int) -> list[sqlite3.Row]:
-        return self.q("SELECT * FROM written_files WHERE step_run_id=?", (step_run_id,))
+        return self.rows("SELECT * FROM written_files WHERE step_run_id=?", (step_run_id,))
 
     def record_cached(self, run_id: int, step: str, source: sqlite3.Row, fingerprint: str,
                       components: dict) -> None:
@@ -468,7 +468,7 @@ class Store:
     def reap(self) -> None:
         """Mark runs whose process is gone (killed) as interrupted; drop their tmp folders."""
         host = socket.gethostname()
-        dead = [r["id"] for r in self.q("SELECT id, pid, host FROM runs WHERE status='running'")
+        dead = [r["id"] for r in self.rows("SELECT id, pid, host FROM runs WHERE status='running'")
                 if r["host"] == host and not pid_alive(r["pid"])]
         if dead:
             with self.tx() as db:
@@ -490,16 +490,16 @@ class Store:
     def resolve_run(self, ref: str | int) -> int:
         ref = str(ref)
         if ref in ("latest", "last", "-1"):
-            row = self.q1("SELECT MAX(id) FROM runs")
+            row = self.one("SELECT MAX(id) FROM runs")
             if row is None or row[0] is None:
                 raise StoreError("no runs recorded yet")
             return int(row[0])
         if ref.startswith("latest~") and ref[7:].isdigit():
-            rows = self.q("SELECT id FROM runs ORDER BY id DESC LIMIT 1 OFFSET ?",
+            rows = self.rows("SELECT id FROM runs ORDER BY id DESC LIMIT 1 OFFSET ?",
                           (int(ref[7:]),))
             if not rows:
                 raise StoreError(f"no run {ref}")
             return int(rows[0][0])
-        if not ref.isdigit() or self.q1("SELECT id FROM runs WHERE id=?", (int(ref),)) is None:
+        if not ref.isdigit() or self.one("SELECT id FROM runs WHERE id=?", (int(ref),)) is None:
             raise StoreError(f"no run {ref!r} (see `nb2pipe runs list`)")
         return int(ref)

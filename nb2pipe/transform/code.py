@@ -101,13 +101,13 @@ def statement_source(st: Stmt, globals_of: dict[str, tuple[str, ...]]) -> tuple[
     return lead + ast.unparse(node), False
 
 
-def definition_source(d: Definition, globals_of: dict[str, tuple[str, ...]],
-                      renames: dict[str, str]) -> tuple[str, bool]:
+def definition_source(d: Definition,
+                      globals_of: dict[str, tuple[str, ...]]) -> tuple[str, bool]:
     """A shared function/class, with notebook globals as keyword-only parameters."""
     node = d.node
     own = globals_of.get(d.name, ()) if not d.is_class else ()
     # inside an old version, its own name (recursion) refers to that version
-    local_renames = dict(renames)
+    local_renames: dict[str, str] = {}
     if d.emit_name != d.name:
         local_renames[d.name] = d.emit_name
     inner_globals = {k: v for k, v in globals_of.items()}
