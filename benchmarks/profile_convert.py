@@ -123,9 +123,9 @@ def profile_inprocess(nb: Path, work: Path) -> dict:
         pass
     for name in sorted(getattr(registry, "_EMITTERS", {})):  # one row per emitter
         ph.wrap_item(registry._EMITTERS, name, f"    emitter {name}")
-    import nb2pipe.emit.pyfmt as pyfmt
+    import nb2pipe.emit.blackchild as blackchild
 
-    ph.wrap(pyfmt, "_black", "  black (the notebook's code blocks)")
+    ph.wrap(blackchild, "_black", "  black (the notebook's code blocks)")
     os.environ["NB2PIPE_NO_CACHE"] = "1"  # a first conversion: nothing cached on disk
     ph.wrap(api, "_self_check", "compile check (_self_check)")
     ph.wrap(writer, "write_tree", "write_tree")

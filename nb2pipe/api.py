@@ -327,10 +327,10 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
         if nb_path.exists() and out.resolve() == nb_path.resolve():
             return ConversionResult("failed", shown, str(out), diagnostics=(Diagnostic(
                 "NB404", "output folder is the notebook itself", path=shown),))
-        from nb2pipe.emit import package, pyfmt
+        from nb2pipe.emit import codefmt, package
 
-        pyfmt.CACHE.load(nb_path)
-        pyfmt.CACHE.spawn()  # a child imports black while we read and plan
+        codefmt.CACHE.load(nb_path)
+        codefmt.CACHE.spawn()  # a child imports black while we read and plan
         plan, diags, nb, cap, cap_diag, joins = _plan_and_capture(
             nb_path, out, name, split, ignore, capture, dry_run, shown)
         if plan is None or has_errors(diags):
@@ -339,7 +339,7 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
             return ConversionResult("failed", shown, str(out), plan=plan,
                                     diagnostics=tuple(diags + [cap_diag]))
         cap_data = cap.data if cap is not None else None
-        pyfmt.CACHE.start(package.code_blocks(plan))  # black works while we go on
+        codefmt.CACHE.start(package.code_blocks(plan))  # black works while we go on
         if self_check:
             # converting twice must give the same plan (rendering a plan is a pure function
             # of it; tests/test_determinism.py converts in separate processes, other hash
@@ -372,7 +372,7 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
         rep = write_tree(out, {**files, **(cap.files if cap is not None else {})}, lock, force,
                          shown, protect=(nb_path,))
         all_diags = tuple(diags + rep.diagnostics)
-        pyfmt.CACHE.save()
+        codefmt.CACHE.save()
         status = "failed" if has_errors(rep.diagnostics) else (
             "converted" if rep.written or rep.removed else "unchanged")
         return ConversionResult(status, shown, str(out), plan=plan, diagnostics=all_diags,
@@ -394,8 +394,8 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
             "NB403", f"internal error {type(exc).__name__}: {exc} — please report it{where}",
             path=shown),), internal_error=f"{type(exc).__name__}: {exc}{where}")
     finally:
-        if "nb2pipe.emit.pyfmt" in sys.modules:  # no formatting child outlives a conversion
-            sys.modules["nb2pipe.emit.pyfmt"].CACHE.close()
+        if "nb2pipe.emit.codefmt" in sys.modules:  # no formatting child outlives a conversion
+            sys.modules["nb2pipe.emit.codefmt"].CACHE.close()
         if "nb2pipe.emit.blackchild" in sys.modules:
             sys.modules["nb2pipe.emit.blackchild"].discard_early()
 

@@ -22,7 +22,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from nb2pipe.api import convert  # noqa: E402
-from nb2pipe.emit import pyfmt  # noqa: E402
+from nb2pipe.emit import blackchild, codefmt, pyfmt  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 MODE = black.Mode()
@@ -159,7 +159,7 @@ BLOCKS = [
 
 @pytest.mark.parametrize("src", BLOCKS)
 def test_code_block_in_a_function_matches_black_of_the_whole_function(src):
-    body = pyfmt.code(src, 1)
+    body = codefmt.code(src, 1)
     whole = f"def step(a):\n    a = 1\n{body}\n    return a\n"
     assert black.format_str(whole, mode=MODE) == whole
 
@@ -181,12 +181,12 @@ def test_cache_gives_the_same_bytes_and_survives_corruption(tmp_path, monkeypatc
     assert first.ok
     cache_files = list((tmp_path / "cache").rglob("*.json"))
     assert len(cache_files) == 1
-    pyfmt.CACHE.memory.clear()  # a new process: only the disk cache
+    codefmt.CACHE.memory.clear()  # a new process: only the disk cache
     second = convert(nb, tmp_path / "b" / "out")
-    assert pyfmt.CACHE.loaded_from_disk > 0
+    assert codefmt.CACHE.loaded_from_disk > 0
     assert second.files == first.files
     cache_files[0].write_bytes(b"\x80\x04garbage")  # corrupt: ignored, rebuilt
-    pyfmt.CACHE.memory.clear()
+    codefmt.CACHE.memory.clear()
     third = convert(nb, tmp_path / "c" / "out")
     assert third.ok and third.files == first.files
     assert any('total = df["a"].sum()' in text for text in third.files.values())
@@ -203,12 +203,12 @@ def test_two_process_formatting_gives_the_same_blocks(tmp_path, monkeypatch):
     monkeypatch.setenv("NB2PIPE_NO_CACHE", "1")
     nb = write_notebook(120, tmp_path / "nb.ipynb", seed=5)
     serial_env = {"NB2PIPE_NO_PARALLEL": "1"}
-    monkeypatch.setattr(pyfmt, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(codefmt, "PARALLEL_MIN", 1)
     results = {}
     for mode in ("parallel", "serial"):
         for k, v in (serial_env if mode == "serial" else {}).items():
             monkeypatch.setenv(k, v)
-        pyfmt.CACHE.memory.clear()
+        codefmt.CACHE.memory.clear()
         res = convert(nb, tmp_path / mode / "out", dry_run=True)
         assert res.ok, [d.format() for d in res.diagnostics]
         results[mode] = res.files
@@ -216,11 +216,12 @@ def test_two_process_formatting_gives_the_same_blocks(tmp_path, monkeypatch):
     blocks = [(t, d) for t, d in __import__("nb2pipe.emit.package", fromlist=["x"])
               .code_blocks(res.plan) if t.strip()]
     assert len(blocks) > 10
-    pyfmt.CACHE.memory.clear()
+    codefmt.CACHE.memory.clear()
     monkeypatch.delenv("NB2PIPE_NO_PARALLEL")
-    child = pyfmt._fork_formatter({pyfmt.CACHE.key(t, d): (t, d) for t, d in blocks})
-    got = pyfmt._join_formatter(child)
-    assert got and all(got[pyfmt.CACHE.key(t, d)] == pyfmt._format_fragment(t, d)
+    child = blackchild.FormatterChild.start({codefmt.CACHE.key(t, d): (t, d)
+                                              for t, d in blocks})
+    got = child.results()
+    assert got and all(got[codefmt.CACHE.key(t, d)] == blackchild.format_fragment(t, d)
                        for t, d in blocks)
 
 
@@ -262,8 +263,8 @@ def test_every_block_black_formats_is_announced_ahead(tmp_path, monkeypatch):
 
     monkeypatch.setenv("NB2PIPE_NO_CACHE", "1")
     asked: list[tuple[str, int]] = []
-    real = pyfmt._format_fragment
-    monkeypatch.setattr(pyfmt, "_format_fragment",
+    real = blackchild.format_fragment
+    monkeypatch.setattr(codefmt, "format_fragment",
                         lambda text, depth: asked.append((text, depth)) or real(text, depth))
     for sample in sorted((REPO / "sample_notebooks").glob("*.ipynb")):
         res = convert(sample, tmp_path / sample.stem / "out", dry_run=True)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
-from nb2pipe.emit import pyfmt
+from nb2pipe.emit import codefmt, pyfmt, template
 from nb2pipe.planning import live_globals
 from nb2pipe.planning.model import PipelinePlan, Step
 
@@ -46,7 +44,7 @@ def step_module(plan: PipelinePlan, step: Step, capture=None) -> str:
     out = [header(plan), pyfmt.docstring(f"Step `{step.name}`: {_q(step.title)} "
                                          f"({_cells(step.cells)} of {plan.notebook}).", 0), ""]
     if step.imports:
-        out.append(pyfmt.code("\n".join(step.imports), 0))
+        out.append(codefmt.code("\n".join(step.imports), 0))
         out.append("")
     needs_common = (bool(step.setup_from) or step.rng_in or step.rng_out
                     or bool(step.live_globals))
@@ -65,7 +63,7 @@ def step_module(plan: PipelinePlan, step: Step, capture=None) -> str:
     t_out = types["outputs"]
     sig = _signature(plan, step, types["inputs"])
     if step.params:  # defaults are the notebook's literals: black normalizes them
-        out.append(pyfmt.statement(_signature_statement(step, sig), 0).rsplit("\n", 1)[0])
+        out.append(codefmt.statement(_signature_statement(step, sig), 0).rsplit("\n", 1)[0])
     else:
         out.append(pyfmt.block(pyfmt.Br(f"def {step.name}(", sig, "):", "def"), 0))
     doc = [f"{_q(step.title)} — {_cells(step.cells)} of {plan.notebook}.", ""]
@@ -89,7 +87,7 @@ def step_module(plan: PipelinePlan, step: Step, capture=None) -> str:
                                         [f"{r}={r}" for r in o.setup_reads], ")"), 1))
     if step.rng_in:
         out.append("    _common.set_rng_state(_rng)")
-    body = pyfmt.code(step.body, 1)
+    body = codefmt.code(step.body, 1)
     if body:
         out.append(body)
     ret = [f"{pyfmt.q(n)}: _runtime.bound(locals(), {pyfmt.q(n)})" if n in step.maybe_unbound
@@ -131,36 +129,6 @@ def _param_default(plan: PipelinePlan, name: str) -> str:
     return "None"
 
 
-RNG_HELPERS = '''
-
-def get_rng_state():
-    """The global random state of random, numpy and torch (those imported)."""
-    import random
-    import sys
-
-    state = {"random": random.getstate()}
-    if "numpy" in sys.modules:
-        state["numpy"] = sys.modules["numpy"].random.get_state()
-    if "torch" in sys.modules:
-        state["torch"] = sys.modules["torch"].get_rng_state()
-    return state
-
-
-def set_rng_state(state):
-    """Restore the random state the notebook had when this step started."""
-    if state is None:
-        return
-    import random
-    import sys
-
-    random.setstate(state["random"])
-    if "numpy" in state:
-        import numpy
-
-        numpy.random.set_state(state["numpy"])
-    if "torch" in state and "torch" in sys.modules:
-        sys.modules["torch"].set_rng_state(state["torch"])
-'''
 
 
 def _definition_label(d) -> str:
@@ -182,7 +150,7 @@ def _common_imports(plan: PipelinePlan) -> str:
 
 
 def code_blocks(plan: PipelinePlan) -> list[tuple[str, int]]:
-    """The notebook's code blocks the modules below pass to black (pyfmt.code), with their
+    """The notebook's code blocks the modules below pass to black (codefmt.code), with their
     depth: formatted ahead, in a forked child while the conversion goes on (FormatCache.start)."""
     blocks = [(s.body, 1) for s in plan.steps]
     blocks += [("\n".join(s.imports), 0) for s in plan.steps if s.imports]
@@ -201,7 +169,7 @@ def common_module(plan: PipelinePlan) -> str:
                                          f"steps of {plan.notebook}.", 0), ""]
     section = _common_imports(plan)
     if section:
-        out.append(pyfmt.code(section, 0))
+        out.append(codefmt.code(section, 0))
     else:
         out.pop()  # what follows the docstring brings its own blank lines
     live = sorted({n for d in plan.definitions if d.kind == "class" for n in d.data_globals})
@@ -209,7 +177,7 @@ def common_module(plan: PipelinePlan) -> str:
         out += ["", live_globals.DECLARATION_COMMENT]  # one blank line, as black has it
         out += [f"{n} = None" for n in live]
     for d in plan.definitions:
-        out += ["", "", pyfmt.code(_definition_label(d) + "\n" + d.code, 0)]
+        out += ["", "", codefmt.code(_definition_label(d) + "\n" + d.code, 0)]
     for s in plan.steps:
         if not s.has_setup:
             continue
@@ -218,11 +186,11 @@ def common_module(plan: PipelinePlan) -> str:
                                         "def"), 0))
         out.append(pyfmt.docstring(f"Setup state the notebook establishes in step `{s.name}`; "
                                    "every later step replays it.", 1))
-        body = pyfmt.code(s.setup_body, 1).rstrip("\n")
+        body = codefmt.code(s.setup_body, 1).rstrip("\n")
         if body:
             out.append(body)
     if plan.seeded:
-        out.append(RNG_HELPERS.rstrip("\n"))
+        out.append("\n\n" + template.without_docstring("rng_state.py").rstrip("\n"))
     if not plan.definitions and not any(s.has_setup for s in plan.steps) and not plan.seeded:
         out += ["", "# The notebook defines no shared functions, classes or setup state."]
     return "\n".join(out) + "\n"
@@ -241,7 +209,7 @@ def pipeline_module(plan: PipelinePlan) -> str:
     out += ["", "# Pipeline parameters and their defaults (from the notebook's parameters cell)."]
     params = _parameters_statement(plan)
     # the defaults are the notebook's literals: black normalizes them
-    out.append(pyfmt.statement(params, 0) if plan.parameters else params)
+    out.append(codefmt.statement(params, 0) if plan.parameters else params)
     out.append("")
     out.append("# Steps in notebook order: their inputs, parameters, outputs and upstream steps.")
     steps = pyfmt.Br("{", [pyfmt.Br(f"{pyfmt.q(s.name)}: {{", pyfmt.dict_items(
@@ -300,12 +268,8 @@ def main_module(plan: PipelinePlan) -> str:
 
 
 def runtime_module(plan: PipelinePlan) -> str:
-    src = (Path(__file__).parent / "runtime_src.py").read_text(encoding="utf-8")
-    # json.dumps quotes the way black does, so the (already black-formatted) template needs
-    # no formatting pass
-    src = src.replace('"__PACKAGE__"', json.dumps(plan.package)).replace(
-        '"__WORKDIR__"', json.dumps(plan.workdir))
-    return header(plan) + src
+    return header(plan) + template.render(
+        "_runtime.py", values={"PACKAGE": plan.package, "WORKDIR": plan.workdir})
 
 
 def package_files(plan: PipelinePlan, capture=None) -> dict[str, str]:

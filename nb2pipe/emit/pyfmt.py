@@ -1,17 +1,13 @@
-"""Black's layout without running black on what nb2pipe writes itself.
+"""Black's layout for what nb2pipe writes itself, without running black.
 
 Generated modules must be black-formatted, but black costs about 5 µs per character, and most
 of a generated project is nb2pipe's own scaffolding (the pipeline's step table, signatures,
-return dictionaries, the test and Kubeflow modules), not the notebook's code. So:
-
-- scaffolding is laid out here the way black lays it out: double-quoted strings, a bracketed
-  construct on one line when it fits in 88 columns, else split at its outer bracket, with the
-  body on one line (calls, signatures) or one item per line with a trailing comma
-  (collections, imports, bodies that do not fit), recursively;
-- the notebook's own code goes through black, a statement block at a time (`code`), inside a
-  wrapper that gives black the same context as the generated file (depth, the line before,
-  the line after), cached in memory and on disk per notebook (`FormatCache`), so a
-  re-conversion after a small edit formats only the cells that changed.
+return dictionaries, the test and Kubeflow modules), not the notebook's code. So scaffolding
+is laid out here the way black lays it out: double-quoted strings, a bracketed construct on
+one line when it fits in 88 columns, else split at its outer bracket, with the body on one
+line (calls, signatures) or one item per line with a trailing comma (collections, imports,
+bodies that do not fit), recursively. The notebook's own code goes through black in
+`codefmt`; fixed scaffolding comes from `template`.
 
 `tests/test_format.py` checks that black leaves every generated file unchanged, on the golden
 cases, the sample notebooks and generated notebooks of a few hundred cells.
@@ -19,15 +15,9 @@ cases, the sample notebooks and generated notebooks of a few hundred cells.
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
-import os
 import re
-import sys
 import unicodedata
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Union
 
 LINE_LENGTH = 88
@@ -228,204 +218,3 @@ def docstring(text: str, depth: int) -> str:
         if len(last) + 3 > LINE_LENGTH:
             closing = "\n" + indent + '"""'
     return indent + '"""' + body + closing
-
-
-# ---------------------------------------------------------------------------------------------
-# the notebook's code, through black
-# ---------------------------------------------------------------------------------------------
-
-from nb2pipe.emit.blackchild import (  # noqa: E402 - the child's half of the machinery
-    _can_fork,
-    _fork_formatter,
-    _format_fragment,
-    _join_formatter,
-    _kill,
-    _send,
-    _spawn_formatter,
-    adopt_early,
-)
-
-MEMORY_LIMIT = 50_000
-# below this many characters of unformatted code, a second process costs more than it saves
-PARALLEL_MIN = 20_000
-
-
-class FormatCache:
-    """black's output per code fragment: in memory for this process, and on disk per notebook
-    (the fragments of its last conversion), keyed by a hash of the fragment, its depth and
-    black's version. A conversion after a small edit formats only the cells that changed."""
-
-    def __init__(self) -> None:
-        self.memory: dict[str, str] = {}
-        self.used: dict[str, str] = {}
-        self.path: Path | None = None
-        self.loaded_from_disk = 0
-        self.child: tuple[int, int] | None = None  # (pid, read end) of a formatting child
-        self.spawned: tuple[int, int, int] | None = None  # a child waiting for its blocks
-        self.local: dict[str, tuple[str, int]] = {}  # this process's share, formatted lazily
-
-    def key(self, text: str, depth: int) -> str:
-        return hashlib.blake2b(f"{_black_version()}\0{depth}\0{text}".encode("utf-8", "replace"),
-                               digest_size=16).hexdigest()
-
-    def load(self, notebook: Path | None) -> None:
-        """Start a conversion of `notebook`: its fragments from the last conversion join the
-        in-memory ones (kept across conversions in one process, up to MEMORY_LIMIT)."""
-        self.close()
-        if len(self.memory) > MEMORY_LIMIT:
-            self.memory.clear()
-        self.used = {}
-        self.loaded_from_disk = 0
-        self.path = _cache_file(notebook) if notebook is not None else None
-        if self.path is None:
-            return
-        try:
-            with open(self.path, encoding="utf-8") as fh:
-                stored = json.load(fh)
-            if isinstance(stored, dict) and all(isinstance(v, str) for v in stored.values()):
-                self.memory.update(stored)
-                self.loaded_from_disk = len(stored)
-        except (OSError, ValueError):
-            pass  # missing or damaged: formatted again, and rewritten
-
-    def save(self) -> None:
-        """Keep exactly the fragments this conversion used (bounded by the notebook)."""
-        if self.path is None or not self.used:
-            return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(self.used, fh, ensure_ascii=False, separators=(",", ":"))
-            os.replace(tmp, self.path)
-        except OSError:
-            pass
-
-    def spawn(self) -> None:
-        """Fork the formatting child now, so it imports black while this process reads and
-        plans the notebook (see `start`)."""
-        self.close()
-        self.spawned = adopt_early()  # forked by the command line already
-        if self.spawned is None and _can_fork():
-            self.spawned = _spawn_formatter()
-
-    def _hand_over(self, blocks: dict[str, tuple[str, int]]):
-        spawned, self.spawned = self.spawned, None
-        if spawned is not None:
-            return _send(spawned, blocks)
-        return _fork_formatter(blocks)
-
-    def start(self, blocks) -> None:
-        """Start formatting the blocks a conversion will ask for, in a forked child, while
-        this process goes on (the self-check's second plan, the other emitters): a small
-        notebook's first conversion then never imports black here, and a large one formats
-        half of its code in the child and half here, on two cores. Only in a single-threaded
-        process on Linux with two or more CPUs (fork is unsafe with threads, as in a Jupyter
-        server); otherwise, or if the child fails, blocks are formatted here when asked for.
-        The results are joined at the first `get` (`finish`)."""
-        self.finish()
-        todo: dict[str, tuple[str, int]] = {}
-        for text, depth in blocks:
-            if text.strip() and len(text) <= BLACK_LIMIT:
-                k = self.key(text, depth)
-                if k not in self.memory:
-                    todo[k] = (text, depth)
-        if not todo or not (self.spawned is not None or _can_fork()):
-            self.close()  # nothing to do (all cached): a spawned child is not needed
-            return
-        if sum(len(t) for t, _ in todo.values()) < PARALLEL_MIN:
-            self.child = self._hand_over(todo)
-            if self.child is None:
-                self.local = todo
-            return
-        halves: tuple[dict, dict] = ({}, {})
-        sizes = [0, 0]
-        for k, (text, depth) in sorted(todo.items(), key=lambda kv: -len(kv[1][0])):
-            i = 0 if sizes[0] <= sizes[1] else 1
-            halves[i][k] = (text, depth)
-            sizes[i] += len(text)
-        self.child = self._hand_over(halves[0])
-        self.local = halves[1] if self.child is not None else todo
-
-    def finish(self) -> None:
-        """Format this process's share and take the child's results (whatever the child did
-        not deliver is formatted on demand)."""
-        local, self.local = self.local, {}
-        for k, (text, depth) in local.items():
-            if k not in self.memory:
-                self.memory[k] = _format_fragment(text, depth)
-        child, self.child = self.child, None
-        if child is not None:
-            self.memory.update(_join_formatter(child))
-
-    def close(self) -> None:
-        """Abandon a conversion: stop a child that is still formatting or waiting."""
-        self.local = {}
-        child, self.child = self.child, None
-        if child is not None:
-            _kill(child[0], child[1])
-        spawned, self.spawned = self.spawned, None
-        if spawned is not None:
-            _kill(spawned[0], spawned[1], spawned[2])
-
-    def get(self, text: str, depth: int) -> str:
-        if self.child is not None or self.local:
-            self.finish()
-        k = self.key(text, depth)
-        out = self.memory.get(k)
-        if out is None:
-            out = _format_fragment(text, depth)
-            self.memory[k] = out
-        self.used[k] = out
-        return out
-
-
-def _cache_file(notebook: Path) -> Path | None:
-    if os.environ.get("NB2PIPE_NO_CACHE"):
-        return None
-    from nb2pipe.tracking.cachedir import cache_dir
-
-    folder = cache_dir()
-    try:
-        name = hashlib.blake2b(str(Path(notebook).resolve()).encode("utf-8", "replace"),
-                               digest_size=12).hexdigest()
-    except OSError:
-        return None
-    return folder / "format" / f"{name}.json"
-
-
-@functools.lru_cache(maxsize=1)
-def _black_version() -> str:
-    """Identifies the installed black without importing it or scanning package metadata
-    (importlib.metadata.version costs ~30 ms): its package file's path, size and mtime."""
-    import importlib.util
-
-    try:
-        spec = importlib.util.find_spec("black")
-        origin = spec.origin if spec is not None else None
-        if origin:
-            st = os.stat(origin)
-            return f"{origin}:{st.st_size}:{st.st_mtime_ns}"
-    except (ImportError, ValueError, OSError):
-        pass
-    return "unknown-" + sys.version
-
-
-CACHE = FormatCache()
-
-
-def code(text: str, depth: int) -> str:
-    """The notebook's code `text` (a block of statements, not indented) formatted by black as
-    it sits in the generated file: at depth 0 (a module's top level) or depth 1 (the body of
-    a generated function, between a simple statement and a `return`). Returned indented,
-    without a trailing newline. Code black cannot format is returned as is (indented)."""
-    if not text.strip():
-        return ""
-    if len(text) > BLACK_LIMIT:  # black would take seconds (NB111 says the cell is large)
-        from nb2pipe.transform.code import indent
-
-        return indent(text.rstrip("\n"), INDENT * depth)
-    return CACHE.get(text, depth)
-
-
-statement = code  # one statement of generated code that holds the notebook's literals

@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from nb2pipe.emit import pyfmt
+from nb2pipe.emit import pyfmt, template
 from nb2pipe.emit.package import header
 from nb2pipe.planning.model import PipelinePlan
 
@@ -143,128 +143,19 @@ def validate_module(plan: PipelinePlan) -> str:
         f"Like `{p}.pipeline.run`, but after each step whose output tables were profiled when "
         "the\nnotebook was captured, the tables are checked (`_quality.check`); bad data stops "
         "the run\nwith a DataQualityError that lists every problem.\n", 0)
-    no_profiles = pyfmt.q(f"no captured profiles: run `nb2pipe convert {plan.notebook} "
-                          "--capture`; running without checks")
+    no_profiles = (f"no captured profiles: run `nb2pipe convert {plan.notebook} --capture`; "
+                   "running without checks")
     imports = (pyfmt.from_import(p, ["_quality", "_runtime", "pipeline"]) + "\n"
                + pyfmt.from_import(f"{p}._profiles", ["CHECKED", "PROFILES"]))
-    # black's layout; the only variable parts are the docstring, imports and NO_PROFILES
-    return header(plan) + doc + VALIDATE.replace("IMPORTS", imports).replace(
-        "NO_PROFILES_TEXT", no_profiles)
+    return header(plan) + doc + "\n\n" + template.render(
+        "validate.py", values={"NO_PROFILES": no_profiles}, blocks={"IMPORTS": imports})
 
 
-VALIDATE = '''
-
-from __future__ import annotations
-
-import copy
-import importlib
-import sys
-from typing import Any
-
-IMPORTS
-
-DataQualityError = _quality.DataQualityError
-NO_PROFILES = NO_PROFILES_TEXT
-
-
-def check_step(step: str, outputs: dict[str, Any]) -> dict[str, list[str]]:
-    """Problems of one step's checked outputs, by `step.name` (empty when all pass)."""
-    problems = {}
-    for name in CHECKED.get(step, []):
-        if name in outputs:
-            found = _quality.check(outputs[name], PROFILES[step][name])
-            if found:
-                problems[f"{step}.{name}"] = found
-    return problems
-
-
-def run_steps(
-    validate: bool = True, stop_after: str | None = None, **params: Any
-) -> dict[str, dict[str, Any]]:
-    """Run the steps in order; returns each step's outputs by step name."""
-    unknown = sorted(set(params) - set(pipeline.PARAMETERS))
-    if unknown:
-        raise TypeError(f"unknown pipeline parameter(s): {unknown}")
-    v: dict[str, Any] = {**pipeline.PARAMETERS, **params}
-    per_step: dict[str, dict[str, Any]] = {}
-    with _runtime.in_workdir():
-        for name, spec in pipeline.STEPS.items():
-            module = importlib.import_module(f"{__package__}.steps.{name}")
-            func = getattr(module, name)
-            kwargs = {k: v[k] for k in spec["params"]}
-            if spec["rng_in"]:
-                kwargs["_rng"] = v.get("_rng")
-            out = func(*[v[n] for n in spec["inputs"]], **kwargs)
-            v.update(out)
-            # later steps may mutate these objects in place: keep the checked ones as they were
-            per_step[name] = {
-                k: copy.deepcopy(x) if k in CHECKED.get(name, ()) else x
-                for k, x in out.items()
-            }
-            if validate:
-                problems = check_step(name, out)
-                if problems:
-                    raise DataQualityError(
-                        f"step {name}: the data does not look like the data the notebook "
-                        "was captured with:\\n" + _quality.report(problems)
-                    )
-            if name == stop_after:
-                break
-    return per_step
-
-
-def run(**params: Any) -> dict[str, Any]:
-    """pipeline.run with validation: the final values by name."""
-    v: dict[str, Any] = {**pipeline.PARAMETERS, **params}
-    for out in run_steps(True, **params).values():
-        v.update(out)
-    return v
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog=f"python -m {__package__}.validate")
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
-    args = parser.parse_args(argv)
-    params = dict(_runtime._parse_param(x) for x in args.param)
-    if not CHECKED:
-        print(NO_PROFILES, file=sys.stderr)
-    try:
-        run_steps(True, **params)
-    except DataQualityError as exc:
-        print(f"data quality check failed: {exc}", file=sys.stderr)
-        return 1
-    print("all steps ran; the data matches the captured profiles")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-'''
 
 
 def conftest(plan: PipelinePlan) -> str:
-    p = plan.package
-    return header(plan) + f'''"""Shared test setup: the project root on sys.path, one pipeline run per session."""
-
-import sys
-from pathlib import Path
-
-import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-
-@pytest.fixture(scope="session")
-def step_outputs():
-    """Each step's outputs from one run of the pipeline on the current data."""
-{pyfmt.from_import(p, ["validate"], 1)}
-
-    return validate.run_steps(validate=False)
-'''
+    imports = pyfmt.from_import(plan.package, ["validate"], 1)
+    return header(plan) + template.render("conftest.py", blocks={"IMPORTS": imports})
 
 
 def steps_test(plan: PipelinePlan, capture: dict | None) -> str:
@@ -292,9 +183,9 @@ def steps_test(plan: PipelinePlan, capture: dict | None) -> str:
         cases[s.name] = {"skip": "", "outputs": [n for n in s.outputs
                                                  if outs.get(n, {}).get("fixture")]}
     return (header(plan) + pyfmt.docstring(f"Tests for the steps of {plan.notebook}.", 0)
-            + STEPS_TEST.replace("IMPORTS", pyfmt.from_import(p, ["_compare", "_runtime",
-                                                                   "pipeline"]))
-            .replace("CASES_VALUE", pyfmt.block(pyfmt.data(_sorted(cases)), 0, "CASES = ")))
+            + "\n\n" + template.render("test_steps.py", blocks={
+                "IMPORTS": pyfmt.from_import(p, ["_compare", "_runtime", "pipeline"]),
+                "CASES": pyfmt.block(pyfmt.data(_sorted(cases)), 0, "CASES = ")}))
 
 
 def _sorted(value):
@@ -306,68 +197,6 @@ def _sorted(value):
     return value
 
 
-STEPS_TEST = '''
-
-import importlib
-import inspect
-from pathlib import Path
-
-import pytest
-
-IMPORTS
-
-FIXTURES = Path(__file__).parent / "fixtures"
-# step -> why its fixture test is skipped ("" when it runs), outputs compared with fixtures
-CASES_VALUE
-PACKAGE = pipeline.__package__
-
-
-@pytest.mark.parametrize("name", list(pipeline.STEPS))
-def test_step_importable_with_expected_signature(name):
-    module = importlib.import_module(f"{PACKAGE}.steps.{name}")
-    func = getattr(module, name)
-    spec = pipeline.STEPS[name]
-    params = inspect.signature(func).parameters
-    positional = [n for n, x in params.items() if x.kind == x.POSITIONAL_OR_KEYWORD]
-    assert positional == spec["inputs"]
-    keyword = [n for n, x in params.items() if x.kind == x.KEYWORD_ONLY]
-    assert [n for n in keyword if n != "_rng"] == spec["params"]
-
-
-@pytest.mark.parametrize("name", list(pipeline.STEPS))
-def test_step_reproduces_captured_outputs(name):
-    """The step, run on the inputs the notebook gave it, returns what the notebook computed."""
-    case = CASES.get(name) or {"skip": "not in CASES", "outputs": []}
-    if case["skip"]:
-        pytest.skip(case["skip"])
-    spec = pipeline.STEPS[name]
-    folder = FIXTURES / name
-    func = getattr(importlib.import_module(f"{PACKAGE}.steps.{name}"), name)
-    loaded = _runtime.load_values({n: folder / "inputs" / n for n in spec["inputs"]})
-    args = [loaded[n] for n in spec["inputs"]]
-    kwargs = {k: _runtime.load_value(folder / "inputs" / k) for k in spec["params"]}
-    if spec["rng_in"]:
-        kwargs["_rng"] = _runtime.load_value(folder / "inputs" / "_rng")
-    with _runtime.in_workdir():
-        got = func(*args, **kwargs)
-    problems = []
-    for out in case["outputs"]:
-        if out not in got:
-            problems.append(f"{out}: not returned")
-            continue
-        expected = _runtime.load_value(folder / "outputs" / out)
-        verdict = _compare.compare(expected, got[out], rtol=1e-6, atol=1e-9)
-        if verdict.status == _compare.DIFFERENT:
-            problems.append(f"{out}: {verdict.detail}")
-    message = f"step {name} no longer computes what the notebook computed:\\n  "
-    assert not problems, message + "\\n  ".join(problems)
-
-
-def test_pipeline_runs_and_produces_every_output(step_outputs):
-    for name, spec in pipeline.STEPS.items():
-        for out in spec["outputs"]:
-            assert out in step_outputs[name], f"step {name} did not produce {out}"
-'''
 
 
 def _skip_stub(plan: PipelinePlan, title: str, test: str, why: str) -> str:
@@ -393,31 +222,10 @@ def quality_test(plan: PipelinePlan, capture: dict | None) -> str:
         f"`{p}._quality.TOLERANCES`.", 0)
     imports = (pyfmt.from_import(p, ["_quality", "validate"]) + "\n"
                + pyfmt.from_import(f"{p}._profiles", ["CHECKED", "PROFILES"]))
-    return (header(plan) + doc + QUALITY_TEST.replace("IMPORTS", imports)
-            .replace("LAST_STEP", pyfmt.q(last)))
+    return header(plan) + doc + "\n\n" + template.render(
+        "test_data_quality.py", values={"LAST_STEP": last}, blocks={"IMPORTS": imports})
 
 
-QUALITY_TEST = '''
-
-import pytest
-
-IMPORTS
-
-CASES = [(step, name) for step, names in CHECKED.items() for name in names]
-LAST = LAST_STEP
-
-
-@pytest.fixture(scope="module")
-def loaded():
-    """The steps up to the last checked one, on the data as it is now."""
-    return validate.run_steps(validate=False, stop_after=LAST)
-
-
-@pytest.mark.parametrize("step,name", CASES)
-def test_data_matches_captured_profile(loaded, step, name):
-    problems = _quality.check(loaded[step][name], PROFILES[step][name])
-    assert not problems, "\\n" + _quality.report({f"{step}.{name}": problems})
-'''
 
 
 def performance_test(plan: PipelinePlan, capture: dict | None) -> str:
@@ -435,36 +243,11 @@ def performance_test(plan: PipelinePlan, capture: dict | None) -> str:
                "no metric found: assign metrics from sklearn.metrics functions (accuracy_score, "
                "r2_score, ...) or list them in a cell tagged `pipeline-metrics`")
         return _skip_stub(plan, "Model performance tests", "test_model_performance", why)
-    return (header(plan) + PERFORMANCE_TEST
-            .replace("TOLERANCES", f"ABS_TOL, REL_TOL = {ABS_TOL!r}, {REL_TOL!r}")
-            .replace("BASELINE_VALUE", pyfmt.block(pyfmt.data(_sorted(baseline)), 0,
-                                                   "BASELINE = ")))
+    return header(plan) + template.render(
+        "test_model_performance.py", values={"ABS_TOL": ABS_TOL, "REL_TOL": REL_TOL},
+        blocks={"BASELINE": pyfmt.block(pyfmt.data(_sorted(baseline)), 0, "BASELINE = ")})
 
 
-PERFORMANCE_TEST = '''"""Model performance: the retrained model's metrics stay within a tolerance of the
-values the notebook computed when it was captured. Tolerance: max(ABS_TOL, REL_TOL * |value|),
-one-sided for metrics where higher (or lower) is better."""
-
-import pytest
-
-TOLERANCES
-# metric -> [step, captured value, "higher" | "lower" | "unknown" is better]
-BASELINE_VALUE
-
-
-@pytest.mark.parametrize("metric", sorted(BASELINE))
-def test_metric_within_tolerance(step_outputs, metric):
-    step, expected, better = BASELINE[metric]
-    actual = float(step_outputs[step][metric])
-    tol = max(ABS_TOL, REL_TOL * abs(expected))
-    msg = f"{metric} = {actual:.6g}, captured {expected:.6g} (tolerance {tol:.3g})"
-    if better == "higher":
-        assert actual >= expected - tol, msg
-    elif better == "lower":
-        assert actual <= expected + tol, msg
-    else:
-        assert abs(actual - expected) <= tol, msg
-'''
 
 
 def test_files(plan: PipelinePlan, capture: dict | None) -> dict[str, str]:

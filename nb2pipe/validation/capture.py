@@ -29,20 +29,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nb2pipe.emit import template
+
 CAPTURE_FILE = "tests/fixtures/capture.json"
 FIXTURES_DIR = "tests/fixtures"
 CAPTURE_FORMAT = 1
 MAX_FIXTURE_BYTES = 20 * 1024 * 1024  # per value; larger values get no fixture file
 
 KERNEL_SETUP = r'''
-def __nb2pipe_make_recorder(out_dir, fixtures_dir, quality_src, runtime_src, max_bytes,
-                            describe=True):
+def __nb2pipe_make_recorder(out_dir, fixtures_dir, quality_src, runtime_src, rng_src,
+                            max_bytes, describe=True):
     import hashlib, json, os, pickle, re, sys
     import cloudpickle
     quality, runtime = ({"__name__": "nb2pipe_quality"},
                         {"__name__": "nb2pipe_runtime", "__file__": os.path.join(out_dir, "x", "_runtime.py")})
     exec(compile(quality_src, "nb2pipe_quality.py", "exec"), quality)
     exec(compile(runtime_src, "nb2pipe_runtime.py", "exec"), runtime)
+    rng = {"__name__": "nb2pipe_rng_state"}
+    exec(compile(rng_src, "nb2pipe_rng_state.py", "exec"), rng)
+    rng_state = rng["get_rng_state"]  # the state the generated steps save and restore
     user_ns = globals()
 
     def type_name(v):
@@ -102,15 +107,6 @@ def __nb2pipe_make_recorder(out_dir, fixtures_dir, quality_src, runtime_src, max
             return [len(v)] if isinstance(v, (list, tuple, dict, set)) else None
         except Exception:
             return None
-
-    def rng_state():
-        import random
-        state = {"random": random.getstate()}
-        if "numpy" in sys.modules:
-            state["numpy"] = sys.modules["numpy"].random.get_state()
-        if "torch" in sys.modules:
-            state["torch"] = sys.modules["torch"].get_rng_state()
-        return state
 
     def write_fixture(v, data, folder):
         if len(data) > max_bytes:
@@ -288,7 +284,8 @@ def hooked_notebook(nb_path: Path, steps: list[dict[str, Any]], names: dict, dum
     nb = nbformat.read(str(nb_path), as_version=4)
     setup = (KERNEL_SETUP + "\n__nb2pipe_recorder = __nb2pipe_make_recorder("
              f"{str(dump_dir)!r}, {str(fixtures_dir) if fixtures_dir else None!r}, "
-             f"{_read_source('validation/quality.py')!r}, {_read_source('emit/runtime_src.py')!r}, "
+             f"{_read_source('validation/quality.py')!r}, "
+             f"{template.source('_runtime.py')!r}, {template.source('rng_state.py')!r}, "
              f"{MAX_FIXTURE_BYTES!r}, describe={describe!r})\ndel __nb2pipe_make_recorder\n")
     first = {min(s["cells"]): s for s in steps if s["cells"]}
     last = {max(s["cells"]): s for s in steps if s["cells"]}
