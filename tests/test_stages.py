@@ -172,11 +172,11 @@ def test_a_read_that_may_not_run(source, may_not_run):
 
 
 def test_kept_code_reading_a_figure_keeps_the_drawing_before_it(tmp_path):
+    """The last pass of the analysis (figures.keep_needed_plots): the analysis as returned."""
     an = facts(tmp_path,
                "import matplotlib.pyplot as plt\nplt.plot([1, 5])\nplt.title('t')\n"
                "b, t = plt.ylim()\nplt.figure()\nplt.bar([1], [2])\nleft, right = plt.xlim()",
                "span = t - b")
-    flow._restore_needed_plots(an)
     kinds = {s.source_excerpt: s.kind for s in an.stmts}
     assert kinds["plt.plot([1, 5])"] == kinds["plt.title('t')"] == kinds["b, t = plt.ylim()"] \
         == "code"
@@ -287,3 +287,30 @@ def test_the_plan_gives_each_file_edge_its_reason(tmp_path):
     assert report.file_edges == (("plot", "file: plot.txt"),)
     assert json.loads(res.plan.dumps())["steps"][1]["file_edges"] == [["plot",
                                                                        "file: plot.txt"]]
+
+
+# ---- the analysis is final: planning reads it and changes nothing ---------------------------
+
+def _snapshot(an) -> list:
+    def fields(obj):
+        return {k: repr(v) for k, v in vars(obj).items() if k not in ("node",)}
+    return [fields(s) for s in an.stmts] + [fields(d) for d in an.definitions]
+
+
+@pytest.mark.parametrize("sample", ["churn", "house_prices", "forecast"])
+def test_planning_changes_nothing_in_the_analysis(sample):
+    """Issue 14 item 1: analysis results are not changed after analysis (emit names, the
+    globals a function reads and the plots kept code needs are analysis passes)."""
+    from pathlib import Path
+
+    from nb2pipe.planning import split as splitting
+
+    root = Path(__file__).resolve().parent.parent
+    notebook, diags = read_notebook(root / "sample_notebooks" / f"{sample}.ipynb")
+    an = analyze(notebook)
+    before = _snapshot(an)
+    mode, groups = splitting.split(notebook, "auto", diags, an)
+    names = splitting.assign_names(groups, set(), notebook, diags, from_tags=(mode == "tags"))
+    plan = flow.build_plan(an, groups, names, mode, "pkg", ".", diags)
+    assert plan is not None and plan.steps
+    assert _snapshot(an) == before

@@ -22,7 +22,7 @@ from nb2pipe.analysis.astutil import (is_literal, is_scalar_literal, lead_commen
                                       local_names, names_in_target, node_text, pip_requirements,
                                       segment, without)
 from nb2pipe.analysis.display import DisplayDetection
-from nb2pipe.analysis.figures import FigureSlices, FigureState
+from nb2pipe.analysis.figures import FigureSlices, FigureState, keep_needed_plots
 from nb2pipe.analysis.files import FileEffects
 from nb2pipe.analysis.ipysyntax import magic_call, parse_cell
 from nb2pipe.analysis.kinds import StatementKinds
@@ -31,6 +31,7 @@ from nb2pipe.analysis.model import (STRIP_KINDS, Analysis, Definition, FileRef, 
                                     Stmt)
 from nb2pipe.analysis.names import (Facts, free_names, global_assigns, has_keyword, out_arguments,
                                     root_name, statement_facts)
+from nb2pipe.analysis.shared import resolve_definitions
 from nb2pipe.analysis.star_imports import StarImportResolver, explicit_import, names_read_in
 from nb2pipe.analysis.summaries import FunctionSummaries
 from nb2pipe.diagnostics import Diagnostic
@@ -108,6 +109,8 @@ class Analyzer(StatementKinds, DisplayDetection, FunctionSummaries, AliasTrackin
                 continue
             self.cell(cell)
         mark_dead_scratch(self.stmts, self.defs, self.imports)
+        keep_needed_plots(self.stmts)
+        resolve_definitions(self.stmts, self.defs, self.parameters)
         return Analysis(
             notebook=self.nb, stmts=self.stmts, definitions=self.defs, imports=dict(self.imports),
             requirements=sorted(dict.fromkeys(self.requirements)), local_modules=self.local_modules,

@@ -26,13 +26,11 @@ import ast
 
 from nb2pipe.analysis import rules
 from nb2pipe.analysis.model import Definition, Stmt
+from nb2pipe.analysis.shared import KEPT_KINDS
 
 DEAD = "dead"  # the statement kind (analysis.model.STRIP_KINDS)
 _READS_IGNORED_IN = frozenset({"display", "help"})  # stripped wholesale: their reads do not count
 _OPAQUE = frozenset({"magic", "shell", "cellmagic", "pip"})  # may read any variable by name
-_KEPT = frozenset({"code", "setup", "save"})
-
-
 def mark_dead_scratch(stmts: list[Stmt], definitions: list[Definition],
                       imports: dict[str, str]) -> None:
     """Set the kind of each dead-scratch statement to DEAD (part of analysis)."""
@@ -69,7 +67,7 @@ def _overwritten_before_use(name: str, later: list[Stmt]) -> bool:
             continue
         if st.kind in _READS_IGNORED_IN and name not in st.binds | st.maybe | st.deletes:
             continue
-        return (st.kind in _KEPT and name in st.binds and name not in st.reads
+        return (st.kind in KEPT_KINDS and name in st.binds and name not in st.reads
                 and name not in st.maybe and not any(m.root == name for m in st.mutations))
     return False
 

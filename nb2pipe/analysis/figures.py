@@ -200,3 +200,27 @@ def _names_read_outside(node: ast.AST, skip: set[int]) -> set[str]:
             out.add(n.id)
         stack.extend(ast.iter_child_nodes(n))
     return out
+
+
+def keep_needed_plots(stmts: list[Stmt]) -> None:
+    """Stripping never removes what kept code needs: a cell that saves a figure keeps the
+    plotting that draws it, and a plotting statement whose result kept code reads is kept,
+    with the plotting before it on the figures it reads (analysis/figures.py: a value read
+    back from a figure depends on the drawing). The last pass of the analysis: planning
+    reads the kinds it leaves and changes nothing."""
+    save_cells = {st.cell for st in stmts if st.kind == "save"}
+    for st in stmts:
+        if st.cell in save_cells and st.kind == "plot" and not _is_show(st):
+            st.kind = "code"
+    needed: set[str] = set()
+    needed_figures: set[int] = set()
+    for st in reversed(stmts):
+        if st.kind == "plot" and ((st.binds | st.maybe) & needed or st.figures & needed_figures):
+            st.kind = "code"
+        if not st.stripped and st.kind not in ("import", "def", "class", "param"):
+            needed = (needed - st.binds) | set(st.reads)
+            needed_figures |= st.figures
+
+
+def _is_show(st: Stmt) -> bool:
+    return st.source_excerpt.rstrip().endswith(".show()")

@@ -103,8 +103,8 @@ class Definition:
     draws_rng: bool
     seq: int
     draws_only: bool = False  # a function whose calls only plot or display (summaries.py)
-    data_globals: tuple[str, ...] = ()  # filled by planning: notebook globals it needs
-    emit_name: str = ""  # name in the shared module
+    data_globals: tuple[str, ...] = ()  # notebook globals it needs (analysis/shared.py)
+    emit_name: str = ""  # name in the shared module (analysis/shared.py)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from typing import Literal
 from nb2pipe.analysis import rules
 from nb2pipe.analysis.cells import Analysis, Definition, Mutation, Stmt
 from nb2pipe.analysis.model import STRIP_REASONS
+from nb2pipe.analysis.shared import bound_names
 from nb2pipe.analysis.secrets import secret_names
 from nb2pipe.analysis.syspath import import_paths
 from nb2pipe.diagnostics import Diagnostic
@@ -21,9 +22,6 @@ from nb2pipe.planning import drawing, file_edges, live_globals, recompute
 from nb2pipe.planning import split as splitting
 from nb2pipe.planning.model import (CommonRef, FileIO, PipelinePlan, SharedDef, Step, Stripped)
 from nb2pipe.transform.code import RNG, definition_source, statement_source
-
-KEPT = {"code", "setup", "save"}
-
 
 ProducerKind = Literal["param", "import", "def", "step", "deleted", "undefined", "error"]
 
@@ -92,7 +90,6 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
     by_name = {s.name: s for s in steps}
     raw_to_name = {g.raw_name: n for g, n in zip(groups, names)}
     defs_by_name, import_names, data_names = _shared_definitions(an, diag)
-    _restore_needed_plots(an)
     # values built from a secret never cross a step boundary: each step that reads one runs
     # the statements that build it again, from the environment (planning/recompute.py)
     secret = recompute.plan(an, cell_to_step, names, secret_names(nb), diags)
@@ -158,38 +155,8 @@ def _shared_definitions(an: Analysis, diag):
     defs_by_name: dict[str, list[Definition]] = {}
     for d in an.definitions:
         defs_by_name.setdefault(d.name, []).append(d)
-    for name, versions in defs_by_name.items():
-        for d in versions:
-            d.emit_name = name if d is versions[-1] else f"{name}__v{d.version}"
-    import_names: set[str] = set()
-    data_names: set[str] = set(an.parameters)
-    for st in an.stmts:
-        if st.kind == "import":
-            import_names |= set(st.import_names)
-        elif st.kind in KEPT:
-            data_names |= st.binds | st.maybe
-    direct: dict[str, set[str]] = {}
+    import_names, data_names = bound_names(an.stmts, an.parameters)
     for d in an.definitions:
-        key = f"{d.name}#{d.version}"
-        direct[key] = {n for n in d.free if n not in defs_by_name and n not in import_names
-                       and (n in data_names or not _is_builtin(n))}
-    globals_of_version: dict[str, tuple[str, ...]] = {}
-    for d in an.definitions:
-        seen: set[str] = set()
-        acc: set[str] = set()
-        stack = [d]
-        while stack:
-            cur = stack.pop()
-            key = f"{cur.name}#{cur.version}"
-            if key in seen:
-                continue
-            seen.add(key)
-            acc |= direct[key]
-            for n in cur.free:
-                for other in defs_by_name.get(n, []):
-                    stack.append(other)
-        d.data_globals = tuple(sorted(acc))
-        globals_of_version[f"{d.name}#{d.version}"] = d.data_globals
         if d.data_globals and not d.is_class:  # classes: see live_globals below
             diag("NB205", f"`{d.name}` reads notebook variable(s) {', '.join(d.data_globals)}; "
                           "they become keyword-only parameters", d.cell, d.line, 0)
@@ -763,29 +730,6 @@ def _carry_alias_groups(steps: list[_StepState], by_name: dict[str, _StepState])
             if len(arriving) >= 2:
                 pending.append((producer, arriving, st, m))
     return problems
-
-
-def _restore_needed_plots(an: Analysis) -> None:
-    """Stripping never removes what kept code needs: a cell that saves a figure keeps the
-    plotting that draws it, and a plotting statement whose result kept code reads is kept,
-    with the plotting before it on the figures it reads (analysis/figures.py: a value read
-    back from a figure depends on the drawing)."""
-    save_cells = {st.cell for st in an.stmts if st.kind == "save"}
-    for st in an.stmts:
-        if st.cell in save_cells and st.kind == "plot" and not _is_show(st):
-            st.kind = "code"
-    needed: set[str] = set()
-    needed_figures: set[int] = set()
-    for st in reversed(an.stmts):
-        if st.kind == "plot" and ((st.binds | st.maybe) & needed or st.figures & needed_figures):
-            st.kind = "code"
-        if not st.stripped and st.kind not in ("import", "def", "class", "param"):
-            needed = (needed - st.binds) | set(st.reads)
-            needed_figures |= st.figures
-
-
-def _is_show(st: Stmt) -> bool:
-    return st.source_excerpt.rstrip().endswith(".show()")
 
 
 def _globals_for_def(d: Definition, defs_by_name: dict[str, list[Definition]]):
