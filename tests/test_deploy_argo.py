@@ -108,7 +108,7 @@ def argo_semantic_errors(doc: dict) -> list[str]:
 
 
 def _q(text: str) -> float:
-    from nb2pipe.emit.k8s import _quantity
+    from nb2pipe.planning.deploy import _quantity
 
     return _quantity(str(text))
 

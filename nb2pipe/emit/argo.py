@@ -28,7 +28,7 @@ def _task_name(step: Step) -> str:
 
 
 def _template(plan: PipelinePlan, step: Step, pvc: bool) -> dict[str, Any]:
-    d = k8s.step_deploy(plan, step)
+    d = step.deploy
     metas = {m for m, s in plan.metrics if s == step.name}
     tpl: dict[str, Any] = {"name": _task_name(step)}
     meta: dict[str, Any] = {}
@@ -206,7 +206,7 @@ def _comment(plan: PipelinePlan, pvc: bool) -> str:
 def deploy_readme(plan: PipelinePlan) -> str:
     pkg = plan.package
     name = k8s.k8s_name(pkg.replace("_", "-"))
-    notes = [n for s in plan.steps for n in k8s.step_deploy(plan, s).notes]
+    notes = [n for s in plan.steps for n in s.deploy.notes]
     secrets = k8s.all_secrets(plan)
     lines = [f"# Deploying {pkg}", "",
              "## Image", "",

@@ -9,12 +9,12 @@ kubernetes client's typed models and a schema built from Hera's Argo models.
 
 from __future__ import annotations
 
-import ast
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from nb2pipe.planning.model import PipelinePlan, Step
+from nb2pipe.planning.deploy import GPU_RESOURCE  # noqa: F401 - the emitters' name for it
+from nb2pipe.planning.model import PipelinePlan, Step, StepDeploy
 
 # Paths inside the image (Dockerfile) and the step containers.
 APP_DIR = "/app"
@@ -23,12 +23,6 @@ VALUES_IN = "/tmp/nb2pipe/inputs"
 VALUES_OUT = "/tmp/nb2pipe/outputs"
 UID = 10001
 
-QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei|[eE][0-9]+)?$")
-LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}"
-                       r"[A-Za-z0-9])?$")
-LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
-DURATION = re.compile(r"^(\d+)(s|m|h|d)?$")
-GPU_RESOURCE = "nvidia.com/gpu"
 
 
 def k8s_name(text: str, limit: int = 63) -> str:
@@ -37,166 +31,9 @@ def k8s_name(text: str, limit: int = 63) -> str:
     return (s[:limit].rstrip("-")) or "nb2pipe"
 
 
-@dataclass(frozen=True)
-class StepDeploy:
-    """A step's placement and limits, from its tags (`limit:memory:2Gi`, `image:...`, ...)."""
-
-    image: str | None = None
-    requests: dict[str, str] = field(default_factory=dict)
-    limits: dict[str, str] = field(default_factory=dict)
-    retries: int | None = None
-    timeout: int | None = None  # seconds
-    node_selector: dict[str, str] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
-    annotations: dict[str, str] = field(default_factory=dict)
-    cache: bool | None = None
-    secrets: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()  # tags that could not be used, and why
-
-
-def _key_value(rest: str) -> tuple[str, str] | None:
-    """`key:value` or `key=value` (keys may hold '/' and '.', values may hold ':')."""
-    if "=" in rest and (":" not in rest or rest.index("=") < rest.index(":")):
-        k, v = rest.split("=", 1)
-    elif ":" in rest:
-        k, v = rest.rsplit(":", 1) if rest.count(":") > 1 and "/" in rest.rsplit(":", 1)[0] \
-            else rest.split(":", 1)
-    else:
-        return None
-    return k.strip(), v.strip()
-
-
-def _seconds(text: str) -> int | None:
-    m = DURATION.match(text.strip())
-    if not m:
-        return None
-    return int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}[m.group(2)]
-
-
-_MEMO: dict[tuple[int, str], tuple[PipelinePlan, StepDeploy]] = {}
-
-
-def step_deploy(plan: PipelinePlan, step: Step) -> StepDeploy:
-    """Parse a step's resource tags (memoized per plan: every emitter asks)."""
-    hit = _MEMO.get((id(plan), step.name))
-    if hit is not None and hit[0] is plan:
-        return hit[1]
-    if len(_MEMO) > 256:
-        _MEMO.clear()
-    result = _step_deploy(plan, step)
-    _MEMO[(id(plan), step.name)] = (plan, result)
-    return result
-
-
-def _step_deploy(plan: PipelinePlan, step: Step) -> StepDeploy:
-    """Parse a step's resource tags. Unusable tags become notes, never exceptions."""
-    image = None
-    requests: dict[str, str] = {}
-    limits: dict[str, str] = {}
-    retries = timeout = None
-    nodes: dict[str, str] = {}
-    labels: dict[str, str] = {}
-    notes_: dict[str, str] = {}
-    cache = None
-    notes: list[str] = []
-    for tag in step.tags:
-        prefix, _, rest = tag.partition(":")
-        rest = rest.strip()
-        bad = f"step {step.name}: tag {tag!r}"
-        if prefix == "image":
-            image = rest or None
-        elif prefix in ("limit", "request"):
-            kv = _key_value(rest)
-            if kv is None or not QUANTITY.match(kv[1]) or not kv[0]:
-                notes.append(f"{bad} ignored: expected {prefix}:RESOURCE:QUANTITY, "
-                              f"e.g. {prefix}:memory:2Gi")
-                continue
-            res = GPU_RESOURCE if kv[0] == "gpu" else kv[0]
-            (limits if prefix == "limit" else requests)[res] = kv[1]
-        elif prefix == "gpu":
-            if not QUANTITY.match(rest):
-                notes.append(f"{bad} ignored: expected gpu:COUNT")
-                continue
-            limits[GPU_RESOURCE] = rest
-        elif prefix == "retry":
-            if not rest.isdigit():
-                notes.append(f"{bad} ignored: expected retry:COUNT")
-                continue
-            retries = int(rest)
-        elif prefix == "timeout":
-            secs = _seconds(rest)
-            if secs is None:
-                notes.append(f"{bad} ignored: expected timeout:SECONDS or 30m / 2h")
-                continue
-            timeout = secs
-        elif prefix in ("nodeselector", "label", "annotation"):
-            kv = _key_value(rest)
-            ok = kv is not None and LABEL_KEY.match(kv[0]) and (
-                prefix == "annotation" or LABEL_VALUE.match(kv[1]))
-            if not ok or kv is None:
-                notes.append(f"{bad} ignored: expected {prefix}:KEY:VALUE with a valid "
-                              "Kubernetes label key/value")
-                continue
-            {"nodeselector": nodes, "label": labels, "annotation": notes_}[prefix][kv[0]] = kv[1]
-        elif prefix == "cache":
-            cache = rest.lower() not in ("false", "off", "no", "0", "disabled", "disable")
-    # a request above its limit is invalid in Kubernetes: the limit wins
-    for res, lim in limits.items():
-        if res in requests and _quantity(requests[res]) > _quantity(lim):
-            notes.append(f"step {step.name}: request {res}={requests[res]} is above its limit "
-                         f"{lim}; using the limit")
-            requests[res] = lim
-    return StepDeploy(image=image, requests=requests, limits=limits, retries=retries,
-                      timeout=timeout, node_selector=nodes, labels=labels, annotations=notes_,
-                      cache=cache, secrets=step_secrets(plan, step), notes=tuple(notes))
-
-
-_SUFFIX = {"m": 1e-3, "k": 1e3, "Ki": 1024, "M": 1e6, "Mi": 1024**2, "G": 1e9, "Gi": 1024**3,
-           "T": 1e12, "Ti": 1024**4, "P": 1e15, "Pi": 1024**5, "E": 1e18, "Ei": 1024**6}
-
-
-def _quantity(q: str) -> float:
-    m = re.match(r"^([0-9.]+)(.*)$", q)
-    if not m:
-        return 0.0
-    num, suf = float(m.group(1)), m.group(2)
-    if suf[:1] in ("e", "E"):
-        return num * 10 ** int(suf[1:])
-    return num * _SUFFIX.get(suf, 1)
 
 
 # ---- secrets ---------------------------------------------------------------------------------
-
-def _env_reads(code: str) -> list[str]:
-    """Names read with os.environ[...] / os.environ.get(...) / os.getenv(...)."""
-    from nb2pipe.analysis.taint import env_reads
-
-    try:
-        return env_reads(ast.parse(code))
-    except SyntaxError:
-        return []
-
-
-def step_secrets(plan: PipelinePlan, step: Step) -> tuple[str, ...]:
-    """Environment variables a step needs from the pipeline's Kubernetes Secret: those named
-    in `secret:` tags, and credential-like names its code (with replayed setup and shared
-    functions) reads from the environment — which is what the secrets rewrite produces."""
-    from nb2pipe.analysis.secrets import SHAPES, looks_secret
-
-    shaped = {env for env, _ in SHAPES}
-
-    names = [t.split(":", 1)[1].strip() for t in step.tags if t.startswith("secret:")]
-    codes = [step.body, *(plan.step(s).setup_body for s in step.setup_from if _has(plan, s))]
-    used = {c.emit_name for c in step.common}
-    codes += [d.code for d in plan.definitions if d.emit_name in used]
-    for code in codes:
-        names += [n for n in _env_reads(code) if looks_secret(n) or n in shaped]
-    return tuple(sorted(dict.fromkeys(n for n in names if re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", n))))
-
-
-def _has(plan: PipelinePlan, name: str) -> bool:
-    return any(s.name == name for s in plan.steps)
-
 
 def secret_name(plan: PipelinePlan) -> str:
     return k8s_name(plan.package.replace("_", "-")) + "-secrets"
@@ -351,7 +188,7 @@ def env(plan: PipelinePlan, d: StepDeploy) -> list[dict[str, Any]]:
 
 
 def all_secrets(plan: PipelinePlan) -> list[str]:
-    return sorted({n for s in plan.steps for n in step_deploy(plan, s).secrets})
+    return sorted({n for s in plan.steps for n in s.deploy.secrets})
 
 
 def secret_manifest(plan: PipelinePlan) -> dict[str, Any] | None:

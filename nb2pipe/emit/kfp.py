@@ -82,7 +82,7 @@ def _component(plan: PipelinePlan, step: Step) -> list[str]:
     into the entrypoint's input folder and its outputs copied to KFP's output paths."""
     pkg = plan.package
     args = _args(plan, step)
-    d = k8s.step_deploy(plan, step)
+    d = step.deploy
     image = _s(d.image) if d.image else "IMAGE"
     metrics = any(k == "metrics" for _, k, _ in args)
     runtime = any(k in ("file_in", "file_out", "file_export", "metrics") for _, k, _ in args)
@@ -217,7 +217,7 @@ def pipeline_source(plan: PipelinePlan) -> str:
 
 
 def _task_settings(plan: PipelinePlan, s: Step) -> list[str]:
-    d = k8s.step_deploy(plan, s)
+    d = s.deploy
     t = f"t_{s.name}"
     lines = []
     setters = {("requests", "cpu"): "set_cpu_request", ("requests", "memory"): "set_memory_request",

@@ -17,10 +17,8 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import math
-import re
 from pathlib import Path
 from typing import Any
 
@@ -28,69 +26,7 @@ from nb2pipe.emit import pyfmt, template
 from nb2pipe.emit.package import header
 from nb2pipe.planning.model import PipelinePlan
 
-HIGHER = {"accuracy_score", "balanced_accuracy_score", "f1_score", "precision_score",
-          "recall_score", "roc_auc_score", "r2_score", "average_precision_score",
-          "silhouette_score", "explained_variance_score", "matthews_corrcoef",
-          "cohen_kappa_score", "jaccard_score", "top_k_accuracy_score", "adjusted_rand_score",
-          "calinski_harabasz_score", "d2_absolute_error_score"}
-LOWER = {"mean_absolute_error", "mean_squared_error", "root_mean_squared_error",
-         "mean_absolute_percentage_error", "median_absolute_error", "log_loss",
-         "brier_score_loss", "hamming_loss", "mean_squared_log_error", "zero_one_loss",
-         "davies_bouldin_score", "max_error"}
-_NAME_HIGHER = re.compile(r"(^|_)(acc|accuracy|auc|f1|precision|recall|r2|silhouette|score|"
-                          r"coverage)(_|$)")
-_NAME_LOWER = re.compile(r"(^|_)(mae|mse|rmse|mape|loss|error|err)(_|$)")
 ABS_TOL, REL_TOL = 0.02, 0.05  # metric tolerance: max(ABS_TOL, REL_TOL * |captured|)
-
-
-def _called(node: ast.AST) -> set[str]:
-    out = set()
-    for n in ast.walk(node):
-        if isinstance(n, ast.Call):
-            f = n.func
-            out.add(f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", ""))
-    return out
-
-
-def _direction(name: str, calls: set[str] = frozenset()) -> str:  # type: ignore[assignment]
-    if calls & HIGHER:
-        return "higher"
-    if calls & LOWER:
-        return "lower"
-    if _NAME_LOWER.search(name.lower()):
-        return "lower"
-    if _NAME_HIGHER.search(name.lower()):
-        return "higher"
-    return "unknown"
-
-
-def detect_metrics(plan: PipelinePlan) -> list[tuple[str, str, str]]:
-    """(name, step, direction) of the values the notebook computes as metrics.
-
-    From the plan's metrics (a `pipeline-metrics` cell), and a light scan of each step's code:
-    a single-name assignment whose value calls a known metric function (sklearn.metrics
-    names, direct or wrapped as in `np.sqrt(mean_squared_error(...))`), or whose name reads
-    like a metric (`mape`, `rmse_test`, `val_accuracy`, ...). Only names that are step outputs
-    count, and the emitter keeps those whose captured value is a number.
-    """
-    found: dict[str, tuple[str, str]] = {}
-    for m, step in plan.metrics:
-        found[m] = (step, _direction(m))
-    for s in plan.steps:
-        try:
-            tree = ast.parse(s.body or "")
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and \
-                    isinstance(node.targets[0], ast.Name):
-                name = node.targets[0].id
-                calls = _called(node.value)
-                if name not in s.outputs:
-                    continue
-                if calls & (HIGHER | LOWER) or _direction(name) != "unknown":
-                    found[name] = (s.name, _direction(name, calls))
-    return [(n, st, d) for n, (st, d) in sorted(found.items())]
 
 
 def _source(rel: str) -> str:
@@ -229,9 +165,9 @@ def quality_test(plan: PipelinePlan, capture: dict | None) -> str:
 
 
 def performance_test(plan: PipelinePlan, capture: dict | None) -> str:
-    metrics = detect_metrics(plan)
+    metrics = plan.model_metrics
     baseline: dict[str, list[Any]] = {}
-    for name, step, direction in metrics:
+    for name, step, direction in ((m.name, m.step, m.better) for m in metrics):
         rec = (capture or {}).get("steps", {}).get(step, {}).get("outputs", {}).get(name, {})
         value = rec.get("value")
         if isinstance(value, (int, float)) and not isinstance(value, bool) and \

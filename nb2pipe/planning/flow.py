@@ -18,7 +18,7 @@ from nb2pipe.analysis.shared import bound_names
 from nb2pipe.analysis.secrets import secret_names
 from nb2pipe.analysis.syspath import import_paths
 from nb2pipe.diagnostics import Diagnostic
-from nb2pipe.planning import drawing, file_edges, live_globals, recompute
+from nb2pipe.planning import deploy, drawing, file_edges, live_globals, recompute
 from nb2pipe.planning import split as splitting
 from nb2pipe.planning.model import (CommonRef, FileIO, PipelinePlan, SharedDef, Step, Stripped)
 from nb2pipe.transform.code import RNG, definition_source, statement_source
@@ -106,6 +106,8 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
         an.definitions, {n for s in kept_steps for n in s.common}))
     plan_defs, final_steps, used_imports = _render_steps(shared, kept_steps, defs_by_name,
                                                          secret)
+    final_steps = _with_deploy_settings(final_steps, plan_defs)
+    cell_metrics = tuple(dict.fromkeys(walk.metrics))
     common_imports, side_effect, imported_modules = _shared_imports(
         shared, kept_steps, used_imports, read_elsewhere=an.definitions)
     # the notebook's final namespace: names whose last producer is a step or a parameter
@@ -117,7 +119,8 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
         package=package, notebook=nb.name, notebook_hash=nb.content_hash, workdir=workdir,
         split=split_mode, steps=tuple(final_steps),
         parameters=tuple((n, an.parameters[n][0]) for n in an.parameters),
-        metrics=tuple(dict.fromkeys(walk.metrics)), definitions=tuple(plan_defs),
+        metrics=cell_metrics, model_metrics=deploy.detect_metrics(cell_metrics, final_steps),
+        definitions=tuple(plan_defs),
         common_imports=tuple(sorted(common_imports)), side_effect_imports=tuple(side_effect),
         requirements=tuple(an.requirements), imported_modules=tuple(imported_modules),
         local_modules=tuple(sorted(an.local_modules)), stripped_cells=tuple(walk.stripped_cells),
@@ -516,6 +519,20 @@ def _setup_replay(steps: list[_StepState], by_name: dict[str, _StepState], data_
                     s.params.append(r)
             # imports the replayed setup needs are in common
     return kept_steps, dropped
+
+
+def _with_deploy_settings(steps: list[Step], definitions: list[SharedDef]) -> list[Step]:
+    """Each step's placement, limits and secrets, from its tags and the code it runs (its
+    body, the setup it replays, the shared definitions it uses)."""
+    by_name = {s.name: s for s in steps}
+    out = []
+    for s in steps:
+        used = {c.emit_name for c in s.common}
+        codes = [s.body, *(by_name[o].setup_body for o in s.setup_from if o in by_name)]
+        codes += [d.code for d in definitions if d.emit_name in used]
+        secrets = deploy.step_secrets(s.tags, codes)
+        out.append(replace(s, deploy=deploy.deploy_settings(s.name, s.tags, secrets)))
+    return out
 
 
 def _render_steps(an: Analysis, kept_steps: list[_StepState],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from nb2pipe.diagnostics import Diagnostic
 
@@ -17,11 +17,17 @@ from nb2pipe.diagnostics import Diagnostic
 # `PipelinePlan.load` (every consumer takes a PipelinePlan).
 PLAN_FILE = "nb2pipe.plan.json"
 
+# the closed sets of the plan
+FileMode = Literal["read", "stat", "write", "mkdir", "delete"]
+DefinitionKind = Literal["function", "class"]
+SplitMode = Literal["tags", "headings", "flow", "single"]
+Better = Literal["higher", "lower", "unknown"]  # which way a metric improves
+
 
 @dataclass(frozen=True)
 class FileIO:
     path: str  # literal, as the notebook spells it (computed paths order steps, see file_edges)
-    mode: str  # read | stat | write | mkdir | delete
+    mode: FileMode
     cell: int
     line: int
     call: str
@@ -39,6 +45,33 @@ class Stripped:
 class CommonRef:
     name: str  # name as the notebook uses it
     emit_name: str  # name in the shared module (versions of redefined names differ)
+
+
+@dataclass(frozen=True)
+class StepDeploy:
+    """A step's placement and limits, from its tags (`limit:memory:2Gi`, `image:...`, ...),
+    and the secrets it reads (planning/deploy.py)."""
+
+    image: str | None = None
+    requests: dict[str, str] = field(default_factory=dict)
+    limits: dict[str, str] = field(default_factory=dict)
+    retries: int | None = None
+    timeout: int | None = None  # seconds
+    node_selector: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    cache: bool | None = None
+    secrets: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # tags that could not be used, and why
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A value the notebook computes as a model metric (planning/deploy.detect_metrics)."""
+
+    name: str
+    step: str
+    better: Better
 
 
 @dataclass(frozen=True)
@@ -83,6 +116,8 @@ class Step:
     # steps found in the data flow (split "flow"): why this step starts where it does, such as
     # "2 values cross: model, X_test; phase fit -> evaluate" (planning/discover.py)
     boundary: str = ""
+    # placement, limits and secrets on a cluster, from its tags and code (planning/deploy.py)
+    deploy: StepDeploy = field(default_factory=StepDeploy)
 
 
 @dataclass(frozen=True)
@@ -92,7 +127,7 @@ class SharedDef:
     version: int
     cell: int
     line: int
-    kind: str  # "function" | "class"
+    kind: DefinitionKind
     # notebook variables it reads: a function takes them as keyword-only parameters, a class
     # reads them from common, where the steps keep them live (planning/live_globals.py)
     data_globals: tuple[str, ...]
@@ -105,7 +140,7 @@ class PipelinePlan:
     notebook: str  # notebook file name
     notebook_hash: str
     workdir: str  # notebook folder, relative to the generated project root
-    split: str  # tags | headings | flow | single
+    split: SplitMode
     steps: tuple[Step, ...]
     parameters: tuple[tuple[str, str], ...]  # (name, Python literal)
     metrics: tuple[tuple[str, str], ...]  # (name, step)
@@ -126,6 +161,8 @@ class PipelinePlan:
     # (name, secret environment variables) of every value built from a secret: never a step
     # input or output, never stored (planning/recompute.py)
     secret_derived: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # the model metrics the performance tests hold the pipeline to (planning/deploy.py)
+    model_metrics: tuple[Metric, ...] = ()
 
     def step(self, name: str) -> Step:
         for s in self.steps:
@@ -146,6 +183,10 @@ class PipelinePlan:
                 del s["file_edges"]
             if not s["boundary"]:
                 del s["boundary"]
+            if s["deploy"] == asdict(StepDeploy()):
+                del s["deploy"]
+        if not data["model_metrics"]:
+            del data["model_metrics"]
         if not include_code:
             for s in data["steps"]:
                 s.pop("body", None)
@@ -188,9 +229,11 @@ class PipelinePlan:
                             for d in data.get("definitions", ()))
         diagnostics = tuple(Diagnostic(**_known(Diagnostic, d))
                             for d in data.get("diagnostics", ()))
+        metrics = tuple(Metric(**_known(Metric, m)) for m in data.get("model_metrics", ()))
         plain = {k: _tupled(v) for k, v in _known(cls, data).items()
-                 if k not in ("steps", "definitions", "diagnostics")}
-        return cls(**plain, steps=steps, definitions=definitions, diagnostics=diagnostics)
+                 if k not in ("steps", "definitions", "diagnostics", "model_metrics")}
+        return cls(**plain, steps=steps, definitions=definitions, diagnostics=diagnostics,
+                   model_metrics=metrics)
 
 
 def _known(klass, data: dict[str, Any]) -> dict[str, Any]:
@@ -212,6 +255,9 @@ def _step_from_json(data: dict[str, Any]) -> Step:
     for k, v in _known(Step, data).items():
         if k in nested:
             values[k] = tuple(nested[k](**_known(nested[k], x)) for x in v)
+        elif k == "deploy":
+            values[k] = StepDeploy(**{f: _tupled(x) if f in ("secrets", "notes") else x
+                                      for f, x in _known(StepDeploy, v).items()})
         else:
             values[k] = _tupled(v)
     return Step(**values)

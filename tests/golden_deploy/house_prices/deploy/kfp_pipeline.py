@@ -201,18 +201,14 @@ def evaluate_model_op(
     in_models: dsl.Input[dsl.Artifact],
     in_X_test: dsl.Input[dsl.Artifact],
     in_y_test: dsl.Input[dsl.Artifact],
-    out_ax: dsl.Output[dsl.Artifact],
     out_best_model: dsl.Output[dsl.Artifact],
     out_best_name: dsl.Output[dsl.Artifact],
-    out_fig: dsl.Output[dsl.Artifact],
     out_mae: dsl.Output[dsl.Artifact],
     out_preds: dsl.Output[dsl.Artifact],
     out_r2: dsl.Output[dsl.Artifact],
     out_rmse: dsl.Output[dsl.Artifact],
-    file_out_outputs_residuals_png: dsl.Output[dsl.Artifact],
 ):
     """Step `evaluate_model` (evaluate model): `python -m house_prices_pipeline step evaluate_model`."""
-    import importlib
     import os
     import shutil
     import subprocess
@@ -220,8 +216,6 @@ def evaluate_model_op(
     import tempfile
 
     inputs, outputs = tempfile.mkdtemp(), tempfile.mkdtemp()
-    runtime = importlib.import_module("house_prices_pipeline._runtime")
-    workdir = str(runtime.workdir())
     os.symlink(in_scores.path, os.path.join(inputs, "scores"))
     os.symlink(in_models.path, os.path.join(inputs, "models"))
     os.symlink(in_X_test.path, os.path.join(inputs, "X_test"))
@@ -240,18 +234,57 @@ def evaluate_model_op(
         ],
         check=True,
     )
-    shutil.copytree(os.path.join(outputs, "ax"), out_ax.path, dirs_exist_ok=True)
     shutil.copytree(
         os.path.join(outputs, "best_model"), out_best_model.path, dirs_exist_ok=True
     )
     shutil.copytree(
         os.path.join(outputs, "best_name"), out_best_name.path, dirs_exist_ok=True
     )
-    shutil.copytree(os.path.join(outputs, "fig"), out_fig.path, dirs_exist_ok=True)
     shutil.copytree(os.path.join(outputs, "mae"), out_mae.path, dirs_exist_ok=True)
     shutil.copytree(os.path.join(outputs, "preds"), out_preds.path, dirs_exist_ok=True)
     shutil.copytree(os.path.join(outputs, "r2"), out_r2.path, dirs_exist_ok=True)
     shutil.copytree(os.path.join(outputs, "rmse"), out_rmse.path, dirs_exist_ok=True)
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=INSTALL_KFP)
+def write_residuals_op(
+    in_preds: dsl.Input[dsl.Artifact],
+    in_y_test: dsl.Input[dsl.Artifact],
+    in_best_name: dsl.Input[dsl.Artifact],
+    out_ax: dsl.Output[dsl.Artifact],
+    out_fig: dsl.Output[dsl.Artifact],
+    file_out_outputs_residuals_png: dsl.Output[dsl.Artifact],
+):
+    """Step `write_residuals` (write residuals): `python -m house_prices_pipeline step write_residuals`."""
+    import importlib
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    inputs, outputs = tempfile.mkdtemp(), tempfile.mkdtemp()
+    runtime = importlib.import_module("house_prices_pipeline._runtime")
+    workdir = str(runtime.workdir())
+    os.symlink(in_preds.path, os.path.join(inputs, "preds"))
+    os.symlink(in_y_test.path, os.path.join(inputs, "y_test"))
+    os.symlink(in_best_name.path, os.path.join(inputs, "best_name"))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "house_prices_pipeline",
+            "step",
+            "write_residuals",
+            "--inputs",
+            inputs,
+            "--outputs",
+            outputs,
+        ],
+        check=True,
+    )
+    shutil.copytree(os.path.join(outputs, "ax"), out_ax.path, dirs_exist_ok=True)
+    shutil.copytree(os.path.join(outputs, "fig"), out_fig.path, dirs_exist_ok=True)
     source = os.path.join(workdir, "outputs/residuals.png")
     if os.path.exists(source):
         shutil.copyfile(source, file_out_outputs_residuals_png.path)
@@ -285,6 +318,12 @@ def pipeline():
         in_y_test=t_train_linear_regression.outputs["out_y_test"],
     )
     t_evaluate_model.set_display_name("evaluate_model")
+    t_write_residuals = write_residuals_op(
+        in_preds=t_evaluate_model.outputs["out_preds"],
+        in_y_test=t_train_linear_regression.outputs["out_y_test"],
+        in_best_name=t_evaluate_model.outputs["out_best_name"],
+    )
+    t_write_residuals.set_display_name("write_residuals")
 
 
 def compile_pipeline(path: str) -> str:
