@@ -56,122 +56,148 @@ class _Walker:
         (self.f.maybe if maybe else self.f.binds).add(name)
 
     def stmt(self, s: ast.stmt, defined: set[str], maybe: bool) -> None:
+        """Record one statement: its reads before its binds; `maybe` when it may not run
+        (inside a branch, a loop or a `try`). Pass, Break, Continue, Global and Nonlocal
+        record nothing."""
+        visit = self._BY_TYPE.get(type(s))
+        if visit is not None:
+            visit(self, s, defined, maybe)
+
+    def _expr_stmt(self, s: ast.Expr, defined: set[str], maybe: bool) -> None:
+        self.expr(s.value, defined)
+
+    def _assign(self, s: ast.Assign, defined: set[str], maybe: bool) -> None:
+        self.expr(s.value, defined)
+        for t in s.targets:
+            self.f.assigns.append((t, s.value, maybe))
+            self.store(t, defined, maybe)
+
+    def _ann_assign(self, s: ast.AnnAssign, defined: set[str], maybe: bool) -> None:
+        if s.value is not None:
+            self.expr(s.value, defined)
+            self.f.assigns.append((s.target, s.value, maybe))
+            self.store(s.target, defined, maybe)
+        elif not isinstance(s.target, ast.Name):
+            self.expr(s.target, defined)
+
+    def _aug_assign(self, s: ast.AugAssign, defined: set[str], maybe: bool) -> None:
         f = self.f
-        if isinstance(s, ast.Expr):
-            self.expr(s.value, defined)
-        elif isinstance(s, ast.Assign):
-            self.expr(s.value, defined)
-            for t in s.targets:
-                f.assigns.append((t, s.value, maybe))
-                self.store(t, defined, maybe)
-        elif isinstance(s, ast.AnnAssign):
-            if s.value is not None:
-                self.expr(s.value, defined)
-                f.assigns.append((s.target, s.value, maybe))
-                self.store(s.target, defined, maybe)
-            elif not isinstance(s.target, ast.Name):
-                self.expr(s.target, defined)
-        elif isinstance(s, ast.AugAssign):
-            self.expr(s.value, defined)
-            if isinstance(s.target, ast.Name):
-                f.read(s.target.id, defined)
-                f.name_loads.append(s.target)
-                f.aug_names.append(s.target)
-                self.bind(s.target.id, defined, maybe)
+        self.expr(s.value, defined)
+        if isinstance(s.target, ast.Name):
+            f.read(s.target.id, defined)
+            f.name_loads.append(s.target)
+            f.aug_names.append(s.target)
+            self.bind(s.target.id, defined, maybe)
+        else:
+            f.aug_targets.append(s.target)
+            self.expr(s.target, defined)
+
+    def _delete(self, s: ast.Delete, defined: set[str], maybe: bool) -> None:
+        for t in s.targets:
+            if isinstance(t, ast.Name):
+                self.f.read(t.id, defined)
+                self.f.deletes.add(t.id)
+                defined.discard(t.id)
             else:
-                f.aug_targets.append(s.target)
-                self.expr(s.target, defined)
-        elif isinstance(s, ast.Delete):
-            for t in s.targets:
-                if isinstance(t, ast.Name):
-                    f.read(t.id, defined)
-                    f.deletes.add(t.id)
-                    defined.discard(t.id)
-                else:
-                    f.del_targets.append(t)
-                    self.expr(t, defined)
-        elif isinstance(s, (ast.For, ast.AsyncFor)):
-            self.expr(s.iter, defined)
-            f.loops.append((s.target, s.iter))
-            self.store(s.target, defined, True)
-            self.stmts(s.body, defined, True)
-            self.stmts(s.orelse, defined, True)
-        elif isinstance(s, ast.While):
-            self.expr(s.test, defined)
-            self.stmts(s.body, defined, True)
-            self.stmts(s.orelse, defined, True)
-        elif isinstance(s, ast.If):
-            self.expr(s.test, defined)
-            self.stmts(s.body, defined, True)
-            self.stmts(s.orelse, defined, True)
-        elif isinstance(s, (ast.With, ast.AsyncWith)):
-            for item in s.items:
-                self.expr(item.context_expr, defined)
-                if item.optional_vars is not None:
-                    self.store(item.optional_vars, defined, maybe)
-                    self.f.transient |= {n.id for n in ast.walk(item.optional_vars)
-                                         if isinstance(n, ast.Name)}
-            self.stmts(s.body, defined, maybe)
-        elif isinstance(s, (ast.Try, getattr(ast, "TryStar", ast.Try))):
-            self.stmts(s.body, defined, True)
-            for h in s.handlers:
-                if h.type is not None:
-                    self.expr(h.type, defined)
-                if h.name:
-                    self.bind(h.name, defined, True)
-                    self.f.transient.add(h.name)
-                self.stmts(h.body, defined, True)
-            self.stmts(s.orelse, defined, True)
-            self.stmts(s.finalbody, defined, maybe)
-        elif isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            for d in s.decorator_list:
-                self.expr(d, defined)
-            self.arg_defaults(s.args, defined)
-            self.nested_scope(s, defined)
-            self.bind(s.name, defined, maybe)
-        elif isinstance(s, ast.ClassDef):
-            for d in s.decorator_list:
-                self.expr(d, defined)
-            for b in s.bases:
-                self.expr(b, defined)
-            for k in s.keywords:
-                self.expr(k.value, defined)
-            self.nested_scope(s, defined)
-            self.bind(s.name, defined, maybe)
-        elif isinstance(s, (ast.Import, ast.ImportFrom)):
-            for a in s.names:
-                if a.name == "*":
-                    continue
-                name = a.asname or a.name.split(".")[0]
-                self.bind(name, defined, maybe)
-        elif isinstance(s, (ast.Return,)):
-            f.has_return = True
-            if s.value is not None:
-                self.expr(s.value, defined)
-        elif isinstance(s, ast.Raise):
-            if s.exc is not None:
-                self.expr(s.exc, defined)
-            if s.cause is not None:
-                self.expr(s.cause, defined)
-        elif isinstance(s, ast.Assert):
-            self.expr(s.test, defined)
-            if s.msg is not None:
-                self.expr(s.msg, defined)
-        elif isinstance(s, ast.Match):
-            self.expr(s.subject, defined)
-            for case in s.cases:
-                for node in ast.walk(case.pattern):
-                    name = getattr(node, "name", None)
-                    if isinstance(name, str):
-                        self.bind(name, defined, True)
-                    if isinstance(node, ast.MatchValue):
-                        self.expr(node.value, defined)
-                    if isinstance(node, ast.MatchClass):
-                        self.expr(node.cls, defined)
-                if case.guard is not None:
-                    self.expr(case.guard, defined)
-                self.stmts(case.body, defined, True)
-        # Pass, Break, Continue, Global, Nonlocal: nothing to record
+                self.f.del_targets.append(t)
+                self.expr(t, defined)
+
+    def _for(self, s: ast.For | ast.AsyncFor, defined: set[str], maybe: bool) -> None:
+        self.expr(s.iter, defined)
+        self.f.loops.append((s.target, s.iter))
+        self.store(s.target, defined, True)
+        self.stmts(s.body, defined, True)
+        self.stmts(s.orelse, defined, True)
+
+    def _while_or_if(self, s: ast.While | ast.If, defined: set[str], maybe: bool) -> None:
+        self.expr(s.test, defined)
+        self.stmts(s.body, defined, True)
+        self.stmts(s.orelse, defined, True)
+
+    def _with(self, s: ast.With | ast.AsyncWith, defined: set[str], maybe: bool) -> None:
+        for item in s.items:
+            self.expr(item.context_expr, defined)
+            if item.optional_vars is not None:
+                self.store(item.optional_vars, defined, maybe)
+                self.f.transient |= {n.id for n in ast.walk(item.optional_vars)
+                                     if isinstance(n, ast.Name)}
+        self.stmts(s.body, defined, maybe)
+
+    def _try(self, s: ast.Try, defined: set[str], maybe: bool) -> None:
+        self.stmts(s.body, defined, True)
+        for h in s.handlers:
+            if h.type is not None:
+                self.expr(h.type, defined)
+            if h.name:
+                self.bind(h.name, defined, True)
+                self.f.transient.add(h.name)
+            self.stmts(h.body, defined, True)
+        self.stmts(s.orelse, defined, True)
+        self.stmts(s.finalbody, defined, maybe)
+
+    def _function(self, s: ast.FunctionDef | ast.AsyncFunctionDef, defined: set[str],
+                  maybe: bool) -> None:
+        for d in s.decorator_list:
+            self.expr(d, defined)
+        self.arg_defaults(s.args, defined)
+        self.nested_scope(s, defined)
+        self.bind(s.name, defined, maybe)
+
+    def _class(self, s: ast.ClassDef, defined: set[str], maybe: bool) -> None:
+        for d in s.decorator_list:
+            self.expr(d, defined)
+        for b in s.bases:
+            self.expr(b, defined)
+        for k in s.keywords:
+            self.expr(k.value, defined)
+        self.nested_scope(s, defined)
+        self.bind(s.name, defined, maybe)
+
+    def _import(self, s: ast.Import | ast.ImportFrom, defined: set[str], maybe: bool) -> None:
+        for a in s.names:
+            if a.name != "*":
+                self.bind(a.asname or a.name.split(".")[0], defined, maybe)
+
+    def _return(self, s: ast.Return, defined: set[str], maybe: bool) -> None:
+        self.f.has_return = True
+        if s.value is not None:
+            self.expr(s.value, defined)
+
+    def _raise(self, s: ast.Raise, defined: set[str], maybe: bool) -> None:
+        for e in (s.exc, s.cause):
+            if e is not None:
+                self.expr(e, defined)
+
+    def _assert(self, s: ast.Assert, defined: set[str], maybe: bool) -> None:
+        self.expr(s.test, defined)
+        if s.msg is not None:
+            self.expr(s.msg, defined)
+
+    def _match(self, s: ast.Match, defined: set[str], maybe: bool) -> None:
+        self.expr(s.subject, defined)
+        for case in s.cases:
+            for node in ast.walk(case.pattern):
+                name = getattr(node, "name", None)
+                if isinstance(name, str):
+                    self.bind(name, defined, True)
+                if isinstance(node, ast.MatchValue):
+                    self.expr(node.value, defined)
+                if isinstance(node, ast.MatchClass):
+                    self.expr(node.cls, defined)
+            if case.guard is not None:
+                self.expr(case.guard, defined)
+            self.stmts(case.body, defined, True)
+
+    _BY_TYPE = {
+        ast.Expr: _expr_stmt, ast.Assign: _assign, ast.AnnAssign: _ann_assign,
+        ast.AugAssign: _aug_assign, ast.Delete: _delete, ast.For: _for, ast.AsyncFor: _for,
+        ast.While: _while_or_if, ast.If: _while_or_if, ast.With: _with, ast.AsyncWith: _with,
+        ast.Try: _try, ast.FunctionDef: _function, ast.AsyncFunctionDef: _function,
+        ast.ClassDef: _class, ast.Import: _import, ast.ImportFrom: _import,
+        ast.Return: _return, ast.Raise: _raise, ast.Assert: _assert, ast.Match: _match,
+    }
+    if hasattr(ast, "TryStar"):  # Python 3.11+: `except*`
+        _BY_TYPE[ast.TryStar] = _try
 
     def arg_defaults(self, args: ast.arguments, defined: set[str]) -> None:
         for d in list(args.defaults) + [d for d in args.kw_defaults if d is not None]:

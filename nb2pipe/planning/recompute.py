@@ -99,18 +99,6 @@ def _short(e: ast.AST) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-@dataclass
-class _Walk:
-    """State of the walk in notebook order (internal to `plan`)."""
-
-    history: dict[str, list[int]] = field(default_factory=dict)  # name -> writers since bind
-    last_writer: dict[str, int] = field(default_factory=dict)
-    deps: dict[int, dict[str, tuple[int, ...]]] = field(default_factory=dict)
-    clean_reads: dict[int, dict[str, int | None]] = field(default_factory=dict)
-    local: dict[int, set[str]] = field(default_factory=dict)  # step -> names it holds
-    done: dict[int, set[int]] = field(default_factory=dict)  # step -> replayed seqs
-
-
 def plan(an, cell_to_step: dict[int, int], step_names: list[str], lifted: tuple[str, ...],
          diags: list[Diagnostic]) -> Recompute:
     """Where secret-derived values are recomputed, with NB222 where they cannot be."""
@@ -120,115 +108,152 @@ def plan(an, cell_to_step: dict[int, int], step_names: list[str], lifted: tuple[
     flow = trace(an.stmts, an.definitions, lifted)
     if not flow:
         return Recompute()
-    defs_by_name: dict[str, list] = {}
-    free_of: dict[str, set[str]] = {}
-    for d in an.definitions:
-        defs_by_name.setdefault(d.name, []).append(d)
-        free_of.setdefault(d.name, set()).update(d.free)
-    by_seq = {st.seq: st for st in an.stmts}
-    data_names: set[str] = set()
+    walk = _Walk(an, flow, step_names, diags)
     for st in an.stmts:
-        if st.kind not in _NOT_DATA:
-            data_names |= st.binds | st.maybe
-    w = _Walk()
-    replays: dict[int, list] = {}
-    recomputed: dict[int, set[str]] = {}
-    prefix: dict[int, list] = {}
-    refused: set[tuple[int, str]] = set()
+        idx = cell_to_step.get(st.cell)
+        if idx is None or st.stripped or st.kind in _NOT_DATA:
+            continue
+        walk.visit(st, idx)
+    return walk.result()
 
-    def slice_of(roots: dict[str, tuple[int, ...]], skip: set[int]) -> list[int]:
+
+class _Walk:
+    """The walk of `plan` in notebook order: which statements last wrote each name, what each
+    step holds, and the slices replayed so far."""
+
+    def __init__(self, an, flow: SecretFlow, step_names: list[str],
+                 diags: list[Diagnostic]) -> None:
+        self.an, self.flow, self.step_names, self.diags = an, flow, step_names, diags
+        self.defs_by_name: dict[str, list] = {}
+        self.free_of: dict[str, set[str]] = {}
+        for d in an.definitions:
+            self.defs_by_name.setdefault(d.name, []).append(d)
+            self.free_of.setdefault(d.name, set()).update(d.free)
+        self.by_seq = {st.seq: st for st in an.stmts}
+        self.data_names: set[str] = set()
+        for st in an.stmts:
+            if st.kind not in _NOT_DATA:
+                self.data_names |= st.binds | st.maybe
+        self.history: dict[str, list[int]] = {}  # name -> writers since its last bind
+        self.last_writer: dict[str, int] = {}
+        self.deps: dict[int, dict[str, tuple[int, ...]]] = {}
+        self.clean_reads: dict[int, dict[str, int | None]] = {}
+        self.local: dict[int, set[str]] = {}  # step -> names it holds
+        self.done: dict[int, set[int]] = {}  # step -> replayed seqs
+        self.replays: dict[int, list] = {}  # reading statement -> the slice replayed before it
+        self.recomputed: dict[int, set[str]] = {}
+        self.prefix: dict[int, list] = {}  # step -> the slice its replayed setup needs
+        self.refused: set[tuple[int, str]] = set()
+
+    def result(self) -> Recompute:
+        def in_order(stmts) -> tuple:
+            return tuple(sorted(stmts, key=lambda s: s.seq))
+
+        return Recompute(
+            flow=self.flow, replays={k: in_order(v) for k, v in self.replays.items()},
+            recomputed={k: tuple(sorted(v)) for k, v in self.recomputed.items()},
+            setup_prefix={k: in_order(v) for k, v in self.prefix.items()})
+
+    def visit(self, st, idx: int) -> None:
+        local = self.local.setdefault(idx, set())
+        facts = self.flow.at.get(st.seq)
+        reads = definition_closure(st.reads, self.free_of)
+        if facts is not None:
+            needed = sorted(r for r in facts.reads if r not in local)
+            if needed:
+                self.replay_before(st, idx, needed)
+            if st.kind == "setup" and facts.reads:
+                self.prefix_setup(st, idx, sorted(facts.reads))
+            self.deps[st.seq] = {r: tuple(self.history.get(r, ())) for r in facts.reads}
+        self.clean_reads[st.seq] = {r: self.last_writer.get(r) for r in reads
+                                    if facts is None or r not in facts.reads}
+        self.record_writes(st)
+        local.update(reads | st.binds | st.maybe | st.mutated)
+        local.difference_update(st.deletes)
+
+    def replay_before(self, st, idx: int, needed: list[str]) -> None:
+        """The statement reads secret-derived values its step does not hold: the slice that
+        builds them runs again just before it, or NB222 says why it cannot."""
+        done = self.done.setdefault(idx, set())
+        seqs = self.slice_of(needed, done)
+        bad = self.why_not(seqs)
+        if bad is None:
+            self.replays.setdefault(st.seq, []).extend(self.by_seq[q] for q in seqs)
+            done.update(seqs)
+            for q in seqs:
+                built = self.by_seq[q]
+                self.local[idx].update(built.binds | built.maybe | built.mutated)
+                self.recomputed.setdefault(idx, set()).update(
+                    n for n in built.writes if n in self.flow.derived)
+        elif (idx, needed[0]) not in self.refused:
+            self.refused.add((idx, needed[0]))
+            self.refuse(st, idx, needed, *bad)
+
+    def prefix_setup(self, st, idx: int, reads: list[str]) -> None:
+        """Later steps replay this setup through common.setup_<step>(): it gets the slice in
+        front of it instead of taking the secret-derived value as an argument."""
+        seqs = self.slice_of(reads, {q.seq for q in self.prefix.get(idx, ())})
+        bad = self.why_not(seqs)
+        if bad is None:
+            self.prefix.setdefault(idx, []).extend(self.by_seq[q] for q in seqs)
+        elif (idx, "setup") not in self.refused:
+            self.refused.add((idx, "setup"))
+            self.refuse(st, idx, reads, *bad)
+
+    def record_writes(self, st) -> None:
+        for b in st.binds:
+            self.history[b] = [st.seq]
+        for m in (st.maybe | st.mutated) - st.binds:
+            self.history.setdefault(m, []).append(st.seq)
+        for n in st.writes:
+            self.last_writer[n] = st.seq
+        for n in st.deletes:
+            self.history.pop(n, None)
+
+    def slice_of(self, names: list[str], skip: set[int]) -> list[int]:
+        """The statements that built `names` (and what they read), minus `skip`."""
         out: set[int] = set()
-        stack = [q for hs in roots.values() for q in hs]
+        stack = [q for r in names for q in self.history.get(r, ())]
         while stack:
             q = stack.pop()
             if q in out or q in skip:
                 continue
             out.add(q)
-            stack.extend(p for hs in w.deps.get(q, {}).values() for p in hs)
+            stack.extend(p for hs in self.deps.get(q, {}).values() for p in hs)
         return sorted(out)
 
-    def why_not(seqs: list[int]) -> tuple[str, object] | None:
+    def why_not(self, seqs: list[int]) -> tuple[str, object] | None:
+        """Why the slice cannot run again cheaply and with the same result, or None."""
         bound: set[str] = set()
         for q in seqs:
-            st = by_seq[q]
+            st = self.by_seq[q]
             if st.kind != "code" or st.files or st.draws_rng or st.seeds_rng or st.deletes:
                 what = ("touches files" if st.files else "draws random numbers"
                         if st.draws_rng or st.seeds_rng else "is setup state"
                         if st.kind == "setup" else "deletes a name" if st.deletes
                         else f"is {st.kind} code")
                 return f"it {what}", st
-            why = obstacle(st.node, an.imports, defs_by_name, data_names)
+            why = obstacle(st.node, self.an.imports, self.defs_by_name, self.data_names)
             if why:
                 return f"{why} may be slow, cost money or give another result when run again", st
-            for r, writer in w.clean_reads.get(q, {}).items():
-                if r not in bound and w.last_writer.get(r) != writer:
+            for r, writer in self.clean_reads.get(q, {}).items():
+                if r not in bound and self.last_writer.get(r) != writer:
                     return f"'{r}', which it reads, has changed since", st
             bound |= st.binds | st.maybe
         return None
 
-    def refuse(reader, step: int, names: list[str], why: str, where) -> None:
+    def refuse(self, reader, step: int, names: list[str], why: str, where) -> None:
         name = names[0]
-        envs = ", ".join(sorted({e for n in names for e in flow.derived.get(n, ())}))
+        envs = ", ".join(sorted({e for n in names for e in self.flow.derived.get(n, ())}))
         line, col = reader.read_pos.get(name, (reader.line, reader.col))
-        diags.append(Diagnostic(
-            "NB222", f"'{name}' is built from the secret {envs} and step '{step_names[step]}' "
+        step_name = self.step_names[step]
+        self.diags.append(Diagnostic(
+            "NB222", f"'{name}' is built from the secret {envs} and step '{step_name}' "
                      "reads it; a value built from a secret is never stored, and it cannot be "
                      f"recomputed here: {why} (cell {where.cell}, line {where.line}); keep "
                      f"cells {where.cell} and {reader.cell} in one step (tag them "
-                     f"`step:{step_names[step]}`)", path=an.notebook.path, cell=reader.cell,
+                     f"`step:{step_name}`)", path=self.an.notebook.path, cell=reader.cell,
             line=line, col=col))
-
-    for st in an.stmts:
-        idx = cell_to_step.get(st.cell)
-        if idx is None or st.stripped or st.kind in _NOT_DATA:
-            continue
-        local = w.local.setdefault(idx, set())
-        done = w.done.setdefault(idx, set())
-        facts = flow.at.get(st.seq)
-        reads = definition_closure(st.reads, free_of)
-        if facts is not None:
-            needed = sorted(r for r in facts.reads if r not in local)
-            if needed:
-                seqs = slice_of({r: tuple(w.history.get(r, ())) for r in needed}, done)
-                bad = why_not(seqs)
-                if bad is None:
-                    replays.setdefault(st.seq, []).extend(by_seq[q] for q in seqs)
-                    done.update(seqs)
-                    for q in seqs:
-                        local.update(by_seq[q].binds | by_seq[q].maybe | by_seq[q].mutated)
-                        recomputed.setdefault(idx, set()).update(
-                            n for n in by_seq[q].writes if n in flow.derived)
-                elif (idx, needed[0]) not in refused:
-                    refused.add((idx, needed[0]))
-                    refuse(st, idx, needed, *bad)
-            if st.kind == "setup" and facts.reads:
-                # later steps replay this setup through common.setup_<step>(): it gets the
-                # slice in front of it instead of taking the secret-derived value as argument
-                seqs = slice_of({r: tuple(w.history.get(r, ())) for r in facts.reads},
-                                {q.seq for q in prefix.get(idx, ())})
-                bad = why_not(seqs)
-                if bad is None:
-                    prefix.setdefault(idx, []).extend(by_seq[q] for q in seqs)
-                elif (idx, "setup") not in refused:
-                    refused.add((idx, "setup"))
-                    refuse(st, idx, sorted(facts.reads), *bad)
-            w.deps[st.seq] = {r: tuple(w.history.get(r, ())) for r in facts.reads}
-        w.clean_reads[st.seq] = {r: w.last_writer.get(r) for r in reads
-                                 if facts is None or r not in facts.reads}
-        for b in st.binds:
-            w.history[b] = [st.seq]
-        for m in (st.maybe | st.mutated) - st.binds:
-            w.history.setdefault(m, []).append(st.seq)
-        for n in st.writes:
-            w.last_writer[n] = st.seq
-        for n in st.deletes:
-            w.history.pop(n, None)
-        local.update(reads | st.binds | st.maybe | st.mutated)
-        local.difference_update(st.deletes)
-    return Recompute(
-        flow=flow, replays={k: tuple(sorted(v, key=lambda s: s.seq)) for k, v in replays.items()},
-        recomputed={k: tuple(sorted(v)) for k, v in recomputed.items()},
-        setup_prefix={k: tuple(sorted(v, key=lambda s: s.seq)) for k, v in prefix.items()})
 
 
 def statements(stmts, cell_to_step: dict[int, int], rc: Recompute) -> Iterator[tuple]:
