@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from typing import Literal
 
 from nb2pipe.diagnostics import Diagnostic
 from nb2pipe.notebook import Notebook
 
-# Kinds of statement that never reach a step module (display, scratch, shell, ...).
-STRIP_KINDS = frozenset({"display", "plot", "magic", "shell", "pip", "skip", "cellmagic",
-                         "help", "dead"})
+# What a statement is; the last nine never reach a step module (display, scratch, shell, ...).
+StmtKind = Literal["code", "import", "def", "class", "setup", "save", "param", "metrics",
+                   "display", "plot", "magic", "shell", "pip", "skip", "cellmagic", "help",
+                   "dead"]
+STRIP_KINDS: frozenset[StmtKind] = frozenset({"display", "plot", "magic", "shell", "pip", "skip",
+                                              "cellmagic", "help", "dead"})
 # Why a statement of each kind was stripped, where the kind alone does not say it.
 STRIP_REASONS = {"dead": "overwritten before use"}
 
@@ -44,7 +48,7 @@ class Stmt:
     lead: str  # comment lines just above the statement
     line: int  # 1-based line in the cell
     col: int
-    kind: str  # code|import|def|class|setup|save|param|metrics + STRIP_KINDS
+    kind: StmtKind
     reads: list[str] = field(default_factory=list)
     binds: set[str] = field(default_factory=set)
     maybe: set[str] = field(default_factory=set)
