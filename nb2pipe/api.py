@@ -178,10 +178,11 @@ def render(plan, nb, capture: dict | None = None) -> dict[str, str]:
     """All generated files (relative path -> text), formatted and checked. `capture` is the
     captured baseline (`nb2pipe.validation.capture.Capture.data`) for the emitters that use it."""
     from nb2pipe.analysis.secrets import local_secrets_file
-    from nb2pipe.emit import registry
+    from nb2pipe.emit import k8s, registry
 
     files = registry.emit_all(plan, description=_description(nb), capture=capture)
-    files.update(local_secrets_file(nb))  # values live only here (git-ignored)
+    # values live only here (git-ignored), one line per secret the pods ask the Secret for
+    files.update(local_secrets_file(nb, tuple(k8s.all_secrets(plan))))
     # Python files come out black-formatted from the emitters (nb2pipe.emit.pyfmt): black
     # runs only on the notebook's own code, a block at a time, cached per notebook
     return {rel: text if text.endswith("\n") else text + "\n"

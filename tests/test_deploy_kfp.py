@@ -104,7 +104,7 @@ def test_kfp_pipeline_compiles(samples, name):
     res, out, _ = samples[name]
     compiled = out / "deploy" / "kfp-pipeline.yaml"
     assert compiled.is_file()
-    spec = yaml.safe_load(compiled.read_text())
+    spec = next(yaml.safe_load_all(compiled.read_text()))
     tasks = spec["root"]["dag"]["tasks"]
     assert len(tasks) == len(res.plan.steps)
     execs = spec["deploymentSpec"]["executors"]
@@ -116,6 +116,19 @@ def test_kfp_pipeline_compiles(samples, name):
         assert f'"{s.name}"' in body
     params = spec["root"].get("inputDefinitions", {}).get("parameters", {})
     assert set(params) == {n for n, _ in res.plan.parameters}
+    # issue 15: kfp comes with the image (no pip install at pod start), every task has a
+    # memory limit and runs as the image's non-root user
+    platform = [d for d in yaml.safe_load_all(compiled.read_text()) if "platforms" in d]
+    for s in res.plan.steps:
+        ex = execs[f"exec-{s.name.replace('_', '-')}-op"]["container"]
+        assert "pip install" not in "\n".join(ex["command"] + ex.get("args", []))
+        assert ex["resources"].get("resourceMemoryLimit") or \
+            ex["resources"].get("memoryLimit")
+    if pytest.importorskip("kfp.kubernetes").__dict__.get("set_security_context"):
+        executors = platform[0]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+        for s in res.plan.steps:
+            sc = executors[f"exec-{s.name.replace('_', '-')}-op"]["securityContext"]
+            assert sc["runAsNonRoot"] is True and int(sc["runAsUser"]) == 10001
 
 
 @pytest.mark.kfp

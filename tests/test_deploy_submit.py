@@ -119,15 +119,16 @@ def test_submit_creates_the_workflow(project, kubeconfig, capsys):
     body = req["body"]
     assert argo_errors(body) == []
     images = {t["container"]["image"] for t in body["spec"]["templates"] if "container" in t}
-    assert images == {"reg.example/rev:1"}
+    assert images == {"{{workflow.parameters.nb2pipe-image}}"}
     params = {p["name"]: p["value"] for p in body["spec"]["arguments"]["parameters"]}
+    assert params["nb2pipe-image"] == "reg.example/rev:1"
     assert params["C"] == "2.5" and params["max_features"] == "500"
 
 
 def test_namespace_flag_wins_over_the_context(project, kubeconfig, capsys):
     FakeKube.requests.clear()
-    assert cli(["submit", str(project), "--kubeconfig", str(kubeconfig), "--namespace",
-                "team-a", "--pvc"]) == 0
+    assert cli(["submit", str(project), "--image", "reg/x:1", "--kubeconfig", str(kubeconfig),
+                "--namespace", "team-a", "--pvc"]) == 0
     assert FakeKube.requests[-1]["path"].endswith("/namespaces/team-a/workflows")
     assert "volumeClaimTemplates" in FakeKube.requests[-1]["body"]["spec"]
 
@@ -139,8 +140,8 @@ def test_namespace_flag_wins_over_the_context(project, kubeconfig, capsys):
     ("nowhere", ["does not exist or Argo Workflows is not installed"]),
 ])
 def test_api_errors_become_clear_messages(project, kubeconfig, capsys, namespace, words):
-    code = cli(["submit", str(project), "--kubeconfig", str(kubeconfig), "--namespace",
-                namespace])
+    code = cli(["submit", str(project), "--image", "reg/x:1", "--kubeconfig", str(kubeconfig),
+                "--namespace", namespace])
     out, err = capsys.readouterr()
     assert code == 1
     assert "Traceback" not in err and err.startswith("nb2pipe submit: ")
@@ -154,7 +155,7 @@ def test_bad_token_is_unauthorized(project, kubeconfig, capsys, tmp_path):
     cfg["users"][0]["user"]["token"] = "wrong"
     bad = tmp_path / "bad-kubeconfig"
     bad.write_text(json.dumps(cfg))
-    assert cli(["submit", str(project), "--kubeconfig", str(bad)]) == 1
+    assert cli(["submit", str(project), "--image", "reg/x:1", "--kubeconfig", str(bad)]) == 1
     assert "unauthorized" in capsys.readouterr().err
 
 
@@ -174,7 +175,7 @@ def test_unreachable_cluster(project, tmp_path, capsys):
     import os
 
     os.environ.setdefault("NB2PIPE_TEST", "1")
-    code = cli(["submit", str(project), "--kubeconfig", str(cfg)])
+    code = cli(["submit", str(project), "--image", "reg/x:1", "--kubeconfig", str(cfg)])
     err = capsys.readouterr().err
     assert code == 1 and "cannot reach the Kubernetes API" in err
 

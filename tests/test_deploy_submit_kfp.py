@@ -259,10 +259,18 @@ def test_submit_creates_the_run(project, server, token_file, capsys):
     assert FakeKfp.requests[3]["body"]["display_name"] == "reviews-nightly"
     run = FakeKfp.requests[-1]["body"]
     assert run["display_name"] == "reviews-pipeline" and run["experiment_id"] == "exp-0001"
-    compiled = yaml.safe_load((project / "deploy" / "kfp-pipeline.yaml").read_text())
-    assert run["pipeline_spec"] == compiled and spec_errors(run["pipeline_spec"]) == []
+    compiled = next(yaml.safe_load_all((project / "deploy" / "kfp-pipeline.yaml").read_text()))
+    sent = _pipeline_spec(run)
+    assert sent == compiled and spec_errors(sent) == []
     assert run["runtime_config"]["parameters"] == {
         "C": "2.5", "max_features": "500", "test_size": "0.25", "seed": "0"}
+
+
+def _pipeline_spec(run_body: dict) -> dict:
+    """The PipelineSpec a run carries: alone, or beside its platform spec (the Kubernetes
+    settings of kfp-kubernetes, such as the security context) as the kfp client sends both."""
+    spec = run_body["pipeline_spec"]
+    return spec["pipeline_spec"] if "platform_spec" in spec else spec
 
 
 def test_existing_experiment_token_from_env_and_image(project, server, monkeypatch, capsys):
@@ -273,7 +281,7 @@ def test_existing_experiment_token_from_env_and_image(project, server, monkeypat
     assert "submitted run nightly-7 (id run-7f3a9c, experiment exp-0000)" in out
     assert ("POST", f"{API}/experiments") not in routes()  # Default exists: found, not created
     assert {r["auth"] for r in FakeKfp.requests} == {f"Bearer {TOKEN}"}
-    spec = FakeKfp.requests[-1]["body"]["pipeline_spec"]
+    spec = _pipeline_spec(FakeKfp.requests[-1]["body"])
     assert spec_errors(spec) == []
     images = {ex["container"]["image"] for ex in spec["deploymentSpec"]["executors"].values()}
     assert images == {"reg.example/rev:7"}

@@ -14,7 +14,8 @@ What counts as a secret (parsed, not regexed, except for the shape of the litera
   (`connect(password="...")`, `{"password": "..."}`);
 * any string literal shaped like a known credential (AWS access key id, GitHub / Slack /
   OpenAI-style tokens, PEM private keys), wherever it is;
-* a `secret:NAME` tag on a cell that assigns NAME a string literal.
+* a `secret:NAME` tag on a cell that assigns NAME a string literal. A `secret:NAME` tag that
+  names no variable of the cell names the environment variable of the cell's one secret.
 """
 
 from __future__ import annotations
@@ -215,6 +216,7 @@ def rewrite_secrets(nb: Notebook) -> tuple[Notebook, list[Diagnostic]]:
         tagged = set(cell.tag_values("secret"))
         finder = _Finder(tagged)
         finder.visit(tree)
+        _name_by_tag(finder.hits, tagged - _assigned_names(tree))
         starts = _offsets(cell.source)
         src = cell.source
         edits: list[tuple[int, int, str]] = []
@@ -269,6 +271,21 @@ def rewrite_secrets(nb: Notebook) -> tuple[Notebook, list[Diagnostic]]:
                              content_hash=nb.content_hash, secrets=tuple(secrets)), diags
 
 
+def _assigned_names(tree: ast.Module) -> set[str]:
+    return {n.id for n in ast.walk(tree)
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+
+
+def _name_by_tag(hits: list[_Hit], env_tags: set[str]) -> None:
+    """A `secret:NAME` tag that names no variable of the cell names the environment variable
+    of the cell's one secret (`secret:MY_TOKEN` on `TOKEN = "..."` reads MY_TOKEN): one name
+    per secret, the one the user chose. With several secrets in the cell it cannot say which,
+    and each keeps its own name."""
+    names = [t for t in env_tags if re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", t)]
+    if len(names) == 1 and len(hits) == 1:
+        hits[0].env = names[0]
+
+
 def _simple_at_line_start(stmt: ast.stmt | None, src: str, starts: list[int]) -> bool:
     simple = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr, ast.Import, ast.ImportFrom,
               ast.Pass, ast.Delete, ast.Assert)
@@ -295,24 +312,30 @@ def secret_names(nb: Notebook) -> tuple[str, ...]:
     return tuple(dict.fromkeys(s.env for s in getattr(nb, "secrets", ())))
 
 
-def local_secrets_file(nb: Notebook) -> dict[str, str]:
+def local_secrets_file(nb: Notebook, needed: tuple[str, ...] | None = None) -> dict[str, str]:
     """The git-ignored secrets.local.env for local runs ({} when there are no secrets).
 
-    One NAME=value line each; values with spaces, quotes or newlines are JSON-quoted (the
-    generated `_runtime` reads both forms; `kubectl create secret generic --from-env-file`
-    reads the plain form)."""
-    refs = getattr(nb, "secrets", ())
-    if not refs:
+    One NAME=value line for each secret the pipeline reads (`needed`; by default every secret
+    the rewrite found), so that `kubectl create secret generic --from-env-file` makes exactly
+    the keys the pods ask for. A secret the notebook does not hold (the code reads it, a
+    `secret:` tag marks it) gets an empty line to fill in. Values with spaces, quotes or
+    newlines are JSON-quoted (the generated `_runtime` reads both forms; kubectl reads the
+    plain form)."""
+    values: dict[str, str] = {}
+    for s in getattr(nb, "secrets", ()):
+        values.setdefault(s.env, s.value)
+    names = list(values) if needed is None else list(needed)
+    if not names:
         return {}
-    lines = ["# Secrets found in the notebook, for local runs only. Never commit this file",
+    lines = ["# Secrets the pipeline reads, for local runs only. Never commit this file",
              "# (it is in .gitignore). On a cluster the same names come from a Kubernetes",
              "# Secret: kubectl create secret generic NAME --from-env-file=secrets.local.env"]
-    done: set[str] = set()
-    for s in refs:
-        if s.env in done:
+    for name in names:
+        if name not in values:
+            lines.append(f"# {name}: read by the pipeline, not in the notebook: set its value")
+            lines.append(f"{name}=")
             continue
-        done.add(s.env)
-        v = s.value
+        v = values[name]
         plain = v == v.strip() and not any(ch in v for ch in "\n\r\"'#\\") and v
-        lines.append(f"{s.env}={v if plain else json.dumps(v)}")
+        lines.append(f"{name}={v if plain else json.dumps(v)}")
     return {LOCAL_FILE: "\n".join(lines) + "\n"}

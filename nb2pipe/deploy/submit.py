@@ -17,6 +17,7 @@ import argparse
 import copy
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,10 +56,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pvc", action="store_true",
                         help="argo: pass values over a volume (argo-workflow-pvc.yaml) instead "
                              "of the artifact repository")
-    parser.add_argument("--data-from", metavar="KEY_PREFIX",
-                        help="argo: read the data files from the artifact repository under "
-                             "this key prefix instead of from the image")
-    parser.add_argument("--service-account", help="argo: service account the pods run as")
+    parser.add_argument("--data-from", metavar="s3://BUCKET/PREFIX",
+                        help="argo: read the data files from PREFIX/<path> in BUCKET (with the "
+                             "artifact repository's endpoint and credentials) instead of from "
+                             "the image; a bare PREFIX reads from the repository's own bucket")
+    parser.add_argument("--service-account", help="argo: service account the pods run as "
+                                                   "(default: the one deploy/argo-rbac.yaml "
+                                                   "makes)")
+    parser.add_argument("--artifact-repo", metavar="CONFIGMAP[:KEY]",
+                        help="argo: an artifact repository the cluster already has (a "
+                             "ConfigMap and its key, as in Argo's artifactRepositoryRef) "
+                             "instead of deploy/argo-artifact-repository.yaml")
     parser.add_argument("--host", help="kfp: the Kubeflow Pipelines API endpoint (default: "
                                         "$KF_PIPELINES_ENDPOINT)")
     parser.add_argument("--experiment", help="kfp: experiment name, found or created "
@@ -107,34 +115,97 @@ def _params(texts: list[str], known: list[str]) -> dict[str, str]:
 
 def prepare_workflow(project: Path, image: str | None = None, namespace: str | None = None,
                      params: dict[str, str] | None = None, pvc: bool = False,
-                     data_from: str | None = None,
-                     service_account: str | None = None) -> dict[str, Any]:
+                     data_from: str | None = None, service_account: str | None = None,
+                     artifact_repo: str | None = None) -> dict[str, Any]:
     """The Workflow as it will be sent: image, namespace, parameters and data filled in."""
     from nb2pipe.emit import k8s
 
     wf = copy.deepcopy(load_workflow(project, pvc))
     plan = _plan(project)
-    default = f"{k8s.k8s_name(plan.package.replace('_', '-'))}:0.1.0"
     spec = wf["spec"]
-    for tpl in spec.get("templates", []):
-        c = tpl.get("container")
-        if c is not None and image and c.get("image") == default:
-            c["image"] = image
+    values = dict(params or {})
+    if image:
+        values[k8s.IMAGE_PARAMETER] = image
+    for p in spec.get("arguments", {}).get("parameters", []):
+        if p["name"] in values:
+            p["value"] = values[p["name"]]
+        elif p["name"] == k8s.IMAGE_PARAMETER and _uses_image_parameter(spec):
+            raise SubmitError("no image: pass --image REGISTRY/NAME:TAG (the image built from "
+                              "the Dockerfile and pushed where the cluster pulls from)")
     if namespace:
         wf["metadata"]["namespace"] = namespace
-    for p in spec.get("arguments", {}).get("parameters", []):
-        if params and p["name"] in params:
-            p["value"] = params[p["name"]]
     if service_account:
         spec["serviceAccountName"] = service_account
+    if artifact_repo and not pvc:
+        configmap, _, key = artifact_repo.partition(":")
+        spec["artifactRepositoryRef"] = {"configMap": configmap, **({"key": key} if key else {})}
     if data_from:
-        _data_inputs(wf, plan, data_from.rstrip("/"))
+        _data_inputs(wf, plan, parse_data_source(data_from), _repository_s3(project, plan))
     return wf
 
 
-def _data_inputs(wf: dict[str, Any], plan: PipelinePlan, prefix: str) -> None:
-    """Data files as input artifacts from the artifact repository (key-only S3 artifacts use
-    the repository's bucket and endpoint), placed where the step reads them."""
+def _repository_s3(project: Path, plan: PipelinePlan) -> dict[str, Any]:
+    """The S3 settings of deploy/argo-artifact-repository.yaml as the user edited them ({}
+    when it is gone or holds another kind of repository)."""
+    import yaml
+
+    from nb2pipe.emit import k8s
+
+    try:
+        docs = list(yaml.safe_load_all((project / "deploy" / "argo-artifact-repository.yaml")
+                                       .read_text(encoding="utf-8")))
+        repo = yaml.safe_load(docs[0]["data"][k8s.ARTIFACT_REPOSITORY_KEY])
+    except (OSError, yaml.YAMLError, LookupError, TypeError):
+        return {}
+    s3 = repo.get("s3") if isinstance(repo, dict) else None
+    return s3 if isinstance(s3, dict) else {}
+
+
+def _uses_image_parameter(spec: dict[str, Any]) -> bool:
+    from nb2pipe.emit import k8s
+
+    ref = f"{{{{workflow.parameters.{k8s.IMAGE_PARAMETER}}}}}"
+    return any(t.get("container", {}).get("image") == ref for t in spec.get("templates", []))
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where `--data-from` reads the data files: a bucket and key prefix (`s3://BUCKET/PREFIX`),
+    or a key prefix in the artifact repository's own bucket (bucket "")."""
+
+    bucket: str
+    prefix: str
+
+    def artifact(self, path: str, repository_s3: dict[str, Any]) -> dict[str, Any]:
+        """The artifact's location. Argo completes only key-only artifacts from the artifact
+        repository (it would replace a lone bucket with the repository's), so another
+        bucket comes with the repository's endpoint and credentials spelled out."""
+        key = f"{self.prefix}/{path}" if self.prefix else path
+        if not self.bucket:
+            return {"s3": {"key": key}}
+        located = {k: v for k, v in repository_s3.items() if k not in ("keyFormat", "bucket")}
+        located.setdefault("endpoint", "s3.amazonaws.com")
+        return {"s3": {**located, "bucket": self.bucket, "key": key}}
+
+
+def parse_data_source(text: str) -> DataSource:
+    """`s3://BUCKET/PREFIX` or a bare key prefix; other schemes are refused (Argo reads GCS
+    and the rest through the artifact repository: use a bare prefix there)."""
+    if "://" not in text:
+        return DataSource("", text.strip("/"))
+    scheme, _, rest = text.partition("://")
+    bucket, _, prefix = rest.partition("/")
+    if scheme != "s3" or not bucket:
+        raise SubmitError(f"--data-from {text!r}: expected s3://BUCKET/PREFIX or a key prefix "
+                          "in the artifact repository")
+    return DataSource(bucket, prefix.strip("/"))
+
+
+def _data_inputs(wf: dict[str, Any], plan: PipelinePlan, source: DataSource,
+                 repository_s3: dict[str, Any]) -> None:
+    """Data files as input artifacts, placed where the step reads them. S3 artifacts without
+    an endpoint or credentials take them from the artifact repository (a key-only artifact
+    its bucket too)."""
     from nb2pipe.emit import k8s
 
     written: set[str] = set()
@@ -149,7 +220,7 @@ def _data_inputs(wf: dict[str, Any], plan: PipelinePlan, prefix: str) -> None:
             arts = tpl.setdefault("inputs", {}).setdefault("artifacts", [])
             arts.append({"name": "data-" + k8s.artifact_name(path.replace("/", "-")
                                                              .replace(".", "-")),
-                         "path": f"{k8s.WORKDIR}/{path}", "s3": {"key": f"{prefix}/{path}"}})
+                         "path": f"{k8s.WORKDIR}/{path}", **source.artifact(path, repository_s3)})
 
 
 def _load_kube_config(kubeconfig: str | None, context: str | None) -> str | None:
@@ -225,14 +296,14 @@ def submit_argo(args: argparse.Namespace) -> int:
     if args.dry_run:
         ns = args.namespace or "<context namespace>"
         wf = prepare_workflow(project, args.image, args.namespace, params, args.pvc,
-                              args.data_from, args.service_account)
+                              args.data_from, args.service_account, args.artifact_repo)
         print(f"# POST /apis/{GROUP}/{VERSION}/namespaces/{ns}/{PLURAL} (dry run: not sent)")
         print(yaml.safe_dump(wf, sort_keys=False, width=100), end="")
         return ExitCode.OK
     ctx_ns = _load_kube_config(args.kubeconfig, args.context)
     namespace = args.namespace or ctx_ns or "default"
     wf = prepare_workflow(project, args.image, namespace, params, args.pvc, args.data_from,
-                          args.service_account)
+                          args.service_account, args.artifact_repo)
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 

@@ -21,6 +21,7 @@ from nb2pipe.planning.model import PipelinePlan, Step
 
 API_VERSION = "argoproj.io/v1alpha1"
 PVC_MOUNT = "/nb2pipe"
+IMAGE = f"{{{{workflow.parameters.{k8s.IMAGE_PARAMETER}}}}}"
 
 
 def _task_name(step: Step) -> str:
@@ -82,17 +83,19 @@ def _template(plan: PipelinePlan, step: Step, pvc: bool) -> dict[str, Any]:
         tpl["activeDeadlineSeconds"] = d.timeout
     if d.retries:
         tpl["retryStrategy"] = {"limit": d.retries, "retryPolicy": "OnFailure"}
+    image = d.image or IMAGE
     container: dict[str, Any] = {
         "name": "main",
-        "image": d.image or k8s.default_image(plan),
+        "image": image,
         "imagePullPolicy": "IfNotPresent",
         "command": _command(plan, step, pvc),
         "env": k8s.env(plan, d),
         "resources": k8s.resources(d),
         "securityContext": k8s.container_security_context(),
+        "volumeMounts": k8s.scratch_mounts() + (
+            [{"name": "values", "mountPath": PVC_MOUNT}] if pvc else []),
     }
-    if pvc:
-        container["volumeMounts"] = [{"name": "values", "mountPath": PVC_MOUNT}]
+    tpl["initContainers"] = [k8s.work_copy_container(image)]
     tpl["container"] = container
     return tpl
 
@@ -159,10 +162,15 @@ def _dag(plan: PipelinePlan, pvc: bool) -> dict[str, Any]:
 
 def _spec(plan: PipelinePlan, pvc: bool) -> dict[str, Any]:
     spec: dict[str, Any] = {"entrypoint": "pipeline"}
-    if plan.parameters:
-        spec["arguments"] = {"parameters": [{"name": n, "value": lit}
-                                            for n, lit in plan.parameters]}
+    # the image has no default: `argo submit` asks for it (see k8s.IMAGE_PARAMETER)
+    spec["arguments"] = {"parameters": [{"name": k8s.IMAGE_PARAMETER}] + [
+        {"name": n, "value": lit} for n, lit in plan.parameters]}
+    spec["serviceAccountName"] = k8s.service_account_name(plan)
+    if not pvc:  # values travel through this repository (deploy/argo-artifact-repository.yaml)
+        spec["artifactRepositoryRef"] = k8s.artifact_repository_ref(plan)
     spec["securityContext"] = k8s.pod_security_context()
+    spec["podSpecPatch"] = k8s.executor_pod_spec_patch()
+    spec["volumes"] = list(k8s.SCRATCH_VOLUMES)
     spec["podMetadata"] = {"labels": k8s.labels(plan)}
     spec["podGC"] = {"strategy": "OnPodSuccess"}
     if pvc:
@@ -196,78 +204,113 @@ def workflow_documents(plan: PipelinePlan, pvc: bool = False) -> list[dict[str, 
 
 def _comment(plan: PipelinePlan, pvc: bool) -> str:
     h = header(plan).strip().lstrip("# ")
-    how = ("Values pass through the cluster's default artifact repository (S3-compatible); "
-           "see deploy/README.md.") if not pvc else (
+    how = (f"Values pass through the artifact repository {k8s.artifact_repository_name(plan)} "
+           "(deploy/argo-artifact-repository.yaml).") if not pvc else (
         "Values pass over a ReadWriteOnce volume (no artifact repository needed); steps run "
         "on the node that mounts it.")
-    return f"{h}\n{how}\nSubmit: nb2pipe submit . --engine argo --image IMAGE [--dry-run]"
+    submit = (f"argo submit -n NAMESPACE deploy/argo-workflow{'-pvc' if pvc else ''}.yaml "
+              f"-p {k8s.IMAGE_PARAMETER}=IMAGE (after the steps in deploy/README.md)")
+    return f"{h}\n{how}\nSubmit: {submit}"
 
 
 def deploy_readme(plan: PipelinePlan) -> str:
+    """deploy/README.md: from a cluster with Argo Workflows (or Kubeflow Pipelines) installed
+    to a finished run, one command at a time (tests/test_deploy_cluster.py checks each command
+    against the generated files, up to the cluster boundary)."""
+    from nb2pipe.emit import docker
+
     pkg = plan.package
     name = k8s.k8s_name(pkg.replace("_", "-"))
+    image = f"REGISTRY/{name}:1"
     notes = [n for s in plan.steps for n in s.deploy.notes]
     secrets = k8s.all_secrets(plan)
+    repo = k8s.artifact_repository_name(plan)
     lines = [f"# Deploying {pkg}", "",
-             "## Image", "",
+             "From a Kubernetes cluster with Argo Workflows installed to a finished run. Every "
+             "command runs from the generated project's folder; `ml` is the namespace.", "",
+             "## 1. The image", "",
              "The Dockerfile installs the generated package on a slim Python image and runs as a "
-             "non-root user. The data files the steps read and the notebook's helper modules are "
-             "copied in from the notebook's folder, passed as a named build context:", "",
-             "```", f"docker build --build-context notebook={plan.workdir} -t REGISTRY/{name}:1 .",
-             "```", "",
-             "To keep data out of the image, build with an empty folder as the `notebook` "
-             "context (plus the helper modules) and pass the files as inputs instead: "
-             "`nb2pipe submit . --engine argo --data-from s3://BUCKET/PREFIX` adds an input "
-             "artifact per data file, read from `PREFIX/<path>` and placed where the step reads "
-             "it.", "",
-             "## Argo Workflows", "",
-             "`argo-workflow.yaml` holds a Workflow and a WorkflowTemplate: one DAG task per step, "
-             "each running `python -m " + pkg + " step NAME --inputs DIR --outputs DIR`. Values "
-             "travel as artifacts through the cluster's default artifact repository "
-             "(S3-compatible, configured in the `artifact-repositories` ConfigMap). "
-             "`argo-workflow-pvc.yaml` passes them over a volume instead.", "",
-             "```", f"nb2pipe submit . --engine argo --image REGISTRY/{name}:1 --namespace ml",
-             "argo submit deploy/argo-workflow.yaml     # or with the argo CLI", "```", "",
-             "Per-step settings come from cell tags: `limit:memory:2Gi`, `limit:cpu:2`, "
-             "`request:cpu:500m`, `gpu:1`, `image:REPO:TAG`, `retry:3`, `timeout:30m`, "
-             "`nodeselector:KEY:VALUE`, `label:KEY:VALUE`, `annotation:KEY:VALUE`, "
-             "`cache:false` (KFP), `secret:ENV_NAME`.", ""]
+             "non-root user; the data files the steps read and the notebook's helper modules "
+             "come from the notebook's folder. Build it and push it to a registry the cluster "
+             "pulls from:", "",
+             "```", docker.build_command(plan, image), f"docker push {image}", "```", "",
+             "## 2. Once per namespace", "",
+             f"The pods run as the service account `{k8s.service_account_name(plan)}`, with the "
+             "one right Argo's executor needs (`argo-rbac.yaml`). Values travel between steps "
+             f"through the artifact repository `{repo}` (`argo-artifact-repository.yaml`): edit "
+             "its bucket and endpoint first (an S3-compatible store: AWS S3, MinIO, GCS's S3 "
+             "interface), and give it its credentials.", "",
+             "```",
+             "kubectl create namespace ml",
+             "kubectl apply -n ml -f deploy/argo-rbac.yaml",
+             "kubectl apply -n ml -f deploy/argo-artifact-repository.yaml",
+             f"kubectl create secret generic {repo} -n ml --from-literal=accesskey=ACCESS_KEY "
+             "--from-literal=secretkey=SECRET_KEY"]
     if secrets:
-        lines += ["## Secrets", "",
-                  "The notebook's hard-coded secrets were replaced by environment reads. Steps get "
-                  f"them from the Secret `{name}-secrets` (keys: "
-                  + ", ".join(f"`{s}`" for s in secrets) + "). Create it from the local file "
-                  "conversion wrote (git-ignored, never commit it):", "",
-                  "```", f"kubectl create secret generic {name}-secrets "
-                  "--from-env-file=secrets.local.env", "```", ""]
+        lines.append(k8s.secret_command(plan).replace(" --from-env-file", " -n ml "
+                                                      "--from-env-file"))
+    lines += ["```", ""]
+    if secrets:
+        lines += ["The notebook's secrets were replaced by environment reads. The steps get "
+                  f"them from the Secret `{k8s.secret_name(plan)}`, made from the git-ignored "
+                  "`secrets.local.env` conversion wrote, which holds exactly the keys the steps "
+                  "read (" + ", ".join(f"`{s}`" for s in secrets) + "; fill in any left "
+                  "empty). No Secret manifest is generated: applying one would blank the real "
+                  "values.", ""]
         recomputed = sorted({(n, s.name) for s in plan.steps for n in s.recomputed})
         if recomputed:
             lines += ["Values built from a secret are never passed between steps (they would "
                       "be stored in the artifact repository): the steps that read one "
                       "recompute it from the Secret:", ""]
             lines += [f"- `{var}` in step `{st}`" for var, st in recomputed] + [""]
-    lines += ["## Kubeflow Pipelines", "",
+    lines += ["## 3. Run", "",
+              "`argo-workflow.yaml` holds a Workflow and a WorkflowTemplate: one DAG task per "
+              f"step, each running `python -m {pkg} step NAME`. The image is the parameter "
+              f"`{k8s.IMAGE_PARAMETER}` (no default: a run without it is refused).", "",
+              "```",
+              f"argo submit -n ml deploy/argo-workflow.yaml -p {k8s.IMAGE_PARAMETER}={image} "
+              "--watch",
+              f"nb2pipe submit . --engine argo --image {image} --namespace ml   # the same, "
+              "without the argo CLI",
+              "```", "",
+              "`argo-workflow-pvc.yaml` passes the values over a ReadWriteOnce volume instead of "
+              "the artifact repository (all steps then run on the node that mounts it).", "",
+              "Every container passes the `restricted` Pod Security Standard, Argo's own `init` "
+              "and `wait` containers too (`podSpecPatch`); the steps' root filesystem is "
+              "read-only (they write to `/tmp` and to a copy of the notebook's folder). Each "
+              f"step asks for {k8s.DEFAULT_REQUESTS['cpu']} CPU and "
+              f"{k8s.DEFAULT_REQUESTS['memory']} of memory, limited to "
+              f"{k8s.DEFAULT_MEMORY_LIMIT}, unless its cell tags say otherwise: "
+              "`limit:memory:2Gi`, `limit:cpu:2`, `request:cpu:500m`, `gpu:1`, `image:REPO:TAG`, "
+              "`retry:3`, `timeout:30m`, `nodeselector:KEY:VALUE`, `label:KEY:VALUE`, "
+              "`annotation:KEY:VALUE`, `cache:false` (KFP), `secret:ENV_NAME`.", "",
+              "To keep the data out of the image, build it with an empty folder as the "
+              "`notebook` context and read the files from a bucket: "
+              f"`nb2pipe submit . --engine argo --image {image} --data-from s3://BUCKET/PREFIX` "
+              "adds an input artifact per data file, `PREFIX/<path>` in `BUCKET`, placed where "
+              "the step reads it (`--data-from PREFIX` reads from the artifact repository's "
+              "own bucket).", "",
+              "## Kubeflow Pipelines", "",
               "`kfp-pipeline.yaml` is written when the `kfp` extra is installed "
-              "(`pip install nb2pipe[kfp]`), or later with `nb2pipe compile-kfp .`; submit it with "
-              "`nb2pipe submit . --engine kfp --host URL --image IMAGE`. KFP builds the pods "
-              "itself (no per-task security context): enforce the `restricted` Pod Security "
-              "Standard on the namespace. Components install kfp into the image at run time "
-              "unless compiled with NB2PIPE_KFP_INSTALL=0 for an image that has it.", ""]
+              "(`pip install nb2pipe[kfp]`), or later with `nb2pipe compile-kfp .`; submit it "
+              f"with `nb2pipe submit . --engine kfp --host URL --image {image}`.", ""]
     if notes:
         lines += ["## Tags not used", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(lines)
 
 
 def argo_files(plan: PipelinePlan) -> dict[str, str]:
-    files = {
+    head = header(plan).strip().lstrip("# ")
+    return {
         "deploy/argo-workflow.yaml": k8s.to_yaml(workflow_documents(plan), _comment(plan, False)),
         "deploy/argo-workflow-pvc.yaml": k8s.to_yaml(workflow_documents(plan, pvc=True),
                                                      _comment(plan, True)),
+        "deploy/argo-rbac.yaml": k8s.to_yaml(
+            k8s.rbac_documents(plan), head + "\nThe account the pods run as, with the rights "
+            "Argo's executor needs: kubectl apply -n NAMESPACE -f deploy/argo-rbac.yaml"),
+        "deploy/argo-artifact-repository.yaml": k8s.to_yaml(
+            k8s.artifact_repository_documents(plan), head + "\nWhere values travel between "
+            "steps. Edit bucket and endpoint, then: kubectl apply -n NAMESPACE -f "
+            "deploy/argo-artifact-repository.yaml (credentials: see deploy/README.md)"),
         "deploy/README.md": deploy_readme(plan),
     }
-    secret = k8s.secret_manifest(plan)
-    if secret is not None:
-        files["deploy/secret.yaml"] = k8s.to_yaml(
-            [secret], header(plan).strip().lstrip("# ") + "\nKeys only: create the Secret "
-            "from secrets.local.env, see deploy/README.md.")
-    return files

@@ -33,11 +33,16 @@ def base_image() -> str:
     return f"python:{sys.version_info.major}.{sys.version_info.minor}-slim"
 
 
+def build_command(plan: PipelinePlan, tag: str = "IMAGE") -> str:
+    """The one command that builds the image, run from the generated project's folder."""
+    return f"docker build --build-context notebook={plan.workdir} -t {tag} ."
+
+
 def dockerfile(plan: PipelinePlan) -> str:
     pkg = plan.package
     uid = k8s.UID
     lines = [header(plan).rstrip(),
-             f"# Build: docker build --build-context notebook={plan.workdir} -t IMAGE .",
+             f"# Build: {build_command(plan)}",
              "# (the notebook's folder provides the data files and helper modules below)",
              f"FROM {base_image()}", "",
              "ENV PYTHONDONTWRITEBYTECODE=1 \\", "    PYTHONUNBUFFERED=1 \\",
@@ -63,7 +68,14 @@ def dockerfile(plan: PipelinePlan) -> str:
         for m in mods:  # a helper package (folder) needs `COPY --from=notebook m/ .../m/`
             lines.append(f"COPY --from=notebook {m}.py {k8s.WORKDIR}/{m}.py")
         lines.append("")
-    lines += [f"RUN mkdir -p {k8s.WORKDIR} /tmp/nb2pipe \\",
+    from nb2pipe.emit.kfp import kfp_runtime_requirement
+
+    lines += ["# Kubeflow Pipelines runs each step through kfp's executor: the image carries it",
+              "# (without its dependencies, as KFP installs it), and the folders KFP's launcher",
+              "# writes artifacts to are the step user's",
+              f'RUN pip install --no-deps "{kfp_runtime_requirement()}" \\',
+              f"    && mkdir -p /gcs /minio /s3 && chown {uid}:{uid} /gcs /minio /s3", "",
+              f"RUN mkdir -p {k8s.WORKDIR} /tmp/nb2pipe \\",
               f"    && chown -R {uid}:{uid} {k8s.WORKDIR} /tmp/nb2pipe", "",
               f"USER {uid}:{uid}",
               f'CMD ["python", "-m", "{pkg}", "steps"]', ""]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nb2pipe.planning.deploy import GPU_RESOURCE  # noqa: F401 - the emitters' name for it
+from nb2pipe.planning.deploy import quantity
 from nb2pipe.planning.model import PipelinePlan, Step, StepDeploy
 
 # Paths inside the image (Dockerfile) and the step containers.
@@ -133,7 +134,14 @@ def file_artifact(path: str) -> str:
 # ---- containers -------------------------------------------------------------------------------
 
 def default_image(plan: PipelinePlan) -> str:
+    """The image name the README's build command tags (no registry: push it to one and pass
+    the full reference as the Workflow's IMAGE_PARAMETER)."""
     return f"{k8s_name(plan.package.replace('_', '-'))}:0.1.0"
+
+
+# The Workflow's image is a parameter without a default: `argo submit` refuses to start
+# without it, instead of pods failing to pull a local image name from no registry.
+IMAGE_PARAMETER = "nb2pipe-image"
 
 
 def step_command(plan: PipelinePlan, step: Step, param_value) -> list[str]:
@@ -158,10 +166,49 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def container_security_context() -> dict[str, Any]:
+def container_security_context(read_only_root: bool = True) -> dict[str, Any]:
+    """Everything the `restricted` Pod Security Standard asks of a container, and a read-only
+    root filesystem (the step writes only to its scratch volumes, see SCRATCH_VOLUMES)."""
     return _clean({"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
-                   "privileged": False, "runAsGroup": UID, "runAsNonRoot": True,
+                   "privileged": False,
+                   "readOnlyRootFilesystem": True if read_only_root else None,
+                   "runAsGroup": UID, "runAsNonRoot": True,
                    "runAsUser": UID, "seccompProfile": {"type": "RuntimeDefault"}})
+
+
+def executor_pod_spec_patch() -> str:
+    """Argo adds its own `init` and `wait` containers to every pod, with the security context
+    of the controller's executor config, empty by default: the `restricted` profile rejects
+    them (no allowPrivilegeEscalation: false, capabilities not dropped). A podSpecPatch in the
+    Workflow gives them the same context as ours (strategic merge by container name). Argo's
+    executor writes to its own volumes, so their root filesystem stays as it is."""
+    import json
+
+    sc = container_security_context(read_only_root=False)
+    return json.dumps({"initContainers": [{"name": "init", "securityContext": sc}],
+                       "containers": [{"name": "wait", "securityContext": sc}]},
+                      sort_keys=True, separators=(",", ":"))
+
+
+# A read-only root filesystem leaves the step two writable places: /tmp (values in and out,
+# matplotlib's cache) and the notebook folder, a copy of the image's /app/work that an init
+# container makes in an emptyDir (the step writes its files, figures and outputs there).
+SCRATCH_VOLUMES = [{"name": "tmp", "emptyDir": {}}, {"name": "work", "emptyDir": {}}]
+WORK_COPY_MOUNT = "/mnt/work"
+
+
+def scratch_mounts() -> list[dict[str, Any]]:
+    return [{"name": "tmp", "mountPath": "/tmp"}, {"name": "work", "mountPath": WORKDIR}]
+
+
+def work_copy_container(image: str) -> dict[str, Any]:
+    """The init container that copies the image's notebook folder into the writable volume."""
+    return {"name": "copy-work", "image": image, "imagePullPolicy": "IfNotPresent",
+            "command": ["sh", "-c", f"cp -a {WORKDIR}/. {WORK_COPY_MOUNT}/"],
+            "resources": {"limits": {"memory": "128Mi"},
+                          "requests": {"cpu": "10m", "memory": "32Mi"}},
+            "securityContext": container_security_context(),
+            "volumeMounts": [{"name": "work", "mountPath": WORK_COPY_MOUNT}]}
 
 
 def pod_security_context() -> dict[str, Any]:
@@ -169,12 +216,22 @@ def pod_security_context() -> dict[str, Any]:
                    "seccompProfile": {"type": "RuntimeDefault"}})
 
 
+DEFAULT_REQUESTS = {"cpu": "100m", "memory": "256Mi"}
+DEFAULT_MEMORY_LIMIT = "1Gi"
+
+
 def resources(d: StepDeploy) -> dict[str, Any]:
+    """Requests and limits: the tags' (`request:`, `limit:`, `gpu:`), else defaults, and always
+    a memory limit (a step without one can take a node's memory from its neighbours). No CPU
+    limit by default: throttling slows a step without protecting anyone."""
     requests = dict(d.requests)
-    for res, default in (("cpu", "100m"), ("memory", "256Mi")):
-        if res not in requests and res not in d.limits:
+    limits = dict(d.limits)
+    for res, default in DEFAULT_REQUESTS.items():
+        if res not in requests and res not in limits:
             requests[res] = default
-    return _clean({"limits": dict(sorted(d.limits.items())) or None,
+    if "memory" not in limits:
+        limits["memory"] = max(DEFAULT_MEMORY_LIMIT, requests["memory"], key=quantity)
+    return _clean({"limits": dict(sorted(limits.items())),
                    "requests": dict(sorted(requests.items())) or None})
 
 
@@ -191,14 +248,66 @@ def all_secrets(plan: PipelinePlan) -> list[str]:
     return sorted({n for s in plan.steps for n in s.deploy.secrets})
 
 
-def secret_manifest(plan: PipelinePlan) -> dict[str, Any] | None:
-    """A Secret with the names the steps need and empty values (never the values)."""
-    names = all_secrets(plan)
-    if not names:
-        return None
-    return {"apiVersion": "v1", "kind": "Secret",
-            "metadata": {"labels": labels(plan), "name": secret_name(plan)},
-            "stringData": {n: "" for n in names}, "type": "Opaque"}
+def secret_command(plan: PipelinePlan) -> str:
+    """The one way the Secret is made: from the env file conversion wrote with exactly the
+    keys the pods ask for. No Secret manifest is generated: applying one with placeholder
+    values would blank the real ones."""
+    return (f"kubectl create secret generic {secret_name(plan)} "
+            "--from-env-file=secrets.local.env")
+
+
+# ---- what a cluster needs besides the Workflow ---------------------------------------------
+
+ARTIFACT_REPOSITORY_KEY = "nb2pipe"
+
+
+def service_account_name(plan: PipelinePlan) -> str:
+    return k8s_name(plan.package.replace("_", "-"), 52) + "-runner"
+
+
+def artifact_repository_name(plan: PipelinePlan) -> str:
+    return k8s_name(plan.package.replace("_", "-"), 52) + "-artifacts"
+
+
+def artifact_repository_ref(plan: PipelinePlan) -> dict[str, str]:
+    return {"configMap": artifact_repository_name(plan), "key": ARTIFACT_REPOSITORY_KEY}
+
+
+def rbac_documents(plan: PipelinePlan) -> list[dict[str, Any]]:
+    """The service account the pods run as, with the one right Argo's executor (3.4+) needs:
+    recording each task's results (`workflowtaskresults` create and patch). The namespace's
+    `default` account usually lacks it."""
+    name = service_account_name(plan)
+    meta = {"labels": labels(plan), "name": name}
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta,
+         "rules": [{"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"],
+                    "verbs": ["create", "patch"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta,
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+         "subjects": [{"kind": "ServiceAccount", "name": name}]},
+    ]
+
+
+def artifact_repository_documents(plan: PipelinePlan) -> list[dict[str, Any]]:
+    """The artifact repository the Workflow names (artifactRepositoryRef), as a ConfigMap to
+    edit: an S3-compatible bucket (AWS S3, MinIO, GCS's S3 interface) whose credentials come
+    from a Secret. Settings for GCS, Azure and the rest follow Argo's
+    configure-artifact-repository guide under the same key."""
+    repo = {"s3": {"bucket": "nb2pipe-artifacts", "endpoint": "minio.argo:9000",
+                   "insecure": True,
+                   "keyFormat": "{{workflow.name}}/{{pod.name}}",
+                   "accessKeySecret": {"name": artifact_repository_name(plan),
+                                       "key": "accesskey"},
+                   "secretKeySecret": {"name": artifact_repository_name(plan),
+                                       "key": "secretkey"}}}
+    import yaml
+
+    text = yaml.safe_dump(repo, sort_keys=False, default_flow_style=False)
+    return [{"apiVersion": "v1", "kind": "ConfigMap",
+             "metadata": {"labels": labels(plan), "name": artifact_repository_name(plan)},
+             "data": {ARTIFACT_REPOSITORY_KEY: text}}]
 
 
 def labels(plan: PipelinePlan) -> dict[str, str]:

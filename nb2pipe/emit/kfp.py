@@ -20,6 +20,21 @@ SOURCE = "deploy/kfp_pipeline.py"
 COMPILED = "deploy/kfp-pipeline.yaml"
 
 
+# The kfp version the image carries for KFP's component executor, installed with --no-deps as
+# KFP itself does at pod start: the one that compiles the pipeline when it is installed here.
+KFP_DEFAULT_VERSION = "2.17.3"
+
+
+def kfp_runtime_requirement() -> str:
+    from importlib import metadata
+
+    try:
+        version = metadata.version("kfp")
+    except metadata.PackageNotFoundError:
+        version = KFP_DEFAULT_VERSION
+    return f"kfp=={version}"
+
+
 def kfp_available() -> bool:
     try:
         import kfp  # noqa: F401
@@ -172,8 +187,9 @@ def pipeline_source(plan: PipelinePlan) -> str:
     out += pyfmt.layout(_call("os.environ.get", _s("NB2PIPE_IMAGE"),
                               _s(k8s.default_image(plan))), 0, "IMAGE = ")
     out.append(f"SECRET = {_s(k8s.secret_name(plan))}")
-    out += ["# KFP installs itself into the step image at run time unless told the image has it",
-            "INSTALL_KFP = os.environ.get(\"NB2PIPE_KFP_INSTALL\", \"1\") == \"1\"", "", ""]
+    out += ["# The image carries kfp (the Dockerfile installs it): no pip install at pod start,",
+            "# which would need PyPI from the cluster. NB2PIPE_KFP_INSTALL=1 for another image.",
+            "INSTALL_KFP = os.environ.get(\"NB2PIPE_KFP_INSTALL\", \"0\") == \"1\"", "", ""]
     for s in plan.steps:
         out += _component(plan, s)
     params = [f"{n}: str = {_s(lit)}" for n, lit in plan.parameters]
@@ -222,8 +238,9 @@ def _task_settings(plan: PipelinePlan, s: Step) -> list[str]:
     lines = []
     setters = {("requests", "cpu"): "set_cpu_request", ("requests", "memory"): "set_memory_request",
                ("limits", "cpu"): "set_cpu_limit", ("limits", "memory"): "set_memory_limit"}
+    wanted = k8s.resources(d)  # the same requests and limits as on Argo, defaults included
     for (kind, res), setter in setters.items():
-        val = getattr(d, kind).get(res)
+        val = wanted.get(kind, {}).get(res)
         if val:
             lines += pyfmt.layout(_call(f"{t}.{setter}", _s(val)), 1)
     gpu = d.limits.get(k8s.GPU_RESOURCE)
@@ -234,7 +251,12 @@ def _task_settings(plan: PipelinePlan, s: Step) -> list[str]:
         lines.append(f"    {t}.set_retry(num_retries={d.retries})")
     if d.cache is False:
         lines.append(f"    {t}.set_caching_options(False)")
-    k8s_lines: list[str] = []
+    k8s_lines: list[str] = [
+        # the image's user; KFP's compiler adds the rest of the restricted profile
+        # (no privilege escalation, capabilities dropped, RuntimeDefault seccomp)
+        "        if hasattr(kfp_k8s, \"set_security_context\"):  # kfp-kubernetes 2.15+",
+        *pyfmt.layout(_call("kfp_k8s.set_security_context", t, f"run_as_user={k8s.UID}",
+                            f"run_as_group={k8s.UID}", "run_as_non_root=True"), 3)]
     if d.secrets:
         mapping = pyfmt.Br("secret_key_to_env={", [f"{_s(n)}: {_s(n)}" for n in sorted(d.secrets)],
                            "}", "coll")

@@ -97,7 +97,7 @@ def deploy_settings(step: str, tags: tuple[str, ...], secrets: tuple[str, ...]) 
             cache = rest.lower() not in ("false", "off", "no", "0", "disabled", "disable")
     # a request above its limit is invalid in Kubernetes: the limit wins
     for res, lim in limits.items():
-        if res in requests and _quantity(requests[res]) > _quantity(lim):
+        if res in requests and quantity(requests[res]) > quantity(lim):
             notes.append(f"step {step}: request {res}={requests[res]} is above its limit "
                          f"{lim}; using the limit")
             requests[res] = lim
@@ -110,7 +110,7 @@ _SUFFIX = {"m": 1e-3, "k": 1e3, "Ki": 1024, "M": 1e6, "Mi": 1024**2, "G": 1e9, "
            "T": 1e12, "Ti": 1024**4, "P": 1e15, "Pi": 1024**5, "E": 1e18, "Ei": 1024**6}
 
 
-def _quantity(q: str) -> float:
+def quantity(q: str) -> float:
     m = re.match(r"^([0-9.]+)(.*)$", q)
     if not m:
         return 0.0
@@ -130,19 +130,21 @@ def _env_reads(code: str) -> list[str]:
         return []
 
 
-def step_secrets(tags: tuple[str, ...], codes: list[str]) -> tuple[str, ...]:
-    """Environment variables a step needs from the pipeline's Kubernetes Secret: those named
-    in `secret:` tags, and credential-like names its code (with replayed setup and shared
-    functions: `codes`) reads from the environment — which is what the secrets rewrite
-    produces."""
+def step_secrets(known: frozenset[str], codes: list[str]) -> tuple[str, ...]:
+    """Environment variables a step needs from the pipeline's Kubernetes Secret: those its
+    code (with replayed setup and shared functions: `codes`) reads from the environment and
+    that are secrets: named by the secrets rewrite or a `secret:` tag (`known`), or
+    credential-like. A tag alone adds nothing: a name the code never reads is never asked of
+    the Secret (a pod would not start without it)."""
     from nb2pipe.analysis.secrets import SHAPES, looks_secret
 
     shaped = {env for env, _ in SHAPES}
+    names = [n for code in codes for n in _env_reads(code)
+             if n in known or n in shaped or looks_secret(n)]
+    return tuple(sorted(dict.fromkeys(n for n in names if ENV_NAME.match(n))))
 
-    names = [t.split(":", 1)[1].strip() for t in tags if t.startswith("secret:")]
-    for code in codes:
-        names += [n for n in _env_reads(code) if looks_secret(n) or n in shaped]
-    return tuple(sorted(dict.fromkeys(n for n in names if re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", n))))
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 # ---- metrics ----------------------------------------------------------------------------------

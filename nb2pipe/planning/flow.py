@@ -106,7 +106,7 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
         an.definitions, {n for s in kept_steps for n in s.common}))
     plan_defs, final_steps, used_imports = _render_steps(shared, kept_steps, defs_by_name,
                                                          secret)
-    final_steps = _with_deploy_settings(final_steps, plan_defs)
+    final_steps = _with_deploy_settings(final_steps, plan_defs, _known_secrets(nb))
     cell_metrics = tuple(dict.fromkeys(walk.metrics))
     common_imports, side_effect, imported_modules = _shared_imports(
         shared, kept_steps, used_imports, read_elsewhere=an.definitions)
@@ -521,7 +521,15 @@ def _setup_replay(steps: list[_StepState], by_name: dict[str, _StepState], data_
     return kept_steps, dropped
 
 
-def _with_deploy_settings(steps: list[Step], definitions: list[SharedDef]) -> list[Step]:
+def _known_secrets(nb) -> frozenset[str]:
+    """Environment variables the notebook holds secrets in: named by the secrets rewrite or
+    by a `secret:NAME` tag."""
+    tagged = {v for c in nb.cells for v in c.tag_values("secret")}
+    return frozenset(secret_names(nb)) | tagged
+
+
+def _with_deploy_settings(steps: list[Step], definitions: list[SharedDef],
+                          known_secrets: frozenset[str]) -> list[Step]:
     """Each step's placement, limits and secrets, from its tags and the code it runs (its
     body, the setup it replays, the shared definitions it uses)."""
     by_name = {s.name: s for s in steps}
@@ -530,7 +538,7 @@ def _with_deploy_settings(steps: list[Step], definitions: list[SharedDef]) -> li
         used = {c.emit_name for c in s.common}
         codes = [s.body, *(by_name[o].setup_body for o in s.setup_from if o in by_name)]
         codes += [d.code for d in definitions if d.emit_name in used]
-        secrets = deploy.step_secrets(s.tags, codes)
+        secrets = deploy.step_secrets(known_secrets, codes)
         out.append(replace(s, deploy=deploy.deploy_settings(s.name, s.tags, secrets)))
     return out
 

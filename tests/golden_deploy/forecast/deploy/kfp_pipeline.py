@@ -17,8 +17,9 @@ except ImportError:  # pragma: no cover
 
 IMAGE = os.environ.get("NB2PIPE_IMAGE", "forecast-pipeline:0.1.0")
 SECRET = "forecast-pipeline-secrets"
-# KFP installs itself into the step image at run time unless told the image has it
-INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "1") == "1"
+# The image carries kfp (the Dockerfile installs it): no pip install at pod start,
+# which would need PyPI from the cluster. NB2PIPE_KFP_INSTALL=1 for another image.
+INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "0") == "1"
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=INSTALL_KFP)
@@ -291,12 +292,39 @@ def report_op(
 def pipeline(horizon: str = "14", window: str = "7", alpha: str = "0.3"):
     t_load_data = load_data_op()
     t_load_data.set_display_name("load_data")
+    t_load_data.set_cpu_request("100m")
+    t_load_data.set_memory_request("256Mi")
+    t_load_data.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_load_data, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
     t_features = features_op(in_df=t_load_data.outputs["out_df"], param_window=window)
     t_features.set_display_name("features")
+    t_features.set_cpu_request("100m")
+    t_features.set_memory_request("256Mi")
+    t_features.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_features, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
     t_train_test_split = train_test_split_op(
         in_df=t_features.outputs["out_df"], param_horizon=horizon
     )
     t_train_test_split.set_display_name("train_test_split")
+    t_train_test_split.set_cpu_request("100m")
+    t_train_test_split.set_memory_request("256Mi")
+    t_train_test_split.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_train_test_split,
+                run_as_user=10001,
+                run_as_group=10001,
+                run_as_non_root=True,
+            )
     t_model_step = model_step_op(
         in_df=t_features.outputs["out_df"],
         in_train=t_train_test_split.outputs["out_train"],
@@ -305,6 +333,17 @@ def pipeline(horizon: str = "14", window: str = "7", alpha: str = "0.3"):
         param_alpha=alpha,
     )
     t_model_step.set_display_name("model_step")
+    t_model_step.set_cpu_request("100m")
+    t_model_step.set_memory_request("256Mi")
+    t_model_step.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_model_step,
+                run_as_user=10001,
+                run_as_group=10001,
+                run_as_non_root=True,
+            )
     t_forecast_step = forecast_step_op(
         in_test=t_train_test_split.outputs["out_test"],
         in_pred_ridge=t_model_step.outputs["out_pred_ridge"],
@@ -313,12 +352,31 @@ def pipeline(horizon: str = "14", window: str = "7", alpha: str = "0.3"):
         in_upper=t_model_step.outputs["out_upper"],
     )
     t_forecast_step.set_display_name("forecast_step")
+    t_forecast_step.set_cpu_request("100m")
+    t_forecast_step.set_memory_request("256Mi")
+    t_forecast_step.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_forecast_step,
+                run_as_user=10001,
+                run_as_group=10001,
+                run_as_non_root=True,
+            )
     t_report = report_op(
         file_in_outputs_forecast_csv=t_forecast_step.outputs[
             "file_out_outputs_forecast_csv"
         ]
     )
     t_report.set_display_name("report")
+    t_report.set_cpu_request("100m")
+    t_report.set_memory_request("256Mi")
+    t_report.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_report, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
 
 
 def compile_pipeline(path: str) -> str:

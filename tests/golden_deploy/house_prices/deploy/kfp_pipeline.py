@@ -17,8 +17,9 @@ except ImportError:  # pragma: no cover
 
 IMAGE = os.environ.get("NB2PIPE_IMAGE", "house-prices-pipeline:0.1.0")
 SECRET = "house-prices-pipeline-secrets"
-# KFP installs itself into the step image at run time unless told the image has it
-INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "1") == "1"
+# The image carries kfp (the Dockerfile installs it): no pip install at pod start,
+# which would need PyPI from the cluster. NB2PIPE_KFP_INSTALL=1 for another image.
+INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "0") == "1"
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=INSTALL_KFP)
@@ -299,18 +300,62 @@ def write_residuals_op(
 def pipeline():
     t_load_houses = load_houses_op()
     t_load_houses.set_display_name("load_houses")
+    t_load_houses.set_cpu_request("100m")
+    t_load_houses.set_memory_request("256Mi")
+    t_load_houses.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_load_houses,
+                run_as_user=10001,
+                run_as_group=10001,
+                run_as_non_root=True,
+            )
     t_clean_houses = clean_houses_op(in_houses=t_load_houses.outputs["out_houses"])
     t_clean_houses.set_display_name("clean_houses")
+    t_clean_houses.set_cpu_request("100m")
+    t_clean_houses.set_memory_request("256Mi")
+    t_clean_houses.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_clean_houses,
+                run_as_user=10001,
+                run_as_group=10001,
+                run_as_non_root=True,
+            )
     t_prepare_lt = prepare_lt_op(
         in_train=t_clean_houses.outputs["out_train"],
         in_test=t_clean_houses.outputs["out_test"],
     )
     t_prepare_lt.set_display_name("prepare_lt")
+    t_prepare_lt.set_cpu_request("100m")
+    t_prepare_lt.set_memory_request("256Mi")
+    t_prepare_lt.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_prepare_lt,
+                run_as_user=10001,
+                run_as_group=10001,
+                run_as_non_root=True,
+            )
     t_train_linear_regression = train_linear_regression_op(
         in_train=t_prepare_lt.outputs["out_train"],
         in_test=t_prepare_lt.outputs["out_test"],
     )
     t_train_linear_regression.set_display_name("train_linear_regression")
+    t_train_linear_regression.set_cpu_request("100m")
+    t_train_linear_regression.set_memory_request("256Mi")
+    t_train_linear_regression.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_train_linear_regression,
+                run_as_user=10001,
+                run_as_group=10001,
+                run_as_non_root=True,
+            )
     t_evaluate_model = evaluate_model_op(
         in_scores=t_train_linear_regression.outputs["out_scores"],
         in_models=t_train_linear_regression.outputs["out_models"],
@@ -318,12 +363,34 @@ def pipeline():
         in_y_test=t_train_linear_regression.outputs["out_y_test"],
     )
     t_evaluate_model.set_display_name("evaluate_model")
+    t_evaluate_model.set_cpu_request("100m")
+    t_evaluate_model.set_memory_request("256Mi")
+    t_evaluate_model.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_evaluate_model,
+                run_as_user=10001,
+                run_as_group=10001,
+                run_as_non_root=True,
+            )
     t_write_residuals = write_residuals_op(
         in_preds=t_evaluate_model.outputs["out_preds"],
         in_y_test=t_train_linear_regression.outputs["out_y_test"],
         in_best_name=t_evaluate_model.outputs["out_best_name"],
     )
     t_write_residuals.set_display_name("write_residuals")
+    t_write_residuals.set_cpu_request("100m")
+    t_write_residuals.set_memory_request("256Mi")
+    t_write_residuals.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_write_residuals,
+                run_as_user=10001,
+                run_as_group=10001,
+                run_as_non_root=True,
+            )
 
 
 def compile_pipeline(path: str) -> str:

@@ -17,8 +17,9 @@ except ImportError:  # pragma: no cover
 
 IMAGE = os.environ.get("NB2PIPE_IMAGE", "reviews-tagged-pipeline:0.1.0")
 SECRET = "reviews-tagged-pipeline-secrets"
-# KFP installs itself into the step image at run time unless told the image has it
-INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "1") == "1"
+# The image carries kfp (the Dockerfile installs it): no pip install at pod start,
+# which would need PyPI from the cluster. NB2PIPE_KFP_INSTALL=1 for another image.
+INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "0") == "1"
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=INSTALL_KFP)
@@ -250,8 +251,27 @@ def pipeline(
 ):
     t_load_data = load_data_op()
     t_load_data.set_display_name("load_data")
+    t_load_data.set_cpu_request("100m")
+    t_load_data.set_memory_request("256Mi")
+    t_load_data.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_load_data, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
     t_preprocess = preprocess_op(in_df=t_load_data.outputs["out_df"])
     t_preprocess.set_display_name("preprocess")
+    t_preprocess.set_cpu_request("100m")
+    t_preprocess.set_memory_request("256Mi")
+    t_preprocess.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_preprocess,
+                run_as_user=10001,
+                run_as_group=10001,
+                run_as_non_root=True,
+            )
     t_featurize = featurize_op(
         in_df=t_preprocess.outputs["out_df"],
         param_test_size=test_size,
@@ -259,18 +279,42 @@ def pipeline(
         param_max_features=max_features,
     )
     t_featurize.set_display_name("featurize")
+    t_featurize.set_cpu_request("100m")
+    t_featurize.set_memory_request("256Mi")
+    t_featurize.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_featurize, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
     t_train = train_op(
         in_X_train=t_featurize.outputs["out_X_train"],
         in_y_train=t_featurize.outputs["out_y_train"],
         param_C=C,
     )
     t_train.set_display_name("train")
+    t_train.set_cpu_request("100m")
+    t_train.set_memory_request("256Mi")
+    t_train.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_train, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
     t_evaluate = evaluate_op(
         in_model=t_train.outputs["out_model"],
         in_X_test=t_featurize.outputs["out_X_test"],
         in_y_test=t_featurize.outputs["out_y_test"],
     )
     t_evaluate.set_display_name("evaluate")
+    t_evaluate.set_cpu_request("100m")
+    t_evaluate.set_memory_request("256Mi")
+    t_evaluate.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_evaluate, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
 
 
 def compile_pipeline(path: str) -> str:

@@ -17,8 +17,9 @@ except ImportError:  # pragma: no cover
 
 IMAGE = os.environ.get("NB2PIPE_IMAGE", "segmentation-pipeline:0.1.0")
 SECRET = "segmentation-pipeline-secrets"
-# KFP installs itself into the step image at run time unless told the image has it
-INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "1") == "1"
+# The image carries kfp (the Dockerfile installs it): no pip install at pod start,
+# which would need PyPI from the cluster. NB2PIPE_KFP_INSTALL=1 for another image.
+INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "0") == "1"
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=INSTALL_KFP)
@@ -179,16 +180,51 @@ def profile_step_op(
 def pipeline():
     t_load = load_op()
     t_load.set_display_name("load")
+    t_load.set_cpu_request("100m")
+    t_load.set_memory_request("256Mi")
+    t_load.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_load, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
     t_scale = scale_op(in_df=t_load.outputs["out_df"])
     t_scale.set_display_name("scale")
+    t_scale.set_cpu_request("100m")
+    t_scale.set_memory_request("256Mi")
+    t_scale.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_scale, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
     t_cluster = cluster_op(
         in_scaler=t_scale.outputs["out_scaler"],
         in_X=t_scale.outputs["out_X"],
         in_df=t_load.outputs["out_df"],
     )
     t_cluster.set_display_name("cluster")
+    t_cluster.set_cpu_request("100m")
+    t_cluster.set_memory_request("256Mi")
+    t_cluster.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_cluster, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
     t_profile_step = profile_step_op(in_df=t_cluster.outputs["out_df"])
     t_profile_step.set_display_name("profile_step")
+    t_profile_step.set_cpu_request("100m")
+    t_profile_step.set_memory_request("256Mi")
+    t_profile_step.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_profile_step,
+                run_as_user=10001,
+                run_as_group=10001,
+                run_as_non_root=True,
+            )
 
 
 def compile_pipeline(path: str) -> str:
