@@ -178,7 +178,8 @@ def test_workflow_runs_check_tests_local_run_and_gates_submit(repo):
     assert deploy["environment"] == {"name": "production"}  # approval gate
     assert "refs/heads/main" in deploy["if"] and "pull_request" in deploy["if"]
     druns = _runs(deploy)
-    assert "--build-context notebook=notebooks" in druns and "--push pipelines/churn_pipeline" in druns
+    assert "--build-context notebook=notebooks" in druns
+    assert "--push pipelines/churn_pipeline" in druns
     assert "nb2pipe submit pipelines/churn_pipeline --engine argo" in druns
     assert wf["permissions"] == {"contents": "read"}
 
