@@ -146,7 +146,7 @@ def _python(lay: Layout, opts: Options) -> dict[str, Any]:
             "cache-dependency-path": _in(lay.project, "requirements.txt")}
 
 
-def test_job(lay: Layout, plan: PipelinePlan, opts: Options,
+def checks_job(lay: Layout, plan: PipelinePlan, opts: Options,
              secrets: list[str]) -> dict[str, Any]:
     in_proj = {"working-directory": lay.project} if lay.project != "." else {}
     steps: list[dict[str, Any]] = [
@@ -220,7 +220,7 @@ def workflow(lay: Layout, plan: PipelinePlan, opts: Options) -> dict[str, Any]:
         "env": {SPEC_VARIABLE: opts.install.spec or f"${{{{ vars.{SPEC_VARIABLE} }}}}"},
         "concurrency": {"group": f"nb2pipe-{name}-${{{{ github.ref }}}}",
                         "cancel-in-progress": True},
-        "jobs": {"test": test_job(lay, plan, opts, secrets),
+        "jobs": {"test": checks_job(lay, plan, opts, secrets),
                  "deploy": deploy_job(lay, plan, opts)},
     }
 
