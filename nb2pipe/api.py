@@ -4,6 +4,7 @@ for bad notebooks, never prints."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -85,6 +86,25 @@ def _silenced(nb, ignore: tuple[str, ...] | list[str]) -> set[str]:
         set(suppressed_codes(nb.metadata)) if nb is not None else set())
 
 
+def _measured(out: Path) -> dict[str, dict[str, float]]:
+    """What earlier local runs of the project measured per step ({} before the first run):
+    the deploy emitters size requests and limits from it."""
+    from nb2pipe.tracking.store import STORE_DIR, Store, StoreError
+
+    if not (out / STORE_DIR / "runs.db").is_file():
+        return {}
+    try:
+        store = Store(out, create=False)
+    except (StoreError, OSError, sqlite3.Error):
+        return {}
+    try:
+        return store.measured_resources()
+    except sqlite3.Error:  # a store from an older nb2pipe without the table, or damaged
+        return {}
+    finally:
+        store.close()
+
+
 def _plan(notebook: str | Path, outdir: str | Path | None, name: str | None, split: str,
           joins: tuple[tuple[int, int], ...] = ()):
     from nb2pipe.analysis.cells import analyze
@@ -118,7 +138,7 @@ def _plan(notebook: str | Path, outdir: str | Path | None, name: str | None, spl
     names = splitting.assign_names(groups, taken, nb, diags, from_tags=(mode == "tags"))
     splitting.apply_metadata_settings(nb, groups, names, diags)
     workdir = os.path.relpath(nb_path.resolve().parent, out.resolve()).replace(os.sep, "/")
-    plan = build_plan(an, groups, names, mode, package, workdir, diags)
+    plan = build_plan(an, groups, names, mode, package, workdir, diags, _measured(out))
     if plan is not None and not plan.steps and not has_errors(diags):
         diags.append(Diagnostic("NB105", "no code is left after stripping display code",
                                 path=shown))

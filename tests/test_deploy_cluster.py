@@ -430,3 +430,40 @@ def test_each_readme_command_matches_the_generated_files(samples, name, capsys):
             context = cmd[cmd.index("--build-context") + 1]  # notebook=FOLDER
             assert context.startswith("notebook=")
             assert (out / context.split("=", 1)[1]).resolve().is_dir()
+
+
+# ---- requests and limits from measurement -----------------------------------------------------
+
+def test_a_local_run_measures_each_step_and_the_next_conversion_sizes_it(tmp_path, capsys):
+    """`nb2pipe run` records each step's peak memory and CPU time in the lineage; converting
+    again emits requests and a memory limit from them, and a tag still wins."""
+    from nb2pipe.cli import main
+    from nb2pipe.tracking.store import Store
+
+    nb = make_notebook(tmp_path / "m.ipynb", [
+        ("code", "big = bytearray(80 * 1024 * 1024)\nn = len(big)", ["step:alloc"]),
+        ("code", "m = n + 1", ["step:small", "limit:memory:3Gi"]),
+    ])
+    out = tmp_path / "m_pipeline"
+    assert convert(nb, out).ok
+    assert main(["run", str(out)]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    store = Store(out, create=False)
+    try:
+        used = store.measured_resources()
+    finally:
+        store.close()
+    assert set(used) == {"alloc", "small"}
+    assert used["alloc"]["peak_rss_kb"] > 80 * 1024 > 0 and used["alloc"]["cpu_seconds"] >= 0
+    assert main(["runs", "show", str(out), "latest"]) == 0
+    assert "MiB" in capsys.readouterr().out
+    assert convert(nb, out).ok
+    wf = yaml_docs(out / "deploy/argo-workflow.yaml")[0]
+    t = {x["name"]: x for x in wf["spec"]["templates"]}
+    alloc = t["alloc"]["container"]["resources"]
+    request_mib = int(alloc["requests"]["memory"].removesuffix("Mi"))
+    limit_mib = int(alloc["limits"]["memory"].removesuffix("Mi"))
+    peak_mib = used["alloc"]["peak_rss_kb"] / 1024
+    assert peak_mib <= request_mib < limit_mib and limit_mib >= 2 * peak_mib
+    assert t["small"]["container"]["resources"]["limits"]["memory"] == "3Gi"  # the tag wins
+    assert "measured in run 1" in (out / "deploy/README.md").read_text()

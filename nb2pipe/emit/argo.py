@@ -283,8 +283,13 @@ def deploy_readme(plan: PipelinePlan) -> str:
               f"{k8s.DEFAULT_MEMORY_LIMIT}, unless its cell tags say otherwise: "
               "`limit:memory:2Gi`, `limit:cpu:2`, `request:cpu:500m`, `gpu:1`, `image:REPO:TAG`, "
               "`retry:3`, `timeout:30m`, `nodeselector:KEY:VALUE`, `label:KEY:VALUE`, "
-              "`annotation:KEY:VALUE`, `cache:false` (KFP), `secret:ENV_NAME`.", "",
-              "To keep the data out of the image, build it with an empty folder as the "
+              "`annotation:KEY:VALUE`, `cache:false` (KFP), `secret:ENV_NAME`. After a local "
+              "run (`nb2pipe run`), converting again sizes each step from what it used.", ""]
+    measured = [(s.name, s.deploy.measured) for s in plan.steps if s.deploy.measured]
+    if measured:
+        lines += ["Requests and memory limits from the last local run (tags still win):", ""]
+        lines += [f"- `{name}`: {why}" for name, why in measured] + [""]
+    lines += ["To keep the data out of the image, build it with an empty folder as the "
               "`notebook` context and read the files from a bucket: "
               f"`nb2pipe submit . --engine argo --image {image} --data-from s3://BUCKET/PREFIX` "
               "adds an input artifact per data file, `PREFIX/<path>` in `BUCKET`, placed where "

@@ -82,8 +82,10 @@ def _is_builtin(name: str) -> bool:
 
 
 def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], split_mode: str,
-               package: str, workdir: str, diags: list[Diagnostic]) -> PipelinePlan | None:
-    """The plan, phase by phase; each phase is a function of what the earlier ones found."""
+               package: str, workdir: str, diags: list[Diagnostic],
+               measured: dict[str, dict[str, float]] | None = None) -> PipelinePlan | None:
+    """The plan, phase by phase; each phase is a function of what the earlier ones found.
+    `measured`: what local runs of the steps used, by step name (requests and limits)."""
     nb = an.notebook
     diag = _diagnostics_to(diags, nb.path)
     steps, cell_to_step = _new_steps(groups, names)
@@ -106,7 +108,8 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
         an.definitions, {n for s in kept_steps for n in s.common}))
     plan_defs, final_steps, used_imports = _render_steps(shared, kept_steps, defs_by_name,
                                                          secret)
-    final_steps = _with_deploy_settings(final_steps, plan_defs, _known_secrets(nb))
+    final_steps = _with_deploy_settings(final_steps, plan_defs, _known_secrets(nb),
+                                        measured or {})
     cell_metrics = tuple(dict.fromkeys(walk.metrics))
     common_imports, side_effect, imported_modules = _shared_imports(
         shared, kept_steps, used_imports, read_elsewhere=an.definitions)
@@ -529,7 +532,8 @@ def _known_secrets(nb) -> frozenset[str]:
 
 
 def _with_deploy_settings(steps: list[Step], definitions: list[SharedDef],
-                          known_secrets: frozenset[str]) -> list[Step]:
+                          known_secrets: frozenset[str],
+                          measured: dict[str, dict[str, float]]) -> list[Step]:
     """Each step's placement, limits and secrets, from its tags and the code it runs (its
     body, the setup it replays, the shared definitions it uses)."""
     by_name = {s.name: s for s in steps}
@@ -539,7 +543,8 @@ def _with_deploy_settings(steps: list[Step], definitions: list[SharedDef],
         codes = [s.body, *(by_name[o].setup_body for o in s.setup_from if o in by_name)]
         codes += [d.code for d in definitions if d.emit_name in used]
         secrets = deploy.step_secrets(known_secrets, codes)
-        out.append(replace(s, deploy=deploy.deploy_settings(s.name, s.tags, secrets)))
+        out.append(replace(s, deploy=deploy.deploy_settings(s.name, s.tags, secrets,
+                                                            measured.get(s.name))))
     return out
 
 

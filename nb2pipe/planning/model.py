@@ -63,6 +63,9 @@ class StepDeploy:
     cache: bool | None = None
     secrets: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # tags that could not be used, and why
+    # where the requests and memory limit come from when a local run measured the step
+    # ("peak 312 MiB, 4.1 s CPU in 3.2 s (run 7)"; planning/deploy.measured_resources)
+    measured: str = ""
 
 
 @dataclass(frozen=True)

@@ -223,6 +223,10 @@ def _print_show(run: dict[str, Any]) -> None:
     for name, s in run["step_runs"].items():
         how = f"cached from run {s['cached_from_run']}" if s["cached_from_run"] else s["status"]
         secs = f", {s['seconds']:.2f}s" if s["seconds"] is not None else ""
+        used = s.get("resources")
+        if used:
+            secs += (f", peak {used['peak_rss_kb'] / 1024:.0f} MiB, "
+                     f"{used['cpu_seconds']:.2f}s CPU")
         print(f"step {name}: {how}{secs}" + (f" — {s['error']}" if s["error"] else ""))
         if s["code"]:
             print("  code:   " + ", ".join(f"{k}@{v[:10]}" for k, v in s["code"].items()))

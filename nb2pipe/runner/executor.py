@@ -308,6 +308,9 @@ class _Run:
             step = event["key"]
             try:
                 self.ingest(step, event.get("returncode"))
+                if "peak_rss_kb" in event and step not in self.errors:
+                    self.store.record_resources(self.run_id, step, event["peak_rss_kb"],
+                                                event["cpu_seconds"])
             except Exception as exc:  # noqa: BLE001 - e.g. disk full: the step failed
                 self.fail(step, self.mask(f"could not store the outputs: "
                                           f"{type(exc).__name__}: {exc}"))

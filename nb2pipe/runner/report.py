@@ -139,7 +139,7 @@ def _step_detail(store: Store, sr: Any) -> dict[str, Any]:
             "packages": comps.get("packages"), "inputs": comps.get("inputs"),
             "data": comps.get("data"), "outputs": outs,
             "not_persisted": store.not_persisted_of(sr["id"]), "written_files": written,
-            "metrics": metrics}
+            "metrics": metrics, "resources": store.resources_of(origin["id"])}
 
 
 def show_run(project_dir: Path, ref: str) -> dict[str, Any]:

@@ -313,13 +313,17 @@ def zygote(project: str, package: str) -> int:
                 os.close(key.fd)
         for pid in list(children):
             try:
-                done, status = os.waitpid(pid, os.WNOHANG)
+                done, status, usage = os.wait4(pid, os.WNOHANG)
             except ChildProcessError:
-                done, status = pid, 0
+                done, status, usage = pid, 0, None
             if done:
                 rc = os.waitstatus_to_exitcode(status)
-                send({"event": "exited", "key": children.pop(pid), "pid": pid,
-                      "returncode": rc})
+                event = {"event": "exited", "key": children.pop(pid), "pid": pid,
+                         "returncode": rc}
+                if usage is not None:  # what the step used: requests and limits on a cluster
+                    event["peak_rss_kb"] = usage.ru_maxrss  # KiB on Linux
+                    event["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 3)
+                send(event)
 
 
 def once(project: str, package: str, request: str) -> int:

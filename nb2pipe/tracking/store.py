@@ -59,7 +59,7 @@ class StepStatus(str, Enum):
 
 
 STORE_DIR = ".nb2pipe"
-SCHEMA_VERSION = 2  # 2: not_persisted
+SCHEMA_VERSION = 3  # 2: not_persisted; 3: resources (peak memory, CPU time per step run)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs(
@@ -154,6 +154,11 @@ CREATE TABLE IF NOT EXISTS stat_cache(
   size INTEGER, mtime_ns INTEGER, ino INTEGER, sha TEXT, checked REAL
 );
 CREATE TABLE IF NOT EXISTS kv(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS resources(
+  step_run_id INTEGER PRIMARY KEY,
+  peak_rss_kb INTEGER NOT NULL,
+  cpu_seconds REAL NOT NULL
+);
 """
 
 MAX_LOG = 1_000_000  # characters of each stream kept in the store
@@ -454,6 +459,33 @@ class Store:
             db.executemany("INSERT OR REPLACE INTO logs VALUES(?, ?, ?)",
                            [(sid, k, v[-MAX_LOG:]) for k, v in logs.items()])
             db.execute("UPDATE step_runs SET status='finished', ended=? WHERE id=?", (ended, sid))
+
+    def record_resources(self, run_id: int, step: str, peak_rss_kb: int,
+                         cpu_seconds: float) -> None:
+        """What the step's process used: its peak resident memory and its CPU time."""
+        with self.tx() as db:
+            sid = self.step_row(run_id, step)["id"]
+            db.execute("INSERT OR REPLACE INTO resources VALUES(?, ?, ?)",
+                       (sid, int(peak_rss_kb), float(cpu_seconds)))
+
+    def resources_of(self, step_run_id: int) -> dict[str, Any] | None:
+        row = self.one("SELECT peak_rss_kb, cpu_seconds FROM resources WHERE step_run_id=?",
+                       (step_run_id,))
+        return dict(row) if row else None
+
+    def measured_resources(self) -> dict[str, dict[str, Any]]:
+        """Each step's use in its latest finished run that measured it (not a cached reuse):
+        peak_rss_kb, cpu_seconds, wall_seconds, run_id."""
+        out: dict[str, dict[str, Any]] = {}
+        for row in self.rows(
+                "SELECT s.step, s.run_id, s.started, s.ended, r.peak_rss_kb, r.cpu_seconds "
+                "FROM step_runs s JOIN resources r ON r.step_run_id = s.id "
+                "WHERE s.status = 'finished' ORDER BY s.id"):
+            out[row["step"]] = {"peak_rss_kb": row["peak_rss_kb"],
+                                "cpu_seconds": row["cpu_seconds"], "run_id": row["run_id"],
+                                "wall_seconds": max((row["ended"] or 0) - (row["started"] or 0),
+                                                    0.0)}
+        return out
 
     def record_failed(self, run_id: int, step: str, error: str, logs: dict[str, str],
                       status: str = "failed") -> None:
