@@ -8,15 +8,16 @@ import functools
 from typing import Any
 
 
-def _strict(node: Any) -> Any:
+def strict(node: Any) -> Any:
+    """`node` with every object that lists properties closed to others (unknown fields fail)."""
     if isinstance(node, dict):
         if node.get("type") == "object" and "properties" in node:
             node.setdefault("additionalProperties", False)
         for v in node.values():
-            _strict(v)
+            strict(v)
     elif isinstance(node, list):
         for v in node:
-            _strict(v)
+            strict(v)
     return node
 
 
@@ -26,7 +27,7 @@ def argo_schema(kind: str) -> dict:
 
     model = {"Workflow": models.Workflow, "WorkflowTemplate": models.WorkflowTemplate}[kind]
     schema = model.model_json_schema(by_alias=True, mode="validation")
-    return _strict(schema)
+    return strict(schema)
 
 
 def argo_errors(doc: dict) -> list[str]:

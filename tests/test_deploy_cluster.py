@@ -26,7 +26,7 @@ from nb2pipe.api import convert
 pytest.importorskip("kubernetes")
 jsonschema = pytest.importorskip("jsonschema")
 
-from deploy_schemas import k8s_errors  # noqa: E402
+from deploy_schemas import k8s_errors, strict  # noqa: E402
 
 SCHEMA = Path(__file__).parent / "schemas" / "argo-workflows-v3.6.19.schema.json"
 IMAGE_REF = "{{workflow.parameters.nb2pipe-image}}"
@@ -40,20 +40,7 @@ def samples(tmp_path_factory):
 @functools.lru_cache(maxsize=None)
 def _official(definition: str) -> dict:
     """Argo's own schema for one definition, strict (additionalProperties: false)."""
-    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
-
-    def strict(node):
-        if isinstance(node, dict):
-            if "properties" in node:
-                node.setdefault("additionalProperties", False)
-            for v in node.values():
-                strict(v)
-        elif isinstance(node, list):
-            for v in node:
-                strict(v)
-        return node
-
-    strict(schema)
+    schema = strict(json.loads(SCHEMA.read_text(encoding="utf-8")))
     return {"$ref": f"#/definitions/{definition}", "definitions": schema["definitions"]}
 
 
