@@ -64,7 +64,7 @@ def _package_name(text: str) -> str:
 
 def plan_notebook(notebook: str | Path, outdir: str | Path | None = None, name: str | None = None,
                   split: str = "auto", ignore: tuple[str, ...] | list[str] = (),
-                  joins: tuple[tuple[int, int], ...] = ()):
+                  joins: tuple[tuple[int, int], ...] = (), image: ImageOptions | None = None):
     """Read, analyze and plan. Returns (plan or None, diagnostics, notebook or None).
 
     Warnings and notes whose code the notebook's metadata (`nb2pipe.ignore`) or `ignore`
@@ -74,7 +74,39 @@ def plan_notebook(notebook: str | Path, outdir: str | Path | None = None, name: 
     from nb2pipe.diagnostics import suppress
 
     plan, diags, nb = _plan(notebook, outdir, name, split, joins)
+    if plan is not None and not has_errors(diags):
+        plan = _with_image(plan, nb, image or ImageOptions(), diags)
     return plan, suppress(diags, _silenced(nb, ignore)), nb
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """Convert options for the container image; None: the notebook's metadata
+    (`{"nb2pipe": {"base_image": ..., "data_in_image": ...}}`), else the default."""
+    base_image: str | None = None
+    data_in_image: bool | None = None
+
+
+def _with_image(plan, nb, image: ImageOptions, diags: list[Diagnostic]):
+    """The plan with the image options; an invalid one is an NB406 error."""
+    from dataclasses import replace
+
+    from nb2pipe.emit.image import base_image_problem
+
+    meta = nb.metadata.get("nb2pipe") if isinstance(nb.metadata, dict) else None
+    meta = meta if isinstance(meta, dict) else {}
+    ref = image.base_image if image.base_image is not None else meta.get("base_image", "")
+    data = image.data_in_image if image.data_in_image is not None else meta.get(
+        "data_in_image", True)
+    problem = base_image_problem(ref) if ref != "" else None
+    if not isinstance(ref, str):
+        problem = "base_image in the notebook's metadata is not a string"
+    if not isinstance(data, bool):
+        problem = "data_in_image in the notebook's metadata is not true or false"
+    if problem:
+        diags.append(Diagnostic("NB406", problem, path=plan.notebook))
+        return plan
+    return replace(plan, base_image=ref, data_in_image=data)
 
 
 def _silenced(nb, ignore: tuple[str, ...] | list[str]) -> set[str]:
@@ -208,7 +240,7 @@ MAX_JOIN_ROUNDS = 20  # each round executes the notebook once more
 
 def _plan_and_capture(nb_path: Path, out: Path, name: str | None, split: str,
                       ignore: tuple[str, ...] | list[str], capture: bool, dry_run: bool,
-                      shown: str):
+                      shown: str, image: ImageOptions):
     """Plan, and capture when asked: (plan, diagnostics, notebook, capture, capture failure,
     joins).
 
@@ -219,7 +251,7 @@ def _plan_and_capture(nb_path: Path, out: Path, name: str | None, split: str,
     reuses the joins of the project's capture while the notebook is unchanged."""
     from nb2pipe.validation import capture as capturing
 
-    plan, diags, nb = plan_notebook(nb_path, out, name, split, ignore)
+    plan, diags, nb = plan_notebook(nb_path, out, name, split, ignore, image=image)
     if plan is None or has_errors(diags):
         return plan, diags, nb, None, None, ()
     joined: list[dict[str, Any]] = []
@@ -227,7 +259,7 @@ def _plan_and_capture(nb_path: Path, out: Path, name: str | None, split: str,
         joined = capturing.saved_joins(out, plan.notebook_hash)
         if joined:
             plan, diags, nb = plan_notebook(nb_path, out, name, split, ignore,
-                                            _join_cells(joined))
+                                            _join_cells(joined), image)
             if plan is None or has_errors(diags):
                 return plan, diags, nb, None, None, _join_cells(joined)
     cap, cap_diag = _capture(nb_path, out, plan, capture, dry_run, shown)
@@ -239,7 +271,7 @@ def _plan_and_capture(nb_path: Path, out: Path, name: str | None, split: str,
         rounds += 1
         tried = joined + crossing
         plan2, diags2, nb2 = plan_notebook(nb_path, out, name, split, ignore,
-                                           _join_cells(tried))
+                                           _join_cells(tried), image)
         if plan2 is None or has_errors(diags2):
             break  # keep the plan as it was: the run names the value and the fix
         joined, plan, diags, nb = tried, plan2, diags2, nb2
@@ -252,6 +284,13 @@ def _plan_and_capture(nb_path: Path, out: Path, name: str | None, split: str,
                      f"'{j['name']}' ({j['type']}) cannot be serialized, so it cannot cross a "
                      "step boundary", path=shown, cell=j["cells"][1], line=1, col=0))
     return plan, diags, nb, cap, cap_diag, _join_cells(joined)
+
+
+def _image_lock_options(image: ImageOptions) -> dict[str, Any]:
+    """The image options given on the command line, for `sync` and the Jupyter extension to
+    convert again the same way (options the notebook's metadata sets stay there)."""
+    return {k: v for k, v in (("base_image", image.base_image),
+                              ("data_in_image", image.data_in_image)) if v is not None}
 
 
 def _join_cells(joined: list[dict[str, Any]]) -> tuple[tuple[int, int], ...]:
@@ -303,13 +342,19 @@ def _self_check(files: dict[str, str], package: str, nb) -> None:
 def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | None = None,
             split: str = "auto", force: bool = False, dry_run: bool = False,
             self_check: bool = True, ignore: tuple[str, ...] | list[str] = (),
-            capture: bool = False) -> ConversionResult:
+            capture: bool = False, base_image: str | None = None,
+            data_in_image: bool | None = None) -> ConversionResult:
     """Convert one notebook. Bad notebooks give a 'failed' result with diagnostics.
 
     With capture, the notebook is executed once (nbclient) and its step values become test
     fixtures, types, data profiles and metrics in the project; without it, a capture already
-    in the project is kept while the notebook and its steps are unchanged."""
+    in the project is kept while the notebook and its steps are unchanged.
+
+    `base_image` (a pinned image reference, best with a digest) replaces the Dockerfile's
+    default base; `data_in_image=False` keeps the data files out of the image. None: the
+    notebook's metadata decides, else the defaults (emit/image.py, data in the image)."""
     nb_path = Path(notebook)
+    image = ImageOptions(base_image, data_in_image)
     shown = nb_path.name
     out = Path(outdir) if outdir is not None else default_outdir(nb_path)
     # Tree walks recurse once per nesting level; code Python itself accepts (a 500-term sum)
@@ -332,7 +377,7 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
         codefmt.CACHE.load(nb_path)
         codefmt.CACHE.spawn()  # a child imports black while we read and plan
         plan, diags, nb, cap, cap_diag, joins = _plan_and_capture(
-            nb_path, out, name, split, ignore, capture, dry_run, shown)
+            nb_path, out, name, split, ignore, capture, dry_run, shown, image)
         if plan is None or has_errors(diags):
             return ConversionResult("failed", shown, str(out), plan=plan, diagnostics=tuple(diags))
         if cap_diag is not None:
@@ -344,7 +389,7 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
             # converting twice must give the same plan (rendering a plan is a pure function
             # of it; tests/test_determinism.py converts in separate processes, other hash
             # seeds, and compares the bytes)
-            plan2, _, _ = plan_notebook(nb_path, out, name, split, ignore, joins)
+            plan2, _, _ = plan_notebook(nb_path, out, name, split, ignore, joins, image)
             if plan2 is None or plan2 != plan:
                 raise SelfCheckError("converting twice gave different plans")
         files = render(plan, nb, cap_data)  # the child is joined (or killed: `finally` below)
@@ -366,11 +411,15 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
             "nb2pipe": __version__,
             "notebook": os.path.relpath(nb_path.resolve(), out.resolve()).replace(os.sep, "/"),
             "notebook_hash": plan.notebook_hash,
-            "options": {"name": plan.package, "split": split},
+            "options": {"name": plan.package, "split": split, **_image_lock_options(image)},
             "cells": {str(c): s.name for s in plan.steps for c in s.cells},
         }
         rep = write_tree(out, {**files, **(cap.files if cap is not None else {})}, lock, force,
                          shown, protect=(nb_path,))
+        if not has_errors(rep.diagnostics):
+            from nb2pipe.buildcontext import sync_build_context
+
+            rep.diagnostics.extend(suppress(sync_build_context(plan, out), _silenced(nb, ignore)))
         all_diags = tuple(diags + rep.diagnostics)
         codefmt.CACHE.save()
         status = "failed" if has_errors(rep.diagnostics) else (

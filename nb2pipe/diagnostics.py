@@ -261,6 +261,19 @@ _CODES = [
          "was captured and nothing was written.",
          "Make the notebook run top to bottom (Restart & Run All), or convert without "
          "--capture."),
+    Code("NB406", ERROR, "invalid image option",
+         "The base image (`--base-image`, or `base_image` in the notebook's `nb2pipe` "
+         "metadata) is not a pinned image reference, or `data_in_image` in the metadata is "
+         "not true or false. An image without a tag, or tagged `latest`, changes under the "
+         "pipeline.",
+         "Give REPOSITORY:TAG, best with its digest: "
+         "`--base-image python:3.11.14-slim-bookworm@sha256:...`."),
+    Code("NB407", WARNING, "data file for the image not found",
+         "The Dockerfile bakes the files the steps read into the image: conversion copies "
+         "them from the notebook's folder into the project's build-context/ folder. This "
+         "file was not there, so the image will not have it.",
+         "Put the file in place and convert again, or convert with --no-data-in-image and "
+         "pass the data at submit time (`nb2pipe submit --data-from`)."),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _CODES}

@@ -43,6 +43,23 @@ def _rel(path: Path, root: Path) -> str:
     return "." if rel == "" else rel
 
 
+def _context_step(plan: PipelinePlan, project: Path, root: Path) -> list[dict[str, Any]]:
+    """The copies `nb2pipe convert` makes into build-context/ (git-ignored, so a checkout
+    lacks them): made again before the build, the project folder being the build context."""
+    from nb2pipe.emit.docker import BUILD_CONTEXT, context_files
+
+    files = context_files(plan)
+    if not files:
+        return []
+    dest = _rel(project / BUILD_CONTEXT, root)
+    lines = [f"mkdir -p {dest}"] + [
+        f"cp --parents {f} {os.path.relpath(project / BUILD_CONTEXT, project / plan.workdir)}/"
+        for f in files]
+    return [{"name": "Copy the data and helper modules into the build context",
+             "run": "\n".join(lines[:1] + [f"(cd {_rel(project / plan.workdir, root)} && {c})"
+                                           for c in lines[1:]])}]
+
+
 def workflow(project: Path, root: Path, engine: str = "argo", environment: str = "production",
              registry: str = "ghcr.io", branch: str = "main", python: str = "3.11") -> dict[str, Any]:
     """The workflow as a mapping (key order is the order GitHub documents)."""
@@ -81,9 +98,9 @@ def workflow(project: Path, root: Path, engine: str = "argo", environment: str =
         {"name": "Log in to the registry", "uses": "docker/login-action@v3",
          "with": {"registry": registry, "username": "${{ github.actor }}",
                   "password": "${{ secrets.REGISTRY_PASSWORD || secrets.GITHUB_TOKEN }}"}},
+        *_context_step(plan, project, root),
         {"name": "Build and push the image",
-         "run": f"docker buildx build --build-context notebook={workdir} -t \"$IMAGE\" "
-                f"--push {proj}"},
+         "run": f"docker buildx build -t \"$IMAGE\" --push {proj}"},
         setup_python,
         {"name": "Install nb2pipe", "run": "python -m pip install nb2pipe" +
                                           ("[kfp]" if engine == "kfp" else "")},

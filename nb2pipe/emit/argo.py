@@ -210,16 +210,12 @@ def deploy_readme(plan: PipelinePlan) -> str:
     secrets = k8s.all_secrets(plan)
     lines = [f"# Deploying {pkg}", "",
              "## Image", "",
-             "The Dockerfile installs the generated package on a slim Python image and runs as a "
-             "non-root user. The data files the steps read and the notebook's helper modules are "
-             "copied in from the notebook's folder, passed as a named build context:", "",
-             "```", f"docker build --build-context notebook={plan.workdir} -t REGISTRY/{name}:1 .",
-             "```", "",
-             "To keep data out of the image, build with an empty folder as the `notebook` "
-             "context (plus the helper modules) and pass the files as inputs instead: "
-             "`nb2pipe submit . --engine argo --data-from s3://BUCKET/PREFIX` adds an input "
-             "artifact per data file, read from `PREFIX/<path>` and placed where the step reads "
-             "it.", "",
+             "The Dockerfile installs the generated package on a Python image pinned by full "
+             "version, with every distribution the steps need from `requirements.lock` "
+             "(pinned to the environment the notebook was converted in), and runs as a non-root "
+             "user. This project folder is the whole build context: in it, run", "",
+             "```", f"docker build -t REGISTRY/{name}:1 .", "```", "",
+             "(or `podman build -t REGISTRY/" + name + ":1 .`).", ""] + _context_note(plan) + [
              "## Argo Workflows", "",
              "`argo-workflow.yaml` holds a Workflow and a WorkflowTemplate: one DAG task per step, "
              "each running `python -m " + pkg + " step NAME --inputs DIR --outputs DIR`. Values "
@@ -256,6 +252,26 @@ def deploy_readme(plan: PipelinePlan) -> str:
     if notes:
         lines += ["## Tags not used", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(lines)
+
+
+def _context_note(plan: PipelinePlan) -> list[str]:
+    """deploy/README.md: where the image's data and helper modules come from."""
+    from nb2pipe.emit.docker import BUILD_CONTEXT, context_files
+
+    submit = ("`nb2pipe submit . --engine argo --data-from s3://BUCKET/PREFIX` adds an input "
+              "artifact per data file, read from `PREFIX/<path>` and placed where the step "
+              "reads it.")
+    lines = []
+    if context_files(plan):
+        lines += [f"`nb2pipe convert` copies the files the image needs from the notebook's "
+                  f"folder into `{BUILD_CONTEXT}/` (git-ignored; convert again after changing "
+                  "them): " + ", ".join(f"`{f}`" for f in context_files(plan)) + ".", ""]
+    if plan.data_in_image:
+        lines += ["To keep the data out of the image, convert with `--no-data-in-image` and "
+                  "pass the files as inputs instead: " + submit, ""]
+    else:
+        lines += ["The data files are not in the image (`--no-data-in-image`): " + submit, ""]
+    return lines
 
 
 def argo_files(plan: PipelinePlan) -> dict[str, str]:
