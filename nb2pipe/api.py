@@ -98,11 +98,12 @@ def _with_image(plan, nb, image: ImageOptions, diags: list[Diagnostic]):
     ref = image.base_image if image.base_image is not None else meta.get("base_image", "")
     data = image.data_in_image if image.data_in_image is not None else meta.get(
         "data_in_image", True)
-    problem = base_image_problem(ref) if ref != "" else None
     if not isinstance(ref, str):
-        problem = "base_image in the notebook's metadata is not a string"
-    if not isinstance(data, bool):
+        problem: str | None = "base_image in the notebook's metadata is not a string"
+    elif not isinstance(data, bool):
         problem = "data_in_image in the notebook's metadata is not true or false"
+    else:  # an empty option is a mistake; empty metadata means the default
+        problem = base_image_problem(ref) if ref or image.base_image is not None else None
     if problem:
         diags.append(Diagnostic("NB406", problem, path=plan.notebook))
         return plan

@@ -24,7 +24,10 @@ PIN = re.compile(r"==[0-9][^\s\"]*")
 
 def _normalize(rel: str, text: str) -> str:
     """Installed versions differ between environments: pins and their hashes are masked."""
-    if rel in ("requirements.txt", "pyproject.toml"):
+    if rel in ("requirements.txt", "pyproject.toml", "requirements.lock"):
+        # requires-python follows the pinned versions' own Requires-Python
+        text = re.sub(r'^requires-python = ">=3\.\d+"$', 'requires-python = ">=3.<minor>"',
+                      text, flags=re.M)
         return PIN.sub("==<version>", text)
     if rel == "nb2pipe.lock.json":
         data = json.loads(text)
