@@ -418,7 +418,7 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
         rep = write_tree(out, {**files, **(cap.files if cap is not None else {})}, lock, force,
                          shown, protect=(nb_path,))
         if not has_errors(rep.diagnostics):
-            from nb2pipe.buildcontext import sync_build_context
+            from nb2pipe.emit.buildcontext import sync_build_context
 
             rep.diagnostics.extend(suppress(sync_build_context(plan, out), _silenced(nb, ignore)))
         all_diags = tuple(diags + rep.diagnostics)

@@ -45,19 +45,18 @@ def _rel(path: Path, root: Path) -> str:
 
 def _context_step(plan: PipelinePlan, project: Path, root: Path) -> list[dict[str, Any]]:
     """The copies `nb2pipe convert` makes into build-context/ (git-ignored, so a checkout
-    lacks them): made again before the build, the project folder being the build context."""
+    lacks them), made again before the build: the project folder is the build context."""
     from nb2pipe.emit.docker import BUILD_CONTEXT, context_files
 
     files = context_files(plan)
     if not files:
         return []
-    dest = _rel(project / BUILD_CONTEXT, root)
-    lines = [f"mkdir -p {dest}"] + [
-        f"cp --parents {f} {os.path.relpath(project / BUILD_CONTEXT, project / plan.workdir)}/"
-        for f in files]
+    dest = project / BUILD_CONTEXT
+    folders = sorted({_rel((dest / f).parent, root) for f in files})
+    lines = [f"mkdir -p {' '.join(folders)}"] + [
+        f"cp {_rel(project / plan.workdir / f, root)} {_rel(dest / f, root)}" for f in files]
     return [{"name": "Copy the data and helper modules into the build context",
-             "run": "\n".join(lines[:1] + [f"(cd {_rel(project / plan.workdir, root)} && {c})"
-                                           for c in lines[1:]])}]
+             "run": "\n".join(lines)}]
 
 
 def workflow(project: Path, root: Path, engine: str = "argo", environment: str = "production",
@@ -67,7 +66,6 @@ def workflow(project: Path, root: Path, engine: str = "argo", environment: str =
     lock = json.loads((project / "nb2pipe.lock.json").read_text(encoding="utf-8"))
     proj = _rel(project, root)
     notebook = _rel(project / lock["notebook"], root)
-    workdir = _rel(project / plan.workdir, root)
     pkg = plan.package
     name = pkg.replace("_", "-")
     data = [_rel(project / plan.workdir / f.path, root) for s in plan.steps
