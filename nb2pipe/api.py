@@ -85,6 +85,7 @@ class ImageOptions:
     (`{"nb2pipe": {"base_image": ..., "data_in_image": ...}}`), else the default."""
     base_image: str | None = None
     data_in_image: bool | None = None
+    lock_hashes: bool = False  # requirements.lock with --hash lines (network at convert time)
 
 
 def _with_image(plan, nb, image: ImageOptions, diags: list[Diagnostic]):
@@ -107,7 +108,7 @@ def _with_image(plan, nb, image: ImageOptions, diags: list[Diagnostic]):
     if problem:
         diags.append(Diagnostic("NB406", problem, path=plan.notebook))
         return plan
-    return replace(plan, base_image=ref, data_in_image=data)
+    return replace(plan, base_image=ref, data_in_image=data, lock_hashes=image.lock_hashes)
 
 
 def _silenced(nb, ignore: tuple[str, ...] | list[str]) -> set[str]:
@@ -291,7 +292,8 @@ def _image_lock_options(image: ImageOptions) -> dict[str, Any]:
     """The image options given on the command line, for `sync` and the Jupyter extension to
     convert again the same way (options the notebook's metadata sets stay there)."""
     return {k: v for k, v in (("base_image", image.base_image),
-                              ("data_in_image", image.data_in_image)) if v is not None}
+                              ("data_in_image", image.data_in_image),
+                              ("lock_hashes", image.lock_hashes or None)) if v is not None}
 
 
 def _join_cells(joined: list[dict[str, Any]]) -> tuple[tuple[int, int], ...]:
@@ -300,7 +302,12 @@ def _join_cells(joined: list[dict[str, Any]]) -> tuple[tuple[int, int], ...]:
 
 def _emit_notes(files: dict[str, str], shown: str) -> list[Diagnostic]:
     from nb2pipe.emit.kfp import COMPILED, SOURCE
+    from nb2pipe.emit.lock import HASHES_FAILED, LOCK_FILE
 
+    for line in files.get(LOCK_FILE, "").splitlines():
+        if line.startswith(HASHES_FAILED):
+            return [Diagnostic("NB408", f"{LOCK_FILE} written without hashes: "
+                                        f"{line[len(HASHES_FAILED) + 2:]}", path=shown)]
     if SOURCE in files and COMPILED not in files:
         return [Diagnostic("NB409", f"{COMPILED} not written: the kfp SDK is not installed "
                                     "here; run `nb2pipe compile-kfp` where it is", path=shown)]
@@ -344,7 +351,7 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
             split: str = "auto", force: bool = False, dry_run: bool = False,
             self_check: bool = True, ignore: tuple[str, ...] | list[str] = (),
             capture: bool = False, base_image: str | None = None,
-            data_in_image: bool | None = None) -> ConversionResult:
+            data_in_image: bool | None = None, lock_hashes: bool = False) -> ConversionResult:
     """Convert one notebook. Bad notebooks give a 'failed' result with diagnostics.
 
     With capture, the notebook is executed once (nbclient) and its step values become test
@@ -353,9 +360,11 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
 
     `base_image` (a pinned image reference, best with a digest) replaces the Dockerfile's
     default base; `data_in_image=False` keeps the data files out of the image. None: the
-    notebook's metadata decides, else the defaults (emit/image.py, data in the image)."""
+    notebook's metadata decides, else the defaults (emit/image.py, data in the image).
+    `lock_hashes` asks the package index (through pip) for the hashes requirements.lock
+    pins; never by default, since conversion is otherwise fast and offline."""
     nb_path = Path(notebook)
-    image = ImageOptions(base_image, data_in_image)
+    image = ImageOptions(base_image, data_in_image, lock_hashes)
     shown = nb_path.name
     out = Path(outdir) if outdir is not None else default_outdir(nb_path)
     # Tree walks recurse once per nesting level; code Python itself accepts (a 500-term sum)

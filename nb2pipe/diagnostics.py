@@ -247,6 +247,12 @@ _CODES = [
          "anything is written), or converting twice gave different bytes. This is a bug in "
          "nb2pipe.",
          "Please report it with the notebook (or a reduced copy)."),
+    Code("NB408", WARNING, "lock hashes not obtained",
+         "`convert --lock-hashes` asks the package index, through pip, for the hash of every "
+         "file requirements.lock pins (for linux/amd64 and linux/arm64 images). pip could not "
+         "tell (no network, a pin the index does not have), and pip takes hashes for all "
+         "requirements or none, so the lock was written without them.",
+         "Convert again with the index reachable, or without --lock-hashes."),
     Code("NB409", INFO, "Kubeflow pipeline not compiled",
          "The kfp SDK is not installed where nb2pipe ran, so deploy/kfp-pipeline.yaml was not "
          "written; deploy/kfp_pipeline.py (the pipeline in the kfp DSL) was. kfp is an optional "
@@ -271,7 +277,9 @@ _CODES = [
     Code("NB407", WARNING, "data file for the image not found",
          "The Dockerfile bakes the files the steps read into the image: conversion copies "
          "them from the notebook's folder into the project's build-context/ folder. This "
-         "file was not there, so the image will not have it.",
+         "file was not there, or it is a link that leads out of the notebook's folder (never "
+         "followed: it could bake any file of this machine into an image that gets pushed), "
+         "so the image will not have it.",
          "Put the file in place and convert again, or convert with --no-data-in-image and "
          "pass the data at submit time (`nb2pipe submit --data-from`)."),
 ]

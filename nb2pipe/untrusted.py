@@ -174,8 +174,9 @@ def _validate_image_options(data: dict, where: str) -> None:
     ref = data.get("base_image")
     if ref is not None and (not isinstance(ref, str) or base_image_problem(ref)):
         raise NotNb2pipe(f"{where} 'base_image' is not a pinned image reference")
-    if data.get("data_in_image") is not None and not isinstance(data["data_in_image"], bool):
-        raise NotNb2pipe(f"{where} 'data_in_image' is not true or false")
+    for key in ("data_in_image", "lock_hashes"):
+        if data.get(key) is not None and not isinstance(data[key], bool):
+            raise NotNb2pipe(f"{where} {key!r} is not true or false")
 
 
 def _validate_step(step: Any, where: str) -> None:

@@ -134,10 +134,9 @@ def test_bad_metadata_image_options_are_diagnostics(tmp_path):
 
 def _locked(out: Path) -> dict[str, str]:
     pins = {}
-    for line in (out / "requirements.lock").read_text(encoding="utf-8").splitlines():
-        if line and not line.startswith((" ", "#")):
-            name, version = line.split("==")
-            pins[canon(name)] = version
+    for entry in _locked_entries((out / "requirements.lock").read_text(encoding="utf-8")):
+        name, version = entry.split()[0].split("==")
+        pins[canon(name)] = version
     return pins
 
 
@@ -193,6 +192,60 @@ def test_locks_install_with_pip_no_deps(samples, tmp_path):
                               "Failed to establish" in r.stderr):
         pytest.skip("no package index reachable")
     assert r.returncode == 0, r.stderr[-3000:]
+
+
+def test_no_network_for_the_lock_by_default(tmp_path, monkeypatch):
+    from nb2pipe.emit import lock
+
+    def offline(*a, **k):
+        raise AssertionError("convert asked the index without --lock-hashes")
+
+    monkeypatch.setattr(lock, "fetch_hashes", offline)
+    assert convert(_small_notebook(tmp_path), tmp_path / "small_pipeline").ok
+
+
+def test_lock_hashes_that_pip_cannot_get_are_a_warning_not_invented(tmp_path, monkeypatch):
+    from nb2pipe.emit import lock
+
+    monkeypatch.setattr(lock, "fetch_hashes", lambda full: ({}, "Network is unreachable"))
+    out = tmp_path / "small_pipeline"
+    res = convert(_small_notebook(tmp_path), out, lock_hashes=True)
+    assert res.ok and "NB408" in [d.code for d in res.diagnostics]
+    text = (out / "requirements.lock").read_text(encoding="utf-8")
+    assert "--hash=" not in text and "Network is unreachable" in text
+    lock_file = json.loads((out / "nb2pipe.lock.json").read_text(encoding="utf-8"))
+    assert lock_file["options"]["lock_hashes"] is True  # sync asks again
+
+
+def test_lock_hashes_from_the_index_verify_with_pip(tmp_path):
+    """--lock-hashes: every pin carries the hashes pip reports, and pip installs the lock in
+    hash-checking mode (a dry run, for this machine's platform)."""
+    out = tmp_path / "small_pipeline"
+    res = convert(_small_notebook(tmp_path), out, lock_hashes=True)
+    assert res.ok
+    notes = [d.message for d in res.diagnostics if d.code == "NB408"]
+    if notes and ("Network" in notes[0] or "connection" in notes[0].lower()):
+        pytest.skip("no package index reachable")
+    assert not notes, notes
+    text = (out / "requirements.lock").read_text(encoding="utf-8")
+    pins = _locked_entries(text)
+    assert pins and all(re.search(r"--hash=sha256:[0-9a-f]{64}", p) for p in pins), pins
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps",
+                        "--ignore-installed", "--require-hashes", "-q", "-r",
+                        str(out / "requirements.lock")], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+
+def _locked_entries(text: str) -> list[str]:
+    """Requirement entries of a lock, continuation lines joined."""
+    entries: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("    --hash"):
+            entries[-1] += " " + line.strip()
+        elif line and not line.startswith((" ", "#")):
+            entries.append(line.rstrip(" \\"))
+    return entries
 
 
 # ---- 5. requires-python agrees with the pins ---------------------------------------------------
@@ -301,6 +354,19 @@ def test_missing_data_file_is_a_warning(tmp_path):
     res = convert(nb, tmp_path / "small_pipeline")
     assert res.ok
     assert [d.code for d in res.diagnostics if d.code == "NB407"] == ["NB407"]
+
+
+def test_link_out_of_the_notebook_folder_is_not_followed(tmp_path):
+    nb = _small_notebook(tmp_path)
+    secret = tmp_path / "id_rsa"
+    secret.write_text("PRIVATE KEY\n", encoding="utf-8")
+    data = tmp_path / "nb" / "data" / "in.csv"
+    data.unlink()
+    data.symlink_to(secret)
+    out = tmp_path / "small_pipeline"
+    res = convert(nb, out)
+    assert res.ok and "NB407" in [d.code for d in res.diagnostics]
+    assert not (out / "build-context" / "data" / "in.csv").exists()
 
 
 def test_changed_data_is_copied_again(tmp_path):

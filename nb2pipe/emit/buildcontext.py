@@ -34,6 +34,14 @@ def sync_build_context(plan: PipelinePlan, outdir: Path) -> list[Diagnostic]:
             diags.append(Diagnostic("NB407", f"{rel}: not found in the notebook's folder, so "
                                              "the image will not have it", path=plan.notebook))
             continue
+        if not src.resolve().is_relative_to(source):
+            # a link out of the folder (a cloned repository's `data/x.csv -> ~/.ssh/id_rsa`)
+            # would bake whatever it points at into an image that gets pushed
+            diags.append(Diagnostic("NB407", f"{rel}: a link out of the notebook's folder, "
+                                             "not copied into the image; copy the file into "
+                                             f"{BUILD_CONTEXT}/ yourself if it belongs there",
+                                    path=plan.notebook))
+            continue
         try:
             _copy_if_changed(src, dst)
         except OSError as exc:

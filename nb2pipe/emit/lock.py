@@ -16,8 +16,8 @@ LOCK_FILE = "requirements.lock"
 
 NO_HASHES = (
     "# No --hash lines: an installed distribution does not record the hash of the file it was\n"
-    "# installed from, so they cannot be known offline. Add them with\n"
-    "# `pip-compile --generate-hashes` or `pip hash` if the image must verify downloads.\n")
+    "# installed from, so they cannot be known offline. `nb2pipe convert --lock-hashes` asks\n"
+    "# the package index for them (through pip) if the image must verify its downloads.\n")
 
 
 @dataclass
@@ -109,15 +109,85 @@ def build_lock(direct: list[str]) -> Lock:
     return lock
 
 
-def lock_text(header: str, lock: Lock) -> str:
+HASHES_FAILED = "# --lock-hashes: pip could not get the hashes"
+# The image's platforms: one lock serves an amd64 and an arm64 build. pip takes --platform
+# literally (no older manylinux tags implied), so every glibc the default base image
+# (Debian bookworm, glibc 2.36) runs wheels for is listed.
+IMAGE_ARCHES = ("x86_64", "aarch64")
+IMAGE_GLIBC = range(17, 37)
+
+
+def _platform_options(arch: str) -> list[str]:
+    tags = [f"manylinux2014_{arch}"] + [f"manylinux_2_{v}_{arch}" for v in IMAGE_GLIBC]
+    return [opt for tag in tags for opt in ("--platform", tag)]
+
+
+def fetch_hashes(lock: Lock, timeout: float = 180) -> tuple[dict[str, list[str]], str]:
+    """sha256 of the files pip would install in the image for every pin ({canonical name:
+    hashes}), asked of the package index by pip itself (`install --dry-run --report`: the
+    index states each file's hash; wheels are not downloaded where the index serves their
+    metadata). Network at convert time, so only with `convert --lock-hashes`. ({}, why)
+    when pip cannot tell: hashes are all or nothing for pip, so none are written then."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    hashes: dict[str, set[str]] = {}
+    pins = [f"{p.name}=={p.version}" for p in lock.locked.values()]
+    if not pins:
+        return {}, ""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    with tempfile.TemporaryDirectory(prefix="nb2pipe-hashes-") as tmp:
+        reqs = f"{tmp}/requirements.txt"
+        with open(reqs, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(pins) + "\n")
+        for arch in IMAGE_ARCHES:
+            report = f"{tmp}/{arch}.json"
+            # wheels only: an sdist's metadata would have to be built, which is slow
+            cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps",
+                   "--ignore-installed", "--quiet", "--only-binary=:all:",
+                   *_platform_options(arch), "--python-version", version,
+                   "--implementation", "cp", "--target", f"{tmp}/target", "-r", reqs,
+                   "--report", report]
+            try:
+                run = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                return {}, f"{type(exc).__name__}: {exc}"
+            if run.returncode != 0:
+                return {}, (run.stderr.strip().splitlines() or ["pip failed"])[-1]
+            with open(report, encoding="utf-8") as fh:
+                for item in json.load(fh).get("install", []):
+                    digest = (item.get("download_info", {}).get("archive_info", {})
+                              .get("hashes", {}).get("sha256"))
+                    if digest:
+                        hashes.setdefault(canon(item["metadata"]["name"]), set()).add(digest)
+    missing = [p.name for k, p in lock.locked.items() if k not in hashes]
+    if missing:
+        return {}, f"no hash for {', '.join(missing)}"
+    return {k: sorted(v) for k, v in hashes.items()}, ""
+
+
+def lock_text(header: str, lock: Lock, hashes: dict[str, list[str]] | None = None,
+              failed: str = "") -> str:
+    """`hashes` (from fetch_hashes, with --lock-hashes) become `--hash` options; `failed`
+    says why they were asked for and are missing."""
     lines = [header.rstrip(),
              "# Every distribution the steps need, transitively, pinned to the version installed",
              "# where the notebook was converted. The image installs it with",
-             f"# `pip install --no-deps -r {LOCK_FILE}`.",
-             NO_HASHES.rstrip()]
+             f"# `pip install --no-deps -r {LOCK_FILE}`."]
+    if hashes:
+        lines.append("# Hashes (convert --lock-hashes) of the files pip installs on linux/amd64 "
+                     "and linux/arm64.")
+    else:
+        lines.append(NO_HASHES.rstrip())
+    if failed:
+        lines.append(f"{HASHES_FAILED}: {failed}")
     for key in sorted(lock.locked):
         pin = lock.locked[key]
-        lines.append(f"{pin.name}=={pin.version}")
+        digests = (hashes or {}).get(key, [])
+        lines.append(f"{pin.name}=={pin.version}" + "".join(
+            f" \\\n    --hash=sha256:{d}" for d in digests))
         if pin.via:
             lines.append(f"    # via {', '.join(sorted(pin.via, key=canon))}")
     for line in lock.verbatim:

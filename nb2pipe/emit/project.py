@@ -299,9 +299,16 @@ def project_files(plan: PipelinePlan, description: str,
         "README.md": readme(plan, description, unknown, capture),
         "pyproject.toml": pyproject(plan, pins, python),
         "requirements.txt": requirements_txt(plan, pins, unknown),
-        lock.LOCK_FILE: lock.lock_text(header(plan), full),
+        lock.LOCK_FILE: _lock_file(plan, full),
         ".gitignore": GITIGNORE,
     }
+
+
+def _lock_file(plan: PipelinePlan, full: lock.Lock) -> str:
+    if not plan.lock_hashes:  # the default: no network at convert time
+        return lock.lock_text(header(plan), full)
+    hashes, failed = lock.fetch_hashes(full)
+    return lock.lock_text(header(plan), full, hashes, failed)
 
 
 def _boundaries_section(plan: PipelinePlan) -> list[str]:

@@ -248,7 +248,8 @@ class ConvertHandler(_Handler):
             res = convert(nb, out, name=previous.get("name"),
                           split=split or previous.get("split") or "auto", force=force,
                           base_image=previous.get("base_image"),
-                          data_in_image=previous.get("data_in_image"))
+                          data_in_image=previous.get("data_in_image"),
+                          lock_hashes=previous.get("lock_hashes") is True)
             data = res.to_json()
             data.update({
                 "path": self._api_path(nb), "outdir": self._api_path(out),

@@ -168,6 +168,7 @@ class PipelinePlan:
     # are copied into it (else they are passed at submit time)
     base_image: str = ""
     data_in_image: bool = True
+    lock_hashes: bool = False  # requirements.lock with --hash lines, asked of the index
 
     def step(self, name: str) -> Step:
         for s in self.steps:
@@ -185,6 +186,8 @@ class PipelinePlan:
             del data["base_image"]
         if data["data_in_image"]:
             del data["data_in_image"]
+        if not data["lock_hashes"]:
+            del data["lock_hashes"]
         for s in data["steps"]:
             if not s["recomputed"]:
                 del s["recomputed"]
