@@ -65,7 +65,7 @@ def _package_name(text: str) -> str:
 
 def plan_notebook(notebook: str | Path, outdir: str | Path | None = None, name: str | None = None,
                   split: str = "auto", ignore: tuple[str, ...] | list[str] = (),
-                  joins: tuple[tuple[int, int], ...] = ()):
+                  joins: tuple[tuple[int, int], ...] = (), image: ImageOptions | None = None):
     """Read, analyze and plan. Returns (plan or None, diagnostics, notebook or None).
 
     Warnings and notes whose code the notebook's metadata (`nb2pipe.ignore`) or `ignore`
@@ -75,7 +75,41 @@ def plan_notebook(notebook: str | Path, outdir: str | Path | None = None, name: 
     from nb2pipe.diagnostics import suppress
 
     plan, diags, nb = _plan(notebook, outdir, name, split, joins)
+    if plan is not None and not has_errors(diags):
+        plan = _with_image(plan, nb, image or ImageOptions(), diags)
     return plan, suppress(diags, _silenced(nb, ignore)), nb
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """Convert options for the container image; None: the notebook's metadata
+    (`{"nb2pipe": {"base_image": ..., "data_in_image": ...}}`), else the default."""
+    base_image: str | None = None
+    data_in_image: bool | None = None
+    lock_hashes: bool = False  # requirements.lock with --hash lines (network at convert time)
+
+
+def _with_image(plan, nb, image: ImageOptions, diags: list[Diagnostic]):
+    """The plan with the image options; an invalid one is an NB406 error."""
+    from dataclasses import replace
+
+    from nb2pipe.emit.image import base_image_problem
+
+    meta = nb.metadata.get("nb2pipe") if isinstance(nb.metadata, dict) else None
+    meta = meta if isinstance(meta, dict) else {}
+    ref = image.base_image if image.base_image is not None else meta.get("base_image", "")
+    data = image.data_in_image if image.data_in_image is not None else meta.get(
+        "data_in_image", True)
+    if not isinstance(ref, str):
+        problem: str | None = "base_image in the notebook's metadata is not a string"
+    elif not isinstance(data, bool):
+        problem = "data_in_image in the notebook's metadata is not true or false"
+    else:  # an empty option is a mistake; empty metadata means the default
+        problem = base_image_problem(ref) if ref or image.base_image is not None else None
+    if problem:
+        diags.append(Diagnostic("NB406", problem, path=plan.notebook))
+        return plan
+    return replace(plan, base_image=ref, data_in_image=data, lock_hashes=image.lock_hashes)
 
 
 def _silenced(nb, ignore: tuple[str, ...] | list[str]) -> set[str]:
@@ -229,7 +263,7 @@ MAX_JOIN_ROUNDS = 20  # each round executes the notebook once more
 
 def _plan_and_capture(nb_path: Path, out: Path, name: str | None, split: str,
                       ignore: tuple[str, ...] | list[str], capture: bool, dry_run: bool,
-                      shown: str):
+                      shown: str, image: ImageOptions):
     """Plan, and capture when asked: (plan, diagnostics, notebook, capture, capture failure,
     joins).
 
@@ -240,7 +274,7 @@ def _plan_and_capture(nb_path: Path, out: Path, name: str | None, split: str,
     reuses the joins of the project's capture while the notebook is unchanged."""
     from nb2pipe.validation import capture as capturing
 
-    plan, diags, nb = plan_notebook(nb_path, out, name, split, ignore)
+    plan, diags, nb = plan_notebook(nb_path, out, name, split, ignore, image=image)
     if plan is None or has_errors(diags):
         return plan, diags, nb, None, None, ()
     joined: list[dict[str, Any]] = []
@@ -248,7 +282,7 @@ def _plan_and_capture(nb_path: Path, out: Path, name: str | None, split: str,
         joined = capturing.saved_joins(out, plan.notebook_hash)
         if joined:
             plan, diags, nb = plan_notebook(nb_path, out, name, split, ignore,
-                                            _join_cells(joined))
+                                            _join_cells(joined), image)
             if plan is None or has_errors(diags):
                 return plan, diags, nb, None, None, _join_cells(joined)
     cap, cap_diag = _capture(nb_path, out, plan, capture, dry_run, shown)
@@ -260,7 +294,7 @@ def _plan_and_capture(nb_path: Path, out: Path, name: str | None, split: str,
         rounds += 1
         tried = joined + crossing
         plan2, diags2, nb2 = plan_notebook(nb_path, out, name, split, ignore,
-                                           _join_cells(tried))
+                                           _join_cells(tried), image)
         if plan2 is None or has_errors(diags2):
             break  # keep the plan as it was: the run names the value and the fix
         joined, plan, diags, nb = tried, plan2, diags2, nb2
@@ -275,13 +309,26 @@ def _plan_and_capture(nb_path: Path, out: Path, name: str | None, split: str,
     return plan, diags, nb, cap, cap_diag, _join_cells(joined)
 
 
+def _image_lock_options(image: ImageOptions) -> dict[str, Any]:
+    """The image options given on the command line, for `sync` and the Jupyter extension to
+    convert again the same way (options the notebook's metadata sets stay there)."""
+    return {k: v for k, v in (("base_image", image.base_image),
+                              ("data_in_image", image.data_in_image),
+                              ("lock_hashes", image.lock_hashes or None)) if v is not None}
+
+
 def _join_cells(joined: list[dict[str, Any]]) -> tuple[tuple[int, int], ...]:
     return tuple((int(j["cells"][0]), int(j["cells"][1])) for j in joined)
 
 
 def _emit_notes(files: dict[str, str], shown: str) -> list[Diagnostic]:
     from nb2pipe.emit.kfp import COMPILED, SOURCE
+    from nb2pipe.emit.lock import HASHES_FAILED, LOCK_FILE
 
+    for line in files.get(LOCK_FILE, "").splitlines():
+        if line.startswith(HASHES_FAILED):
+            return [Diagnostic("NB408", f"{LOCK_FILE} written without hashes: "
+                                        f"{line[len(HASHES_FAILED) + 2:]}", path=shown)]
     if SOURCE in files and COMPILED not in files:
         return [Diagnostic("NB409", f"{COMPILED} not written: the kfp SDK is not installed "
                                     "here; run `nb2pipe compile-kfp` where it is", path=shown)]
@@ -324,13 +371,21 @@ def _self_check(files: dict[str, str], package: str, nb) -> None:
 def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | None = None,
             split: str = "auto", force: bool = False, dry_run: bool = False,
             self_check: bool = True, ignore: tuple[str, ...] | list[str] = (),
-            capture: bool = False) -> ConversionResult:
+            capture: bool = False, base_image: str | None = None,
+            data_in_image: bool | None = None, lock_hashes: bool = False) -> ConversionResult:
     """Convert one notebook. Bad notebooks give a 'failed' result with diagnostics.
 
     With capture, the notebook is executed once (nbclient) and its step values become test
     fixtures, types, data profiles and metrics in the project; without it, a capture already
-    in the project is kept while the notebook and its steps are unchanged."""
+    in the project is kept while the notebook and its steps are unchanged.
+
+    `base_image` (a pinned image reference, best with a digest) replaces the Dockerfile's
+    default base; `data_in_image=False` keeps the data files out of the image. None: the
+    notebook's metadata decides, else the defaults (emit/image.py, data in the image).
+    `lock_hashes` asks the package index (through pip) for the hashes requirements.lock
+    pins; never by default, since conversion is otherwise fast and offline."""
     nb_path = Path(notebook)
+    image = ImageOptions(base_image, data_in_image, lock_hashes)
     shown = nb_path.name
     out = Path(outdir) if outdir is not None else default_outdir(nb_path)
     # Tree walks recurse once per nesting level; code Python itself accepts (a 500-term sum)
@@ -353,7 +408,7 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
         codefmt.CACHE.load(nb_path)
         codefmt.CACHE.spawn()  # a child imports black while we read and plan
         plan, diags, nb, cap, cap_diag, joins = _plan_and_capture(
-            nb_path, out, name, split, ignore, capture, dry_run, shown)
+            nb_path, out, name, split, ignore, capture, dry_run, shown, image)
         if plan is None or has_errors(diags):
             return ConversionResult("failed", shown, str(out), plan=plan, diagnostics=tuple(diags))
         if cap_diag is not None:
@@ -365,7 +420,7 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
             # converting twice must give the same plan (rendering a plan is a pure function
             # of it; tests/test_determinism.py converts in separate processes, other hash
             # seeds, and compares the bytes)
-            plan2, _, _ = plan_notebook(nb_path, out, name, split, ignore, joins)
+            plan2, _, _ = plan_notebook(nb_path, out, name, split, ignore, joins, image)
             if plan2 is None or plan2 != plan:
                 raise SelfCheckError("converting twice gave different plans")
         files = render(plan, nb, cap_data)  # the child is joined (or killed: `finally` below)
@@ -387,11 +442,15 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
             "nb2pipe": __version__,
             "notebook": os.path.relpath(nb_path.resolve(), out.resolve()).replace(os.sep, "/"),
             "notebook_hash": plan.notebook_hash,
-            "options": {"name": plan.package, "split": split},
+            "options": {"name": plan.package, "split": split, **_image_lock_options(image)},
             "cells": {str(c): s.name for s in plan.steps for c in s.cells},
         }
         rep = write_tree(out, {**files, **(cap.files if cap is not None else {})}, lock, force,
                          shown, protect=(nb_path,))
+        if not has_errors(rep.diagnostics):
+            from nb2pipe.emit.buildcontext import sync_build_context
+
+            rep.diagnostics.extend(suppress(sync_build_context(plan, out), _silenced(nb, ignore)))
         all_diags = tuple(diags + rep.diagnostics)
         codefmt.CACHE.save()
         status = "failed" if has_errors(rep.diagnostics) else (

@@ -107,6 +107,18 @@ def _configure_convert(c: argparse.ArgumentParser) -> None:
     c.add_argument("--capture", action="store_true",
                    help="execute the notebook once and record each step's values (test "
                         "fixtures, types, data profiles, metrics)")
+    c.add_argument("--base-image", metavar="IMAGE[@sha256:DIGEST]",
+                   help="base image of the Dockerfile, pinned by tag and best by digest "
+                        "(default: the official slim image of this Python's full version); "
+                        "the notebook's metadata can set it: {\"nb2pipe\": {\"base_image\": "
+                        "...}}")
+    c.add_argument("--data-in-image", action=argparse.BooleanOptionalAction, default=None,
+                   help="copy the data files the steps read into the image (the default), or "
+                        "leave them out and pass them at submit time (--data-from)")
+    c.add_argument("--lock-hashes", action="store_true",
+                   help="ask the package index (through pip; needs the network) for the "
+                        "hashes of every file requirements.lock pins, so the image build "
+                        "verifies them")
 
 
 def _configure_check(k: argparse.ArgumentParser) -> None:
@@ -153,7 +165,8 @@ def cmd_convert(args) -> int:
 
     res = convert(nb, args.outdir, name=args.name, split=args.split, force=args.force,
                   dry_run=args.dry_run, capture=args.capture,
-                  ignore=tuple(parse_codes(args.ignore)))
+                  ignore=tuple(parse_codes(args.ignore)), base_image=args.base_image,
+                  data_in_image=args.data_in_image, lock_hashes=args.lock_hashes)
     if args.json:
         print(json.dumps(res.to_json(), indent=2, sort_keys=True, ensure_ascii=False))
         _print_diags([d for d in res.diagnostics if d.severity != "info"], sys.stderr)

@@ -247,6 +247,12 @@ _CODES = [
          "anything is written), or converting twice gave different bytes. This is a bug in "
          "nb2pipe.",
          "Please report it with the notebook (or a reduced copy)."),
+    Code("NB408", WARNING, "lock hashes not obtained",
+         "`convert --lock-hashes` asks the package index, through pip, for the hash of every "
+         "file requirements.lock pins (for linux/amd64 and linux/arm64 images). pip could not "
+         "tell (no network, a pin the index does not have), and pip takes hashes for all "
+         "requirements or none, so the lock was written without them.",
+         "Convert again with the index reachable, or without --lock-hashes."),
     Code("NB409", INFO, "Kubeflow pipeline not compiled",
          "The kfp SDK is not installed where nb2pipe ran, so deploy/kfp-pipeline.yaml was not "
          "written; deploy/kfp_pipeline.py (the pipeline in the kfp DSL) was. kfp is an optional "
@@ -261,6 +267,21 @@ _CODES = [
          "was captured and nothing was written.",
          "Make the notebook run top to bottom (Restart & Run All), or convert without "
          "--capture."),
+    Code("NB406", ERROR, "invalid image option",
+         "The base image (`--base-image`, or `base_image` in the notebook's `nb2pipe` "
+         "metadata) is not a pinned image reference, or `data_in_image` in the metadata is "
+         "not true or false. An image without a tag, or tagged `latest`, changes under the "
+         "pipeline.",
+         "Give REPOSITORY:TAG, best with its digest: "
+         "`--base-image python:3.11.14-slim-bookworm@sha256:...`."),
+    Code("NB407", WARNING, "data file for the image not found",
+         "The Dockerfile bakes the files the steps read into the image: conversion copies "
+         "them from the notebook's folder into the project's build-context/ folder. This "
+         "file was not there, or it is a link that leads out of the notebook's folder (never "
+         "followed: it could bake any file of this machine into an image that gets pushed), "
+         "so the image will not have it.",
+         "Put the file in place and convert again, or convert with --no-data-in-image and "
+         "pass the data at submit time (`nb2pipe submit --data-from`)."),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _CODES}

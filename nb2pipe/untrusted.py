@@ -158,11 +158,25 @@ def validate_lock(lock: Any, name: str = "nb2pipe.lock.json") -> dict:
         raise NotNb2pipe(f"{name} 'options' 'name' is not a Python package name")
     if options.get("split") is not None and options.get("split") not in SPLIT_MODES:
         raise NotNb2pipe(f"{name} 'options' 'split' is not one of {', '.join(SPLIT_MODES)}")
+    _validate_image_options(options, f"{name} 'options'")
     cells = lock.get("cells", {})
     _expect(cells, dict, f"{name} 'cells'", "an object")
     if not all(isinstance(v, str) for v in cells.values()):
         raise NotNb2pipe(f"{name} 'cells' maps a cell to something else than a step name")
     return lock
+
+
+def _validate_image_options(data: dict, where: str) -> None:
+    """`base_image` (a pinned image reference) and `data_in_image` (a bool), where present:
+    the base image is written into a Dockerfile, so only a well-formed reference passes."""
+    from nb2pipe.emit.image import base_image_problem
+
+    ref = data.get("base_image")
+    if ref is not None and (not isinstance(ref, str) or base_image_problem(ref)):
+        raise NotNb2pipe(f"{where} 'base_image' is not a pinned image reference")
+    for key in ("data_in_image", "lock_hashes"):
+        if data.get(key) is not None and not isinstance(data[key], bool):
+            raise NotNb2pipe(f"{where} {key!r} is not true or false")
 
 
 def _validate_step(step: Any, where: str) -> None:
@@ -195,6 +209,7 @@ def validate_plan(plan: Any, name: str = "nb2pipe.plan.json") -> dict:
     _expect(modules, list, f"{name} 'local_modules'", "a list")
     if not all(isinstance(m, str) and all(p.isidentifier() for p in m.split(".")) for m in modules):
         raise NotNb2pipe(f"{name} 'local_modules' holds something else than module names")
+    _validate_image_options(plan, name)
     return plan
 
 

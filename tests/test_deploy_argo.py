@@ -225,15 +225,17 @@ def test_dockerfile(samples, name):
     plan = res.plan
     text = (out / "Dockerfile").read_text(encoding="utf-8")
     lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
-    assert re.fullmatch(r"FROM python:3\.\d+-slim", lines[0])
-    assert "COPY requirements.txt ./" in lines and "RUN pip install -r requirements.txt" in lines
+    assert re.fullmatch(r"FROM python:3\.\d+\.\d+-slim-bookworm", lines[0])
+    assert "COPY requirements.lock ./" in lines
+    assert "RUN pip install --no-deps -r requirements.lock" in lines
     assert f"COPY {plan.package}/ ./{plan.package}/" in lines
     user = [ln for ln in lines if ln.startswith("USER ")]
     assert user and user[-1] != "USER root" and re.fullmatch(r"USER [1-9]\d*:[1-9]\d*", user[-1])
     for s in plan.steps:  # data the steps read is copied in from the notebook's folder
         for f in s.files:
             if f.mode == "read" and f.path.startswith("data/"):
-                assert f"COPY --from=notebook {f.path} /app/work/{f.path}" in lines
+                assert f"#   {f.path}" in text and (out / "build-context" / f.path).is_file()
+    assert "COPY --chown=10001:10001 build-context/ /app/work/" in lines
     ignore = (out / ".dockerignore").read_text()
     assert "secrets.local.*" in ignore
 

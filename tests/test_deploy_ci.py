@@ -177,9 +177,16 @@ def test_workflow_runs_check_tests_local_run_and_gates_submit(repo):
     assert deploy["needs"] == "test"
     assert deploy["environment"] == {"name": "production"}  # approval gate
     assert "refs/heads/main" in deploy["if"] and "pull_request" in deploy["if"]
-    druns = _runs(deploy)
-    assert "--build-context notebook=notebooks" in druns
-    assert "--push pipelines/churn_pipeline" in druns
+    druns = " ".join(s.get("run", "") for s in deploy["steps"])
+    assert 'docker buildx build -t "$IMAGE" --push pipelines/churn_pipeline' in druns
+    assert "--build-context" not in druns
+    # the checkout lacks build-context/ (git-ignored): the job copies what the image needs
+    root, _ = repo
+    context = next(s["run"] for s in deploy["steps"] if "build context" in s.get("name", ""))
+    shutil.rmtree(root / "pipelines/churn_pipeline/build-context")
+    subprocess.run(["bash", "-ec", context], cwd=root, check=True)
+    copied = root / "pipelines/churn_pipeline/build-context/data/customers.csv"
+    assert copied.read_bytes() == (root / "notebooks/data/customers.csv").read_bytes()
     assert "nb2pipe submit pipelines/churn_pipeline --engine argo" in druns
     assert wf["permissions"] == {"contents": "read"}
 

@@ -24,7 +24,12 @@ PIN = re.compile(r"==[0-9][^\s\"]*")
 
 def _normalize(rel: str, text: str) -> str:
     """Installed versions differ between environments: pins and their hashes are masked."""
+    if rel == "requirements.lock":  # which distributions, too (tests/test_image.py checks them)
+        return "".join(ln for ln in text.splitlines(True) if ln.startswith("#")) + "<pins>\n"
     if rel in ("requirements.txt", "pyproject.toml"):
+        # requires-python follows the pinned versions' own Requires-Python
+        text = re.sub(r'^requires-python = ">=3\.\d+"$', 'requires-python = ">=3.<minor>"',
+                      text, flags=re.M)
         return PIN.sub("==<version>", text)
     if rel == "nb2pipe.lock.json":
         data = json.loads(text)

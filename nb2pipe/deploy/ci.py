@@ -96,6 +96,24 @@ def _rel(path: Path, root: Path) -> str:
     return "." if rel == "" else rel
 
 
+def _context_step(plan: PipelinePlan, lay: Layout) -> list[dict[str, Any]]:
+    """The copies `nb2pipe convert` makes into build-context/ (git-ignored, so a checkout
+    lacks them), made again before the build: the project folder is the build context."""
+    import posixpath
+
+    from nb2pipe.emit.docker import BUILD_CONTEXT, context_files
+
+    files = context_files(plan)
+    if not files:
+        return []
+    dest = _in(lay.project, BUILD_CONTEXT)
+    folders = sorted({posixpath.dirname(f"{dest}/{f}") for f in files})
+    lines = [f"mkdir -p {' '.join(shlex.quote(d) for d in folders)}"] + [
+        f"cp {shlex.quote(_in(lay.workdir, f))} {shlex.quote(f'{dest}/{f}')}" for f in files]
+    return [{"name": "Copy the data and helper modules into the build context",
+             "run": "\n".join(lines)}]
+
+
 def workflow_file(package: str) -> str:
     return f"{WORKFLOW_DIR}/nb2pipe-{package.replace('_', '-')}.yml"
 
@@ -177,9 +195,9 @@ def deploy_job(lay: Layout, plan: PipelinePlan, opts: Options) -> dict[str, Any]
         {"name": "Log in to the registry", "uses": DOCKER_LOGIN,
          "with": {"registry": opts.registry, "username": "${{ github.actor }}",
                   "password": "${{ secrets.REGISTRY_PASSWORD || secrets.GITHUB_TOKEN }}"}},
+        *_context_step(plan, lay),
         {"name": "Build and push the image",
-         "run": f"docker buildx build --build-context {shlex.quote('notebook=' + lay.workdir)} "
-                f"-t \"$IMAGE\" --push {shlex.quote(lay.project)}"},
+         "run": f"docker buildx build -t \"$IMAGE\" --push {shlex.quote(lay.project)}"},
         {"uses": SETUP_PYTHON, "with": _python(lay, opts)},
         {"name": "Install nb2pipe", "run": _install(opts, *(f'"{r}"' for r in extras))},
     ]

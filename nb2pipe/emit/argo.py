@@ -229,11 +229,13 @@ def deploy_readme(plan: PipelinePlan) -> str:
              "From a Kubernetes cluster with Argo Workflows installed to a finished run. Every "
              "command runs from the generated project's folder; `ml` is the namespace.", "",
              "## 1. The image", "",
-             "The Dockerfile installs the generated package on a slim Python image and runs as a "
-             "non-root user; the data files the steps read and the notebook's helper modules "
-             "come from the notebook's folder. Build it and push it to a registry the cluster "
-             "pulls from:", "",
-             "```", docker.build_command(plan, image), f"docker push {image}", "```", "",
+             "The Dockerfile installs the generated package on a Python image pinned by full "
+             "version, with every distribution the steps need from `requirements.lock` "
+             "(pinned to the environment the notebook was converted in), and runs as a non-root "
+             "user. This project folder is the whole build context (or use `podman build`). "
+             "Build the image and push it to a registry the cluster pulls from:", "",
+             "```", docker.build_command(image), f"docker push {image}", "```", ""
+             ] + _context_note(plan) + [
              "## 2. Once per namespace", "",
              f"The pods run as the service account `{k8s.service_account_name(plan)}`, with the "
              "one right Argo's executor needs (`argo-rbac.yaml`). Values travel between steps "
@@ -289,19 +291,34 @@ def deploy_readme(plan: PipelinePlan) -> str:
     if measured:
         lines += ["Requests and memory limits from the last local run (tags still win):", ""]
         lines += [f"- `{name}`: {why}" for name, why in measured] + [""]
-    lines += ["To keep the data out of the image, build it with an empty folder as the "
-              "`notebook` context and read the files from a bucket: "
-              f"`nb2pipe submit . --engine argo --image {image} --data-from s3://BUCKET/PREFIX` "
-              "adds an input artifact per data file, `PREFIX/<path>` in `BUCKET`, placed where "
-              "the step reads it (`--data-from PREFIX` reads from the artifact repository's "
-              "own bucket).", "",
-              "## Kubeflow Pipelines", "",
+    lines += ["## Kubeflow Pipelines", "",
               "`kfp-pipeline.yaml` is written when the `kfp` extra is installed "
               "(`pip install nb2pipe[kfp]`), or later with `nb2pipe compile-kfp .`; submit it "
               f"with `nb2pipe submit . --engine kfp --host URL --image {image}`.", ""]
     if notes:
         lines += ["## Tags not used", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(lines)
+
+
+def _context_note(plan: PipelinePlan) -> list[str]:
+    """deploy/README.md: where the image's data and helper modules come from."""
+    from nb2pipe.emit.docker import BUILD_CONTEXT, context_files
+
+    submit = ("`nb2pipe submit . --engine argo --image IMAGE --data-from s3://BUCKET/PREFIX` "
+              "adds an input artifact per data file, `PREFIX/<path>` in `BUCKET`, placed where "
+              "the step reads it (`--data-from PREFIX` reads from the artifact repository's "
+              "own bucket).")
+    lines = []
+    if context_files(plan):
+        lines += [f"`nb2pipe convert` copies the files the image needs from the notebook's "
+                  f"folder into `{BUILD_CONTEXT}/` (git-ignored; convert again after changing "
+                  "them): " + ", ".join(f"`{f}`" for f in context_files(plan)) + ".", ""]
+    if plan.data_in_image:
+        lines += ["To keep the data out of the image, convert with `--no-data-in-image` and "
+                  "pass the files as inputs instead: " + submit, ""]
+    else:
+        lines += ["The data files are not in the image (`--no-data-in-image`): " + submit, ""]
+    return lines
 
 
 def argo_files(plan: PipelinePlan) -> dict[str, str]:

@@ -49,7 +49,10 @@ def _regenerate(nb: str, state, ignore: frozenset[str]) -> int:
 
     options = state.lock.get("options") or {}
     res = convert(Path(nb), state.outdir, name=options.get("name"),
-                  split=options.get("split") or "auto", ignore=tuple(ignore))
+                  split=options.get("split") or "auto", ignore=tuple(ignore),
+                  base_image=options.get("base_image"),
+                  data_in_image=options.get("data_in_image"),
+                  lock_hashes=options.get("lock_hashes") is True)
     for d in res.diagnostics:
         if d.severity != "info":
             print(d.format(), file=sys.stderr)

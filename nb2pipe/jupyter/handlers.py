@@ -246,7 +246,10 @@ class ConvertHandler(_Handler):
                                          "write into it anyway")
             previous = (read_lock(out) or {}).get("options") or {}  # keep the CLI's choices
             res = convert(nb, out, name=previous.get("name"),
-                          split=split or previous.get("split") or "auto", force=force)
+                          split=split or previous.get("split") or "auto", force=force,
+                          base_image=previous.get("base_image"),
+                          data_in_image=previous.get("data_in_image"),
+                          lock_hashes=previous.get("lock_hashes") is True)
             data = res.to_json()
             data.update({
                 "path": self._api_path(nb), "outdir": self._api_path(out),

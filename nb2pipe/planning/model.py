@@ -166,6 +166,12 @@ class PipelinePlan:
     secret_derived: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # the model metrics the performance tests hold the pipeline to (planning/deploy.py)
     model_metrics: tuple[Metric, ...] = ()
+    # the image (convert options or notebook metadata, emit/image.py): the user's base image
+    # ("" = the pinned default for this Python), and whether the data files the steps read
+    # are copied into it (else they are passed at submit time)
+    base_image: str = ""
+    data_in_image: bool = True
+    lock_hashes: bool = False  # requirements.lock with --hash lines, asked of the index
 
     def step(self, name: str) -> Step:
         for s in self.steps:
@@ -179,6 +185,12 @@ class PipelinePlan:
         # the secret fields only where the notebook has secrets: other plans stay as they were
         if not data["secret_derived"]:
             del data["secret_derived"]
+        if not data["base_image"]:  # image options only where given: other plans stay as were
+            del data["base_image"]
+        if data["data_in_image"]:
+            del data["data_in_image"]
+        if not data["lock_hashes"]:
+            del data["lock_hashes"]
         for s in data["steps"]:
             if not s["recomputed"]:
                 del s["recomputed"]
