@@ -17,8 +17,9 @@ except ImportError:  # pragma: no cover
 
 IMAGE = os.environ.get("NB2PIPE_IMAGE", "class-def-pipeline:0.1.0")
 SECRET = "class-def-pipeline-secrets"
-# KFP installs itself into the step image at run time unless told the image has it
-INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "1") == "1"
+# The image carries kfp (the Dockerfile installs it): no pip install at pod start,
+# which would need PyPI from the cluster. NB2PIPE_KFP_INSTALL=1 for another image.
+INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "0") == "1"
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=INSTALL_KFP)
@@ -112,10 +113,34 @@ def apply_op(in_sc: dsl.Input[dsl.Artifact], out_scaled: dsl.Output[dsl.Artifact
 def pipeline():
     t_model = model_op()
     t_model.set_display_name("model")
+    t_model.set_cpu_request("100m")
+    t_model.set_memory_request("256Mi")
+    t_model.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_model, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
     t_fit = fit_op(in_sc=t_model.outputs["out_sc"])
     t_fit.set_display_name("fit")
+    t_fit.set_cpu_request("100m")
+    t_fit.set_memory_request("256Mi")
+    t_fit.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_fit, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
     t_apply = apply_op(in_sc=t_fit.outputs["out_sc"])
     t_apply.set_display_name("apply")
+    t_apply.set_cpu_request("100m")
+    t_apply.set_memory_request("256Mi")
+    t_apply.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_apply, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
 
 
 def compile_pipeline(path: str) -> str:

@@ -17,8 +17,9 @@ except ImportError:  # pragma: no cover
 
 IMAGE = os.environ.get("NB2PIPE_IMAGE", "class-globals-pipeline:0.1.0")
 SECRET = "class-globals-pipeline-secrets"
-# KFP installs itself into the step image at run time unless told the image has it
-INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "1") == "1"
+# The image carries kfp (the Dockerfile installs it): no pip install at pod start,
+# which would need PyPI from the cluster. NB2PIPE_KFP_INSTALL=1 for another image.
+INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "0") == "1"
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=INSTALL_KFP)
@@ -131,12 +132,39 @@ def use_op(
 def pipeline():
     t_setup_step = setup_step_op()
     t_setup_step.set_display_name("setup_step")
+    t_setup_step.set_cpu_request("100m")
+    t_setup_step.set_memory_request("256Mi")
+    t_setup_step.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_setup_step,
+                run_as_user=10001,
+                run_as_group=10001,
+                run_as_non_root=True,
+            )
     t_make = make_op(in_factor=t_setup_step.outputs["out_factor"])
     t_make.set_display_name("make")
+    t_make.set_cpu_request("100m")
+    t_make.set_memory_request("256Mi")
+    t_make.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_make, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
     t_use = use_op(
         in_m=t_make.outputs["out_m"], in_factor=t_setup_step.outputs["out_factor"]
     )
     t_use.set_display_name("use")
+    t_use.set_cpu_request("100m")
+    t_use.set_memory_request("256Mi")
+    t_use.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_use, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
 
 
 def compile_pipeline(path: str) -> str:

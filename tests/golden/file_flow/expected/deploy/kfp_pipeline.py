@@ -17,8 +17,9 @@ except ImportError:  # pragma: no cover
 
 IMAGE = os.environ.get("NB2PIPE_IMAGE", "file-flow-pipeline:0.1.0")
 SECRET = "file-flow-pipeline-secrets"
-# KFP installs itself into the step image at run time unless told the image has it
-INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "1") == "1"
+# The image carries kfp (the Dockerfile installs it): no pip install at pod start,
+# which would need PyPI from the cluster. NB2PIPE_KFP_INSTALL=1 for another image.
+INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "0") == "1"
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=INSTALL_KFP)
@@ -103,12 +104,28 @@ def read_op(
 def pipeline():
     t_write = write_op()
     t_write.set_display_name("write")
+    t_write.set_cpu_request("100m")
+    t_write.set_memory_request("256Mi")
+    t_write.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_write, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
     t_read = read_op(
         file_in_outputs_golden_numbers_json=t_write.outputs[
             "file_out_outputs_golden_numbers_json"
         ]
     )
     t_read.set_display_name("read")
+    t_read.set_cpu_request("100m")
+    t_read.set_memory_request("256Mi")
+    t_read.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_read, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
 
 
 def compile_pipeline(path: str) -> str:

@@ -17,8 +17,9 @@ except ImportError:  # pragma: no cover
 
 IMAGE = os.environ.get("NB2PIPE_IMAGE", "function-globals-pipeline:0.1.0")
 SECRET = "function-globals-pipeline-secrets"
-# KFP installs itself into the step image at run time unless told the image has it
-INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "1") == "1"
+# The image carries kfp (the Dockerfile installs it): no pip install at pod start,
+# which would need PyPI from the cluster. NB2PIPE_KFP_INSTALL=1 for another image.
+INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "0") == "1"
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=INSTALL_KFP)
@@ -96,8 +97,24 @@ def use_op(
 def pipeline():
     t_define = define_op()
     t_define.set_display_name("define")
+    t_define.set_cpu_request("100m")
+    t_define.set_memory_request("256Mi")
+    t_define.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_define, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
     t_use = use_op(in_THRESH=t_define.outputs["out_THRESH"])
     t_use.set_display_name("use")
+    t_use.set_cpu_request("100m")
+    t_use.set_memory_request("256Mi")
+    t_use.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_use, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
 
 
 def compile_pipeline(path: str) -> str:

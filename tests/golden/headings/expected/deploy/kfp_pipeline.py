@@ -17,8 +17,9 @@ except ImportError:  # pragma: no cover
 
 IMAGE = os.environ.get("NB2PIPE_IMAGE", "headings-pipeline:0.1.0")
 SECRET = "headings-pipeline-secrets"
-# KFP installs itself into the step image at run time unless told the image has it
-INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "1") == "1"
+# The image carries kfp (the Dockerfile installs it): no pip install at pod start,
+# which would need PyPI from the cluster. NB2PIPE_KFP_INSTALL=1 for another image.
+INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "0") == "1"
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=INSTALL_KFP)
@@ -82,8 +83,30 @@ def plot_and_sort_op(in_df: dsl.Input[dsl.Artifact], out_df: dsl.Output[dsl.Arti
 def pipeline():
     t_load_the_data = load_the_data_op()
     t_load_the_data.set_display_name("load_the_data")
+    t_load_the_data.set_cpu_request("100m")
+    t_load_the_data.set_memory_request("256Mi")
+    t_load_the_data.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_load_the_data,
+                run_as_user=10001,
+                run_as_group=10001,
+                run_as_non_root=True,
+            )
     t_plot_and_sort = plot_and_sort_op(in_df=t_load_the_data.outputs["out_df"])
     t_plot_and_sort.set_display_name("plot_and_sort")
+    t_plot_and_sort.set_cpu_request("100m")
+    t_plot_and_sort.set_memory_request("256Mi")
+    t_plot_and_sort.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_plot_and_sort,
+                run_as_user=10001,
+                run_as_group=10001,
+                run_as_non_root=True,
+            )
 
 
 def compile_pipeline(path: str) -> str:

@@ -17,8 +17,9 @@ except ImportError:  # pragma: no cover
 
 IMAGE = os.environ.get("NB2PIPE_IMAGE", "loop-mutation-pipeline:0.1.0")
 SECRET = "loop-mutation-pipeline-secrets"
-# KFP installs itself into the step image at run time unless told the image has it
-INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "1") == "1"
+# The image carries kfp (the Dockerfile installs it): no pip install at pod start,
+# which would need PyPI from the cluster. NB2PIPE_KFP_INSTALL=1 for another image.
+INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "0") == "1"
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=INSTALL_KFP)
@@ -129,14 +130,41 @@ def score_step_op(
 def pipeline():
     t_split = split_op()
     t_split.set_display_name("split")
+    t_split.set_cpu_request("100m")
+    t_split.set_memory_request("256Mi")
+    t_split.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_split, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
     t_fill = fill_op(
         in_train=t_split.outputs["out_train"], in_test=t_split.outputs["out_test"]
     )
     t_fill.set_display_name("fill")
+    t_fill.set_cpu_request("100m")
+    t_fill.set_memory_request("256Mi")
+    t_fill.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_fill, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
     t_score_step = score_step_op(
         in_train=t_fill.outputs["out_train"], in_test=t_fill.outputs["out_test"]
     )
     t_score_step.set_display_name("score_step")
+    t_score_step.set_cpu_request("100m")
+    t_score_step.set_memory_request("256Mi")
+    t_score_step.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_score_step,
+                run_as_user=10001,
+                run_as_group=10001,
+                run_as_non_root=True,
+            )
 
 
 def compile_pipeline(path: str) -> str:

@@ -17,8 +17,9 @@ except ImportError:  # pragma: no cover
 
 IMAGE = os.environ.get("NB2PIPE_IMAGE", "no-structure-pipeline:0.1.0")
 SECRET = "no-structure-pipeline-secrets"
-# KFP installs itself into the step image at run time unless told the image has it
-INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "1") == "1"
+# The image carries kfp (the Dockerfile installs it): no pip install at pod start,
+# which would need PyPI from the cluster. NB2PIPE_KFP_INSTALL=1 for another image.
+INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "0") == "1"
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=INSTALL_KFP)
@@ -55,6 +56,14 @@ def notebook_op(out_df: dsl.Output[dsl.Artifact], out_out: dsl.Output[dsl.Artifa
 def pipeline():
     t_notebook = notebook_op()
     t_notebook.set_display_name("notebook")
+    t_notebook.set_cpu_request("100m")
+    t_notebook.set_memory_request("256Mi")
+    t_notebook.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_notebook, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
 
 
 def compile_pipeline(path: str) -> str:

@@ -17,8 +17,9 @@ except ImportError:  # pragma: no cover
 
 IMAGE = os.environ.get("NB2PIPE_IMAGE", "parameters-pipeline:0.1.0")
 SECRET = "parameters-pipeline-secrets"
-# KFP installs itself into the step image at run time unless told the image has it
-INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "1") == "1"
+# The image carries kfp (the Dockerfile installs it): no pip install at pod start,
+# which would need PyPI from the cluster. NB2PIPE_KFP_INSTALL=1 for another image.
+INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "0") == "1"
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=INSTALL_KFP)
@@ -96,10 +97,29 @@ def label_step_op(
 def pipeline(alpha: str = "0.5", name: str = "'run'", sizes: str = "[1, 2]"):
     t_compute = compute_op(param_alpha=alpha, param_sizes=sizes)
     t_compute.set_display_name("compute")
+    t_compute.set_cpu_request("100m")
+    t_compute.set_memory_request("256Mi")
+    t_compute.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_compute, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
     t_label_step = label_step_op(
         in_scaled=t_compute.outputs["out_scaled"], param_name=name
     )
     t_label_step.set_display_name("label_step")
+    t_label_step.set_cpu_request("100m")
+    t_label_step.set_memory_request("256Mi")
+    t_label_step.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_label_step,
+                run_as_user=10001,
+                run_as_group=10001,
+                run_as_non_root=True,
+            )
 
 
 def compile_pipeline(path: str) -> str:

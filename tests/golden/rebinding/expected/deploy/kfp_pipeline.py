@@ -17,8 +17,9 @@ except ImportError:  # pragma: no cover
 
 IMAGE = os.environ.get("NB2PIPE_IMAGE", "rebinding-pipeline:0.1.0")
 SECRET = "rebinding-pipeline-secrets"
-# KFP installs itself into the step image at run time unless told the image has it
-INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "1") == "1"
+# The image carries kfp (the Dockerfile installs it): no pip install at pod start,
+# which would need PyPI from the cluster. NB2PIPE_KFP_INSTALL=1 for another image.
+INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "0") == "1"
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=INSTALL_KFP)
@@ -153,12 +154,44 @@ def four_op(
 def pipeline():
     t_one = one_op()
     t_one.set_display_name("one")
+    t_one.set_cpu_request("100m")
+    t_one.set_memory_request("256Mi")
+    t_one.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_one, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
     t_two = two_op(in_df=t_one.outputs["out_df"])
     t_two.set_display_name("two")
+    t_two.set_cpu_request("100m")
+    t_two.set_memory_request("256Mi")
+    t_two.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_two, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
     t_three = three_op(in_df=t_two.outputs["out_df"], in_df2=t_one.outputs["out_df2"])
     t_three.set_display_name("three")
+    t_three.set_cpu_request("100m")
+    t_three.set_memory_request("256Mi")
+    t_three.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_three, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
     t_four = four_op(in_df=t_three.outputs["out_df"], in_df2=t_three.outputs["out_df2"])
     t_four.set_display_name("four")
+    t_four.set_cpu_request("100m")
+    t_four.set_memory_request("256Mi")
+    t_four.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_four, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
 
 
 def compile_pipeline(path: str) -> str:

@@ -17,8 +17,9 @@ except ImportError:  # pragma: no cover
 
 IMAGE = os.environ.get("NB2PIPE_IMAGE", "redefinition-pipeline:0.1.0")
 SECRET = "redefinition-pipeline-secrets"
-# KFP installs itself into the step image at run time unless told the image has it
-INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "1") == "1"
+# The image carries kfp (the Dockerfile installs it): no pip install at pod start,
+# which would need PyPI from the cluster. NB2PIPE_KFP_INSTALL=1 for another image.
+INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "0") == "1"
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=INSTALL_KFP)
@@ -81,8 +82,24 @@ def second_op(out_b: dsl.Output[dsl.Artifact]):
 def pipeline():
     t_first = first_op()
     t_first.set_display_name("first")
+    t_first.set_cpu_request("100m")
+    t_first.set_memory_request("256Mi")
+    t_first.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_first, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
     t_second = second_op()
     t_second.set_display_name("second")
+    t_second.set_cpu_request("100m")
+    t_second.set_memory_request("256Mi")
+    t_second.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_second, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
 
 
 def compile_pipeline(path: str) -> str:

@@ -17,8 +17,9 @@ except ImportError:  # pragma: no cover
 
 IMAGE = os.environ.get("NB2PIPE_IMAGE", "setup-state-pipeline:0.1.0")
 SECRET = "setup-state-pipeline-secrets"
-# KFP installs itself into the step image at run time unless told the image has it
-INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "1") == "1"
+# The image carries kfp (the Dockerfile installs it): no pip install at pod start,
+# which would need PyPI from the cluster. NB2PIPE_KFP_INSTALL=1 for another image.
+INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "0") == "1"
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=INSTALL_KFP)
@@ -126,10 +127,37 @@ def draw_more_op(
 def pipeline():
     t_setup_step = setup_step_op()
     t_setup_step.set_display_name("setup_step")
+    t_setup_step.set_cpu_request("100m")
+    t_setup_step.set_memory_request("256Mi")
+    t_setup_step.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_setup_step,
+                run_as_user=10001,
+                run_as_group=10001,
+                run_as_non_root=True,
+            )
     t_draw = draw_op(in_rng_state=t_setup_step.outputs["out_rng_state"])
     t_draw.set_display_name("draw")
+    t_draw.set_cpu_request("100m")
+    t_draw.set_memory_request("256Mi")
+    t_draw.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_draw, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
     t_draw_more = draw_more_op(in_rng_state=t_draw.outputs["out_rng_state"])
     t_draw_more.set_display_name("draw_more")
+    t_draw_more.set_cpu_request("100m")
+    t_draw_more.set_memory_request("256Mi")
+    t_draw_more.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_draw_more, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
 
 
 def compile_pipeline(path: str) -> str:

@@ -17,8 +17,9 @@ except ImportError:  # pragma: no cover
 
 IMAGE = os.environ.get("NB2PIPE_IMAGE", "tags-pipeline:0.1.0")
 SECRET = "tags-pipeline-secrets"
-# KFP installs itself into the step image at run time unless told the image has it
-INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "1") == "1"
+# The image carries kfp (the Dockerfile installs it): no pip install at pod start,
+# which would need PyPI from the cluster. NB2PIPE_KFP_INSTALL=1 for another image.
+INSTALL_KFP = os.environ.get("NB2PIPE_KFP_INSTALL", "0") == "1"
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=INSTALL_KFP)
@@ -123,10 +124,34 @@ def summarize_op(
 def pipeline(n: str = "5"):
     t_make = make_op(param_n=n)
     t_make.set_display_name("make")
+    t_make.set_cpu_request("100m")
+    t_make.set_memory_request("256Mi")
+    t_make.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_make, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
     t_transform = transform_op(in_arr=t_make.outputs["out_arr"])
     t_transform.set_display_name("transform")
+    t_transform.set_cpu_request("100m")
+    t_transform.set_memory_request("256Mi")
+    t_transform.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_transform, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
     t_summarize = summarize_op(in_arr2=t_transform.outputs["out_arr2"])
     t_summarize.set_display_name("summarize")
+    t_summarize.set_cpu_request("100m")
+    t_summarize.set_memory_request("256Mi")
+    t_summarize.set_memory_limit("1Gi")
+    if kfp_k8s is not None:
+        if hasattr(kfp_k8s, "set_security_context"):  # kfp-kubernetes 2.15+
+            kfp_k8s.set_security_context(
+                t_summarize, run_as_user=10001, run_as_group=10001, run_as_non_root=True
+            )
 
 
 def compile_pipeline(path: str) -> str:
