@@ -583,6 +583,60 @@ def run_step(
     )
 
 
+# ---- is a run due? (the first step of the scheduled workflow) -------------------------------
+# The image holds the package and the data; the hashes the last successful run recorded come
+# back as a file (an artifact at a fixed key). Due when they differ, or when there are none.
+
+
+def _file_sha(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def current_hashes() -> dict[str, str]:
+    """sha256 of the package's code and of every data file a step reads ("missing" for a
+    file that is not there yet, e.g. one an earlier step writes)."""
+    pipeline = importlib.import_module(f"{PACKAGE}.pipeline")
+    code = hashlib.sha256()
+    for path in sorted(Path(pipeline.__file__).parent.rglob("*.py")):
+        code.update(path.name.encode() + b"\0" + path.read_bytes())
+    out = {f"code:{PACKAGE}": code.hexdigest()}
+    reads = sorted(
+        {f for spec in pipeline.STEPS.values() for f in spec.get("reads", [])}
+    )
+    with in_workdir() as wd:
+        for rel in reads:
+            out[rel] = _file_sha(wd / rel) if (wd / rel).is_file() else "missing"
+    return out
+
+
+def check_due(last: Path, out: Path) -> bool:
+    """Write out/due ("true" or "false") and out/hashes.json; print why."""
+    now = current_hashes()
+    try:
+        before = json.loads(last.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        before = None
+    if before is None:
+        why = ["no hashes recorded by a successful run"]
+    else:
+        why = [
+            f"{k} changed"
+            for k in sorted(set(now) | set(before))
+            if now.get(k) != before.get(k)
+        ]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "hashes.json").write_text(json.dumps(now, indent=1, sort_keys=True) + "\n")
+    (out / "due").write_text("true" if why else "false")
+    print(
+        "run due: " + "; ".join(why) if why else "nothing due: code and data unchanged"
+    )
+    return bool(why)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m {PACKAGE}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -598,10 +652,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     p_step.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     sub.add_parser("steps", help="print the steps as JSON")
+    p_check = sub.add_parser(
+        "check", help="is a run due? (code or data hashes changed)"
+    )
+    p_check.add_argument(
+        "--last", type=Path, required=True, help="the last hashes.json"
+    )
+    p_check.add_argument(
+        "--out", type=Path, required=True, help="folder for due, hashes"
+    )
     args = parser.parse_args(argv)
     pipeline = importlib.import_module(f"{PACKAGE}.pipeline")
     if args.command == "steps":
         print(json.dumps(pipeline.STEPS, indent=2))
+        return 0
+    if args.command == "check":
+        check_due(args.last, args.out)
         return 0
     params = dict(_parse_param(p) for p in args.param)
     unknown = sorted(set(params) - set(pipeline.PARAMETERS))
