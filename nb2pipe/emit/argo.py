@@ -354,6 +354,16 @@ def deploy_readme(plan: PipelinePlan) -> str:
               "```", "",
               "`argo-workflow-pvc.yaml` passes the values over a ReadWriteOnce volume instead of "
               "the artifact repository (all steps then run on the node that mounts it).", "",
+              "**Retraining on a schedule.** `argo-cronworkflow.yaml` runs the pipeline daily "
+              f"(`schedules`, edit it) only when it is due: its first step, `python -m "
+              f"{plan.package} check` in the image, compares the hashes of the package's code "
+              "and of every data file the steps read with those the last successful run saved "
+              f"in the artifact repository (key `{hashes_key(plan)}`); the steps run only when "
+              "they differ (or nothing was saved yet), and a last step saves the new hashes. "
+              "So a new image (new code or data) is due; data read from elsewhere "
+              "(`--data-from`) is not seen by the check. Create it with `argo cron create -n ml deploy/argo-cronworkflow."
+              f"yaml -p {k8s.IMAGE_PARAMETER}={image}`; locally and in CI, `nb2pipe trigger` "
+              "does the same with the run store.", "",
               "Every container passes the `restricted` Pod Security Standard, Argo's own `init` "
               "and `wait` containers too (`podSpecPatch`); the steps' root filesystem is "
               "read-only (they write to `/tmp` and to a copy of the notebook's folder). Each "
