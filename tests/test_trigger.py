@@ -167,3 +167,15 @@ def test_usage_errors_exit_2_with_a_message(samples, tmp_path):
     assert proc.returncode == 2 and "needs a capture" in proc.stderr
     proc = cli("trigger", tmp_path)
     assert proc.returncode == 2 and "not a generated project" in proc.stderr
+
+
+def test_submit_when_due_goes_through_nb2pipe_submit(samples):
+    project = samples / "reviews_tagged_pipeline"
+    rc, dec = cli_json("trigger", project, "--param", "C=2.0")
+    assert rc == 1
+    proc = cli("trigger", project, "--param", "C=2.0", "--submit", "argo",
+               "--submit-option=--dry-run", "--submit-option=--image=registry.example/x:1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "kind: Workflow" in proc.stdout and "submit:argo: dry run" in proc.stdout
+    row = _triggers(project)[-1]
+    assert (row["due"], row["action"], row["outcome"]) == (1, "submit:argo", "dry run")

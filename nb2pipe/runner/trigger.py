@@ -7,7 +7,8 @@ than the last triggered run that succeeded saw, or when new data (`--drift NEW.c
 drifted from the captured profile past the drift thresholds. Every decision is recorded in the
 store's `triggers` table: due or not, why, what was done and how it ended.
 
-Exit codes: 0 when nothing is due, or when it was due and the run (or submission) succeeded;
+Exit codes: 0 when nothing is due, or when it was due and the run (or submission, or its
+dry run) succeeded;
 1 when it is due and was not run (no --run/--submit: the caller decides), or when the run or
 submission failed; 2 for bad arguments (no project, unreadable --data, --drift without a
 capture).
@@ -180,8 +181,10 @@ def act(project: Path, decision: dict[str, Any], args: argparse.Namespace) -> No
         decision.update(action="run", outcome=res.status, run=res.run_id,
                         errors=res.errors)
     elif args.submit:
+        # a dry run submits nothing: not "submitted", so watched sources stay unseen
+        done = "dry run" if "--dry-run" in args.submit_option else "submitted"
         decision.update(action=f"submit:{args.submit}",
-                        outcome="submitted" if _submit(project, args) == 0 else "failed")
+                        outcome=done if _submit(project, args) == 0 else "failed")
     else:
         decision["outcome"] = "due"
 
@@ -203,7 +206,7 @@ def _submit(project: Path, args: argparse.Namespace) -> int:
 
 
 def _exit_code(decision: dict[str, Any]) -> int:
-    if not decision["due"] or decision["outcome"] in ("finished", "submitted"):
+    if not decision["due"] or decision["outcome"] in ("finished", "submitted", "dry run"):
         return ExitCode.OK
     return ExitCode.FINDINGS
 
