@@ -32,6 +32,8 @@ PLUGINS: dict[str, tuple[str, str]] = {
     "run": ("run a generated pipeline locally (tracked, cached steps)", "nb2pipe.runner.cli"),
     "status": ("which steps of a generated pipeline are stale, and why", "nb2pipe.runner.cli"),
     "runs": ("list, show, compare and fetch recorded runs", "nb2pipe.runner.cli"),
+    "trigger": ("run (or submit) a pipeline only when due: code, package, parameter or data "
+                "changed, or data drifted; every decision recorded", "nb2pipe.runner.trigger"),
     "submit": ("submit a generated pipeline to Argo Workflows or Kubeflow Pipelines",
                "nb2pipe.deploy.submit"),
     "ci": ("write a CI workflow (GitHub Actions): check, test, run; build and submit on main",
@@ -48,7 +50,7 @@ COMMAND_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Validate", ("verify", "check", "sync", "lint")),
     ("Deploy", ("submit", "ci", "compile-kfp")),
     ("Understand and hand over", ("explain", "eject")),
-    ("Monitor", ("drift",)),
+    ("Monitor", ("drift", "trigger")),  # trigger acts on what drift and status find
 )
 BUILTIN_HELP = {
     "convert": "convert a notebook into a pipeline project",

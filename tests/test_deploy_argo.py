@@ -457,13 +457,24 @@ def test_detector_leaves_ordinary_strings_alone():
 
 # ---- the emitted commands really run: a local stand-in for Argo's executor -----------------------
 
+def _when(task: dict, params: dict[tuple[str, str], str]) -> bool:
+    """A task's `when` ("{{tasks.T.outputs.parameters.P}} == VALUE"), as Argo evaluates it."""
+    if "when" not in task:
+        return True
+    text = re.sub(r"\{\{tasks\.([^.]+)\.outputs\.parameters\.([^}]+)\}\}",
+                  lambda m: params[(m.group(1), m.group(2))], task["when"])
+    left, right = text.split("==")
+    return left.strip() == right.strip()
+
+
 def _emulate_argo(wf: dict, project: Path, work: Path, tmp: Path,
-                  pod_disks: bool = False) -> dict[str, Path]:
+                  pod_disks: bool = False, bucket: Path | None = None) -> dict[str, Path]:
     """Run each DAG task's container command as Argo would (artifacts copied in and out, a
     shared folder for the PVC variant), with the pod paths mapped into tmp. Returns where
     each (task, output) value ended up. With pod_disks, each pod starts from its own copy of
     `work` (the image's notebook folder) and sees no other pod's files, as on a cluster; an
-    output artifact marked optional may be missing."""
+    output artifact marked optional may be missing. Key-only artifacts (`s3: {key}`) live in
+    `bucket`, across runs; a task whose `when` is false is skipped (listed in "skipped")."""
     import shutil
 
     templates = {t["name"]: t for t in wf["spec"]["templates"]}
@@ -487,8 +498,13 @@ def _emulate_argo(wf: dict, project: Path, work: Path, tmp: Path,
     env = dict(os.environ, NB2PIPE_WORKDIR=str(work), MPLBACKEND="Agg",
                PYTHONPATH=str(project),  # the image has the package installed
                PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+    params: dict[tuple[str, str], str] = {}
+    skipped: list[str] = []
     for task in templates["pipeline"]["dag"]["tasks"]:
         tpl = templates[task["template"]]
+        if not _when(task, params):
+            skipped.append(task["name"])
+            continue
         pod = tmp / f"pod-{task['name']}"
         if pod_disks:
             shutil.copytree(work, pod / "work")
@@ -497,6 +513,11 @@ def _emulate_argo(wf: dict, project: Path, work: Path, tmp: Path,
                 for p in task.get("arguments", {}).get("parameters", [])}
         sources = {a["name"]: a["from"] for a in task.get("arguments", {}).get("artifacts", [])}
         for a in tpl.get("inputs", {}).get("artifacts", []):
+            if "s3" in a:
+                src = bucket / a["s3"]["key"]
+                if src.exists() or not a.get("optional"):
+                    copy(src, Path(remap(a["path"], pod)))
+                continue
             m = re.fullmatch(r"\{\{tasks\.([^.]+)\.outputs\.artifacts\.([^}]+)\}\}",
                              sources[a["name"]])
             copy(store / m.group(1) / m.group(2), Path(remap(a["path"], pod)))
@@ -510,10 +531,13 @@ def _emulate_argo(wf: dict, project: Path, work: Path, tmp: Path,
         for a in tpl.get("outputs", {}).get("artifacts", []):
             if a.get("optional") and not Path(remap(a["path"], pod)).exists():
                 continue
-            copy(Path(remap(a["path"], pod)), store / task["name"] / a["name"])
+            dest = bucket / a["s3"]["key"] if "s3" in a else store / task["name"] / a["name"]
+            copy(Path(remap(a["path"], pod)), dest)
         for p in tpl.get("outputs", {}).get("parameters", []):
             assert Path(remap(p["valueFrom"]["path"], pod)).is_file(), p
-    return {"store": store, "pvc": pvc}
+            params[(task["name"], p["name"])] = Path(remap(p["valueFrom"]["path"], pod)
+                                                     ).read_text()
+    return {"store": store, "pvc": pvc, "skipped": skipped}  # type: ignore[dict-item]
 
 
 @pytest.mark.parametrize("name,variant", [("forecast", "argo-workflow.yaml"),
@@ -655,3 +679,31 @@ def test_a_file_a_step_wrote_reaches_the_next_pod(file_effects_project, tmp_path
     where = _emulate_argo(wf, out, work, tmp_path, pod_disks=True)
     assert (where["store"] / "plot" / "file-summary-txt").read_text() == "three points"
     assert not (work / "plot.png").exists()  # no pod wrote into another's folder
+
+
+# ---- issue 17: the scheduled retrain (deploy/argo-cronworkflow.yaml) ----------------------------
+
+def test_cron_workflow_skips_the_pipeline_until_the_data_changes(samples, tmp_path):
+    """Each emulated run starts from a fresh copy of the image's work folder (pod_disks); the
+    bucket (the artifact repository) keeps the hashes between runs."""
+    import shutil
+
+    res, out, work = samples["churn"]
+    cron = yaml_docs(out / "deploy" / "argo-cronworkflow.yaml")[0]
+    assert cron["kind"] == "CronWorkflow" and cron["spec"]["schedules"]
+    wf = {"spec": cron["spec"]["workflowSpec"]}
+    steps = [s.k8s_name for s in res.plan.steps]
+    image = tmp_path / "image"
+    shutil.copytree(work, image)
+    bucket = tmp_path / "bucket"
+
+    def scheduled(n: int) -> list[str]:
+        return _emulate_argo(wf, out, image, tmp_path / f"run{n}", pod_disks=True,
+                             bucket=bucket)["skipped"]
+
+    assert scheduled(1) == []  # nothing recorded yet: due, everything runs
+    assert scheduled(2) == steps + ["nb2pipe-record"]  # nothing changed: the pipeline skipped
+    data = image / "data" / "customers.csv"
+    data.write_text(data.read_text() + data.read_text().splitlines()[1] + "\n")
+    assert scheduled(3) == []  # the sample data changed: it runs again
+    assert scheduled(4) == steps + ["nb2pipe-record"]

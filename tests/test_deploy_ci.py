@@ -197,7 +197,8 @@ def test_actions_are_on_their_node24_majors(repo):
     wf = _load(root / CHURN_WF)
     uses = {s["uses"] for job in wf["jobs"].values() for s in job["steps"] if "uses" in s}
     assert uses == {"actions/checkout@v6", "actions/setup-python@v6",
-                    "docker/setup-buildx-action@v4", "docker/login-action@v4"}
+                    "docker/setup-buildx-action@v4", "docker/login-action@v4",
+                    "actions/cache@v5"}
 
 
 def test_ci_is_idempotent_and_refuses_non_projects(repo, tmp_path, capsys):
@@ -415,3 +416,30 @@ def test_legacy_workflow_gets_a_note(repo, capsys):
         assert "nb2pipe.yml was written by an older nb2pipe" in capsys.readouterr().err
     finally:
         legacy.unlink()
+
+
+# ---- issue 17: the scheduled retrain ------------------------------------------------------------
+
+def test_schedule_and_dispatch_run_trigger_with_the_store_cached(repo):
+    root, out = repo
+    assert _ci(out, root, "--schedule", "30 2 * * 1") == 0
+    wf = _load(root / CHURN_WF)
+    assert wf["on"]["schedule"] == [{"cron": "30 2 * * 1"}]
+    assert "workflow_dispatch" in wf["on"]
+    job = wf["jobs"]["retrain"]
+    assert "schedule" in job["if"] and "workflow_dispatch" in job["if"]
+    assert "nb2pipe trigger pipelines/churn_pipeline --run" in _runs(job)
+    cache = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/cache"))
+    assert cache["with"]["path"] == "pipelines/churn_pipeline/.nb2pipe"
+    assert cache["with"]["restore-keys"] == "nb2pipe-store-churn_pipeline-"
+    # the checks (and so the deploy job after them) do not run on the schedule
+    assert wf["jobs"]["test"]["if"] == "github.event_name != 'schedule'"
+    assert_actionlint_clean(root / CHURN_WF)
+    assert _ci(out, root) == 0
+    assert _load(root / CHURN_WF)["on"]["schedule"] == [{"cron": ci.DEFAULT_SCHEDULE}]
+
+
+def test_a_bad_schedule_is_a_diagnostic(repo, capsys):
+    root, out = repo
+    assert _ci(out, root, "--schedule", "daily") == 2
+    assert "five fields" in capsys.readouterr().err

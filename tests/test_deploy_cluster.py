@@ -454,3 +454,29 @@ def test_a_local_run_measures_each_step_and_the_next_conversion_sizes_it(tmp_pat
     assert peak_mib <= request_mib < limit_mib and limit_mib >= 2 * peak_mib
     assert t["small"]["container"]["resources"]["limits"]["memory"] == "3Gi"  # the tag wins
     assert "measured in run 1" in (out / "deploy/README.md").read_text()
+
+
+# ---- issue 17: the scheduled retrain ------------------------------------------------------------
+
+@pytest.mark.parametrize("name", SAMPLE_NAMES)
+def test_cron_workflow_passes_the_official_schema_and_the_restricted_profile(samples, name):
+    _, out, _ = samples[name]
+    docs = yaml_docs(out / "deploy" / "argo-cronworkflow.yaml")
+    assert [d["kind"] for d in docs] == ["CronWorkflow"]
+    cron = docs[0]
+    assert official_errors(cron, "io.argoproj.workflow.v1alpha1.CronWorkflow") == []
+    # the workflow it starts is the pipeline's, behind the check: same checks as the Workflow
+    wf = {"apiVersion": cron["apiVersion"], "kind": "Workflow",
+          "metadata": {"generateName": cron["metadata"]["name"] + "-"},
+          "spec": cron["spec"]["workflowSpec"]}
+    assert official_errors(wf, "io.argoproj.workflow.v1alpha1.Workflow") == []
+    pods = argo_pods(wf)
+    assert len(pods) == len(wf["spec"]["templates"]) - 1  # every container template
+    for pod in pods:
+        assert restricted_violations(pod) == []
+    tasks = wf["spec"]["templates"][0]["dag"]["tasks"]
+    assert tasks[0]["name"] == "nb2pipe-check" and "when" not in tasks[0]
+    for task in tasks[1:]:
+        assert task["when"] == "{{tasks.nb2pipe-check.outputs.parameters.due}} == true"
+        # steps wait for the check; the record step for every step
+        assert "nb2pipe-check" in task["dependencies"] or task["name"] == "nb2pipe-record"

@@ -539,7 +539,7 @@ def test_disk_full_midway_keeps_the_old_project(tmp_path: Path, monkeypatch):
     assert convert(write_nb(nb, v1), out).status == "converted"
     (out / "NOTES.md").write_text("my notes\n")
     before = snapshot(out)
-    full = _DiskFills(budget=20_000)
+    full = _DiskFills(budget=40_000)
     monkeypatch.setattr(writer.os, "fdopen", full)
     run = run_convert(write_nb(nb, v2), out, inproc=True)
     _nb402(run, "no space left on device")
@@ -558,7 +558,7 @@ def test_disk_full_on_a_fresh_folder_leaves_nothing(tmp_path: Path, monkeypatch)
 
     nb, v1, _ = two_versions(tmp_path)
     write_nb(nb, v1)
-    monkeypatch.setattr(writer.os, "fdopen", _DiskFills(budget=20_000))
+    monkeypatch.setattr(writer.os, "fdopen", _DiskFills(budget=40_000))
     run = run_convert(nb, tmp_path / "new" / "proj", inproc=True)
     _nb402(run, "no space left on device")
     assert not (tmp_path / "new").exists()

@@ -202,6 +202,85 @@ def workflow_documents(plan: PipelinePlan, pvc: bool = False) -> list[dict[str, 
     return docs
 
 
+# ---- the scheduled retrain: a CronWorkflow whose first step decides --------------------------
+CRON_SCHEDULE = "0 6 * * *"  # daily, 06:00 (the controller's time zone)
+CHECK_TASK, RECORD_TASK = "nb2pipe-check", "nb2pipe-record"  # no step is named so
+CHECK_OUT = "/tmp/nb2pipe/check"
+LAST_HASHES = "/tmp/nb2pipe/last/hashes.json"
+RECORD_PATH = "/tmp/nb2pipe/record/hashes.json"
+SMALL = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
+
+
+def hashes_key(plan: PipelinePlan) -> str:
+    """Where the last successful scheduled run keeps its hashes in the artifact repository."""
+    return f"{plan.package.replace('_', '-')}/nb2pipe-trigger/hashes.json"
+
+
+def _small_container(command: list[str], image: str = IMAGE) -> dict[str, Any]:
+    return {"name": "main", "image": image, "imagePullPolicy": "IfNotPresent",
+            "command": command, "resources": SMALL,
+            "securityContext": k8s.container_security_context(),
+            "volumeMounts": k8s.scratch_mounts()}
+
+
+def _check_template(plan: PipelinePlan) -> dict[str, Any]:
+    """`python -m <pkg> check`: the hashes of the image's code and data against the last
+    successful run's (absent the first time: due)."""
+    return {"name": CHECK_TASK,
+            "inputs": {"artifacts": [{"name": "last-hashes", "path": LAST_HASHES,
+                                      "optional": True, "s3": {"key": hashes_key(plan)}}]},
+            "outputs": {"parameters": [{"name": "due",
+                                        "valueFrom": {"path": f"{CHECK_OUT}/due"}}],
+                        "artifacts": [{"name": "hashes", "path": f"{CHECK_OUT}/hashes.json"}]},
+            "initContainers": [k8s.work_copy_container(IMAGE)],
+            "container": _small_container(["python", "-m", plan.package, "check", "--last",
+                                           LAST_HASHES, "--out", CHECK_OUT])}
+
+
+def _record_template(plan: PipelinePlan) -> dict[str, Any]:
+    """After every step succeeded: the check's hashes saved at the fixed key, so the next
+    scheduled run compares with this one."""
+    return {"name": RECORD_TASK,
+            "inputs": {"artifacts": [{"name": "hashes", "path": RECORD_PATH}]},
+            "outputs": {"artifacts": [{"name": "recorded", "path": RECORD_PATH,
+                                       "s3": {"key": hashes_key(plan)}}]},
+            "container": _small_container(["python", "-c", "pass"])}
+
+
+def _cron_dag(plan: PipelinePlan) -> dict[str, Any]:
+    """The pipeline's DAG behind the check: every step runs only when it says so."""
+    when = f"{{{{tasks.{CHECK_TASK}.outputs.parameters.due}}}} == true"
+    tasks: list[dict[str, Any]] = [{"name": CHECK_TASK, "template": CHECK_TASK}]
+    for task in _dag(plan, False)["tasks"]:
+        task = {**task, "dependencies": sorted(set(task.get("dependencies", [])) | {CHECK_TASK}),
+                "when": when}
+        tasks.append(task)
+    tasks.append({"name": RECORD_TASK, "template": RECORD_TASK,
+                  "dependencies": sorted(s.k8s_name for s in plan.steps), "when": when,
+                  "arguments": {"artifacts": [{"name": "hashes", "from": f"{{{{tasks."
+                                               f"{CHECK_TASK}.outputs.artifacts.hashes}}}}"}]}})
+    return {"tasks": tasks}
+
+
+def cron_workflow(plan: PipelinePlan) -> dict[str, Any]:
+    spec = _spec(plan, False)
+    spec["templates"] = ([{"name": "pipeline", "dag": _cron_dag(plan)}] + spec["templates"][1:]
+                         + [_check_template(plan), _record_template(plan)])
+    meta = _metadata(plan, "CronWorkflow")
+    meta["name"] = k8s.k8s_name(plan.package.replace("_", "-"), 44) + "-retrain"
+    return {"apiVersion": API_VERSION, "kind": "CronWorkflow", "metadata": meta,
+            "spec": {"schedules": [CRON_SCHEDULE], "concurrencyPolicy": "Forbid",
+                     "workflowSpec": spec}}
+
+
+def _cron_comment(plan: PipelinePlan) -> str:
+    h = header(plan).strip().lstrip("# ")
+    return (f"{h}\nRetrain on a schedule: step nb2pipe-check compares the image's code and data "
+            f"with the hashes the last successful run saved ({hashes_key(plan)} in the "
+            "artifact repository); the steps run only when they differ.\nCreate: argo cron "
+            f"create -n NAMESPACE deploy/argo-cronworkflow.yaml -p {k8s.IMAGE_PARAMETER}=IMAGE")
+
+
 def _comment(plan: PipelinePlan, pvc: bool) -> str:
     h = header(plan).strip().lstrip("# ")
     how = (f"Values pass through the artifact repository {k8s.artifact_repository_name(plan)} "
@@ -277,6 +356,16 @@ def deploy_readme(plan: PipelinePlan) -> str:
               "```", "",
               "`argo-workflow-pvc.yaml` passes the values over a ReadWriteOnce volume instead of "
               "the artifact repository (all steps then run on the node that mounts it).", "",
+              "**Retraining on a schedule.** `argo-cronworkflow.yaml` runs the pipeline daily "
+              f"(`schedules`, edit it) only when it is due: its first step, `python -m "
+              f"{plan.package} check` in the image, compares the hashes of the package's code "
+              "and of every data file the steps read with those the last successful run saved "
+              f"in the artifact repository (key `{hashes_key(plan)}`); the steps run only when "
+              "they differ (or nothing was saved yet), and a last step saves the new hashes. "
+              "So a new image (new code or data) is due; data read from elsewhere "
+              "(`--data-from`) is not seen by the check. Create it with `argo cron create -n ml deploy/argo-cronworkflow."
+              f"yaml -p {k8s.IMAGE_PARAMETER}={image}`; locally and in CI, `nb2pipe trigger` "
+              "does the same with the run store.", "",
               "Every container passes the `restricted` Pod Security Standard, Argo's own `init` "
               "and `wait` containers too (`podSpecPatch`); the steps' root filesystem is "
               "read-only (they write to `/tmp` and to a copy of the notebook's folder). Each "
@@ -327,6 +416,8 @@ def argo_files(plan: PipelinePlan) -> dict[str, str]:
         "deploy/argo-workflow.yaml": k8s.to_yaml(workflow_documents(plan), _comment(plan, False)),
         "deploy/argo-workflow-pvc.yaml": k8s.to_yaml(workflow_documents(plan, pvc=True),
                                                      _comment(plan, True)),
+        "deploy/argo-cronworkflow.yaml": k8s.to_yaml([cron_workflow(plan)],
+                                                     _cron_comment(plan)),
         "deploy/argo-rbac.yaml": k8s.to_yaml(
             k8s.rbac_documents(plan), head + "\nThe account the pods run as, with the rights "
             "Argo's executor needs: kubectl apply -n NAMESPACE -f deploy/argo-rbac.yaml"),

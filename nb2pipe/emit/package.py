@@ -196,6 +196,12 @@ def common_module(plan: PipelinePlan) -> str:
     return "\n".join(out) + "\n"
 
 
+def _reads(step: Step) -> list[str]:
+    """The data files a step reads (relative to the workdir): the runtime names them when
+    reading one fails."""
+    return sorted({f.path for f in step.files if f.mode == "read"})
+
+
 def pipeline_module(plan: PipelinePlan) -> str:
     pkg = plan.package
     out = [header(plan),
@@ -211,13 +217,14 @@ def pipeline_module(plan: PipelinePlan) -> str:
     # the defaults are the notebook's literals: black normalizes them
     out.append(codefmt.statement(params, 0) if plan.parameters else params)
     out.append("")
-    out.append("# Steps in notebook order: their inputs, parameters, outputs and upstream steps.")
+    out.append("# Steps in notebook order: inputs, parameters, outputs, upstream steps, files read.")
     steps = pyfmt.Br("{", [pyfmt.Br(f"{pyfmt.q(s.name)}: {{", pyfmt.dict_items(
         (pyfmt.q(k), pyfmt.data(v)) for k, v in (
             ("inputs", list(s.inputs)), ("params", list(s.params)),
             ("outputs", list(s.outputs)), ("upstream", list(s.upstream)),
             ("rng_in", s.rng_in), ("rng_out", s.rng_out))
-            + ((("bundles", [list(b) for b in s.bundles]),) if s.bundles else ())), "}",
+            + ((("bundles", [list(b) for b in s.bundles]),) if s.bundles else ())
+            + ((("reads", _reads(s)),) if _reads(s) else ())), "}",
             "magic")
         for s in plan.steps], "}", "magic" if plan.steps else "coll")
     out.append(pyfmt.block(steps, 0, "STEPS: dict[str, dict[str, Any]] = "))

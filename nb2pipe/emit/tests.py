@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from nb2pipe.emit import pyfmt, template
@@ -186,6 +186,47 @@ def performance_test(plan: PipelinePlan, capture: dict | None) -> str:
 
 
 
+SAMPLE_FRACTION = 0.5  # of each input table's rows, for the whole-pipeline run
+# the band a metric of the sample run stays within: max(BAND_ABS, BAND_REL * |captured|)
+BAND_ABS, BAND_REL = 0.15, 0.25
+
+
+def pipeline_inputs(plan: PipelinePlan) -> dict[str, str]:
+    """The notebook's input tables (CSV files read and written by no step) -> the first step
+    that reads each."""
+    written = {f.path for s in plan.steps for f in s.files if f.mode == "write"}
+    out: dict[str, str] = {}
+    for s in plan.steps:
+        for f in s.files:
+            if f.mode == "read" and f.path.endswith(".csv") and f.path not in written:
+                out.setdefault(f.path, s.name)
+    return out
+
+
+def pipeline_test(plan: PipelinePlan, capture: dict | None) -> str:
+    inputs = pipeline_inputs(plan)
+    if not inputs:
+        return _skip_stub(plan, "Whole-pipeline tests", "test_pipeline",
+                          "the notebook reads no CSV input table")
+    out_dirs = sorted({str(PurePosixPath(f.path).parent) for s in plan.steps for f in s.files
+                       if f.mode == "write"} - {"."})
+    baseline: dict[str, list[Any]] = {}
+    for m in plan.model_metrics:
+        rec = (capture or {}).get("steps", {}).get(m.step, {}).get("outputs", {}).get(m.name, {})
+        value = rec.get("value")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and \
+                math.isfinite(value):
+            baseline[m.name] = [m.step, value]
+    return header(plan) + template.render(
+        "test_pipeline.py",
+        values={"SAMPLE_FRACTION": SAMPLE_FRACTION, "BAND_ABS": BAND_ABS, "BAND_REL": BAND_REL},
+        blocks={"IMPORTS": pyfmt.from_import(plan.package, ["_runtime", "pipeline"]) + "\n"
+                + pyfmt.from_import(f"{plan.package}._profiles", ["PROFILES"]),
+                "INPUTS": pyfmt.block(pyfmt.data(inputs), 0, "INPUTS = "),
+                "OUT_DIRS": pyfmt.block(pyfmt.data(out_dirs), 0, "OUT_DIRS = "),
+                "BASELINE": pyfmt.block(pyfmt.data(_sorted(baseline)), 0, "BASELINE = ")})
+
+
 def test_files(plan: PipelinePlan, capture: dict | None) -> dict[str, str]:
     p = plan.package
     files = {
@@ -193,6 +234,7 @@ def test_files(plan: PipelinePlan, capture: dict | None) -> dict[str, str]:
         "tests/test_steps.py": steps_test(plan, capture),
         "tests/test_data_quality.py": quality_test(plan, capture),
         "tests/test_model_performance.py": performance_test(plan, capture),
+        "tests/test_pipeline.py": pipeline_test(plan, capture),
         f"{p}/_quality.py": header(plan) + _source("validation/quality.py"),
         f"{p}/_compare.py": header(plan) + _source("validation/compare.py"),
         f"{p}/_profiles.py": profiles_module(plan, capture),

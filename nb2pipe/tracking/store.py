@@ -59,7 +59,8 @@ class StepStatus(str, Enum):
 
 
 STORE_DIR = ".nb2pipe"
-SCHEMA_VERSION = 3  # 2: not_persisted; 3: resources (peak memory, CPU time per step run)
+SCHEMA_VERSION = 4  # 2: not_persisted; 3: resources (peak memory, CPU time per step run);
+# 4: triggers (each `nb2pipe trigger` decision: due or not, why, what it did)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs(
@@ -158,6 +159,16 @@ CREATE TABLE IF NOT EXISTS resources(
   step_run_id INTEGER PRIMARY KEY,
   peak_rss_kb INTEGER NOT NULL,
   cpu_seconds REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS triggers(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at REAL NOT NULL,
+  due INTEGER NOT NULL,
+  reasons TEXT NOT NULL,
+  action TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  run_id INTEGER,
+  data TEXT NOT NULL
 );
 """
 
@@ -495,6 +506,33 @@ class Store:
                            [(sid, k, v[-MAX_LOG:]) for k, v in logs.items()])
             db.execute("UPDATE step_runs SET status=?, error=?, ended=? WHERE id=?",
                        (status, error, time.time(), sid))
+
+    # ---- triggers -------------------------------------------------------------------------
+    def record_trigger(self, decision: dict[str, Any]) -> int:
+        """One `nb2pipe trigger` decision: due or not, its reasons, the action taken (none,
+        run, submit:ENGINE), its outcome and the hashes of the watched data (`--data`)."""
+        with self.tx() as db:
+            cur = db.execute(
+                "INSERT INTO triggers(at, due, reasons, action, outcome, run_id, data) "
+                "VALUES(?, ?, ?, ?, ?, ?, ?)",
+                (time.time(), int(decision["due"]), json.dumps(decision["reasons"]),
+                 decision["action"], decision["outcome"], decision.get("run"),
+                 json.dumps(decision.get("watched") or {})))
+            return int(cur.lastrowid)
+
+    def watched_hashes(self) -> dict[str, str]:
+        """Each watched data source's hash as the last trigger that ran the pipeline
+        successfully saw it (`--data` sources the runner's plan does not know)."""
+        seen: dict[str, str] = {}
+        for row in self.rows("SELECT data FROM triggers WHERE outcome IN ('finished', "
+                             "'submitted') ORDER BY id"):
+            seen.update(json.loads(row["data"]))
+        return seen
+
+    def triggers(self) -> list[dict[str, Any]]:
+        return [{**dict(r), "due": bool(r["due"]), "reasons": json.loads(r["reasons"]),
+                 "data": json.loads(r["data"])}
+                for r in self.rows("SELECT * FROM triggers ORDER BY id")]
 
     # ---- housekeeping ---------------------------------------------------------------------
     def reap(self) -> None:

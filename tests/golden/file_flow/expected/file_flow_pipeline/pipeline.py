@@ -17,7 +17,7 @@ from file_flow_pipeline.steps.read import read
 # Pipeline parameters and their defaults (from the notebook's parameters cell).
 PARAMETERS: dict[str, Any] = {}
 
-# Steps in notebook order: their inputs, parameters, outputs and upstream steps.
+# Steps in notebook order: inputs, parameters, outputs, upstream steps, files read.
 STEPS: dict[str, dict[str, Any]] = {
     "write": {
         "inputs": [],
@@ -34,6 +34,7 @@ STEPS: dict[str, dict[str, Any]] = {
         "upstream": ["write"],
         "rng_in": False,
         "rng_out": False,
+        "reads": ["outputs/golden_numbers.json"],
     },
 }
 METRICS: list[str] = []

@@ -17,7 +17,7 @@ from headings_pipeline.steps.plot_and_sort import plot_and_sort
 # Pipeline parameters and their defaults (from the notebook's parameters cell).
 PARAMETERS: dict[str, Any] = {}
 
-# Steps in notebook order: their inputs, parameters, outputs and upstream steps.
+# Steps in notebook order: inputs, parameters, outputs, upstream steps, files read.
 STEPS: dict[str, dict[str, Any]] = {
     "load_the_data": {
         "inputs": [],

@@ -11,6 +11,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: the scale check (skipped unless NB2PIPE_SCALE=1)"
+    )
+
+
 @pytest.fixture(scope="session")
 def step_outputs():
     """Each step's outputs from one run of the pipeline on the current data."""

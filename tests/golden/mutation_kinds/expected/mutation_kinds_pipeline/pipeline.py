@@ -18,7 +18,7 @@ from mutation_kinds_pipeline.steps.use import use
 # Pipeline parameters and their defaults (from the notebook's parameters cell).
 PARAMETERS: dict[str, Any] = {}
 
-# Steps in notebook order: their inputs, parameters, outputs and upstream steps.
+# Steps in notebook order: inputs, parameters, outputs, upstream steps, files read.
 STEPS: dict[str, dict[str, Any]] = {
     "load": {
         "inputs": [],

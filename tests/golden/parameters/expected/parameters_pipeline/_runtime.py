@@ -470,6 +470,92 @@ def _parse_param(text: str) -> tuple[str, Any]:
     return name.strip(), value
 
 
+# ---- failures reading data -------------------------------------------------------------------
+# A step that fails reading one of its data files says which step, which file and what is wrong
+# with it, instead of a traceback from deep inside pandas.
+
+
+class StepDataError(Exception):
+    """A step could not read one of its data files."""
+
+
+def _data_problem(exc: BaseException) -> str | None:
+    """What is wrong with a data file, from the error reading it raised; None when the error
+    is not about the data."""
+    kind = type(exc).__name__
+    if isinstance(exc, FileNotFoundError):
+        return "the file is missing"
+    if kind == "EmptyDataError":
+        return "the file is empty (no rows, no header)"
+    if kind == "ParserError":
+        return f"a malformed row ({str(exc).split('error: ')[-1].strip()})"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not valid text ({exc.reason} at byte {exc.start})"
+    if isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0], str):
+        return f"a required column is missing: {exc.args[0]!r}"
+    text = str(exc)
+    if isinstance(exc, ValueError) and ("Missing column" in text or "Usecols" in text):
+        return f"a required column is missing ({text})"
+    return None
+
+
+def _header(path: str) -> list[str] | None:
+    """The column names on a text table's first line (None: not such a file)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            first = fh.readline()
+    except OSError:
+        return None
+    return [c.strip().strip('"') for c in first.split(",")] if first else None
+
+
+def _failed_file(exc: BaseException, reads: list[str]) -> str | None:
+    """Which of the step's data files the error is about; None when none of them is."""
+    if isinstance(exc, FileNotFoundError):
+        name = str(exc.filename or "")
+        hits = [f for f in reads if name == f or name.endswith("/" + f.lstrip("./"))]
+        return hits[0] if hits else None
+    if isinstance(exc, KeyError):
+        # only a column the file's header lacks is the data's fault
+        column = exc.args[0]
+        return next((f for f in reads if column not in (_header(f) or [column])), None)
+    if type(exc).__name__ == "EmptyDataError":
+        empty = [f for f in reads if os.path.isfile(f) and os.path.getsize(f) == 0]
+        return empty[0] if empty else None
+    return reads[0] if len(reads) == 1 else None
+
+
+@contextlib.contextmanager
+def reading_data(step: str, reads: list[str]) -> Iterator[None]:
+    """Turn a failure reading one of `reads` (paths relative to the working folder, which
+    must be current) into a StepDataError naming the step, the file and the problem."""
+    try:
+        yield
+    except Exception as exc:
+        problem = _data_problem(exc)
+        where = _failed_file(exc, reads) if problem and reads else None
+        if where is None:
+            raise
+        raise StepDataError(f"step {step}: {where}: {problem}") from exc
+
+
+def _check_columns(step: str, outputs: dict[str, Any]) -> None:
+    """A table the step loaded lacks a column it had when the notebook was captured: a
+    KeyError now, in the step that read the file, rather than later in another step."""
+    try:
+        profiles = importlib.import_module(f"{PACKAGE}._profiles").PROFILES
+    except ImportError:  # a project without the validation modules
+        return
+    for name, profile in profiles.get(step, {}).items():
+        columns = getattr(outputs.get(name), "columns", None)
+        if columns is None:
+            continue
+        have = {str(c) for c in columns}
+        missing = [c for c in profile.get("columns", {}) if c not in have]
+        if missing:
+            raise KeyError(missing[0])
+
+
 def run_step(
     name: str, inputs_dir: Path, outputs_dir: Path, params: dict[str, Any]
 ) -> dict:
@@ -483,8 +569,11 @@ def run_step(
     kwargs = {p: params.get(p, pipeline.PARAMETERS[p]) for p in spec["params"]}
     if spec["rng_in"]:
         kwargs["_rng"] = load_value(inputs_dir / "_rng")
-    with in_workdir():
+    reads = spec.get("reads", [])
+    with in_workdir(), reading_data(name, reads):
         outputs = func(*args, **kwargs)
+        if reads:
+            _check_columns(name, outputs)
     return save_values(
         outputs,
         outputs_dir,
@@ -492,6 +581,60 @@ def run_step(
         spec.get("bundles", ()),
         readers_of(name, pipeline.STEPS),
     )
+
+
+# ---- is a run due? (the first step of the scheduled workflow) -------------------------------
+# The image holds the package and the data; the hashes the last successful run recorded come
+# back as a file (an artifact at a fixed key). Due when they differ, or when there are none.
+
+
+def _file_sha(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def current_hashes() -> dict[str, str]:
+    """sha256 of the package's code and of every data file a step reads ("missing" for a
+    file that is not there yet, e.g. one an earlier step writes)."""
+    pipeline = importlib.import_module(f"{PACKAGE}.pipeline")
+    code = hashlib.sha256()
+    for path in sorted(Path(pipeline.__file__).parent.rglob("*.py")):
+        code.update(path.name.encode() + b"\0" + path.read_bytes())
+    out = {f"code:{PACKAGE}": code.hexdigest()}
+    reads = sorted(
+        {f for spec in pipeline.STEPS.values() for f in spec.get("reads", [])}
+    )
+    with in_workdir() as wd:
+        for rel in reads:
+            out[rel] = _file_sha(wd / rel) if (wd / rel).is_file() else "missing"
+    return out
+
+
+def check_due(last: Path, out: Path) -> bool:
+    """Write out/due ("true" or "false") and out/hashes.json; print why."""
+    now = current_hashes()
+    try:
+        before = json.loads(last.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        before = None
+    if before is None:
+        why = ["no hashes recorded by a successful run"]
+    else:
+        why = [
+            f"{k} changed"
+            for k in sorted(set(now) | set(before))
+            if now.get(k) != before.get(k)
+        ]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "hashes.json").write_text(json.dumps(now, indent=1, sort_keys=True) + "\n")
+    (out / "due").write_text("true" if why else "false")
+    print(
+        "run due: " + "; ".join(why) if why else "nothing due: code and data unchanged"
+    )
+    return bool(why)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -509,10 +652,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     p_step.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     sub.add_parser("steps", help="print the steps as JSON")
+    p_check = sub.add_parser(
+        "check", help="is a run due? (code or data hashes changed)"
+    )
+    p_check.add_argument(
+        "--last", type=Path, required=True, help="the last hashes.json"
+    )
+    p_check.add_argument(
+        "--out", type=Path, required=True, help="folder for due, hashes"
+    )
     args = parser.parse_args(argv)
     pipeline = importlib.import_module(f"{PACKAGE}.pipeline")
     if args.command == "steps":
         print(json.dumps(pipeline.STEPS, indent=2))
+        return 0
+    if args.command == "check":
+        check_due(args.last, args.out)
         return 0
     params = dict(_parse_param(p) for p in args.param)
     unknown = sorted(set(params) - set(pipeline.PARAMETERS))
@@ -536,6 +691,10 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    metas = run_step(args.name, args.inputs, args.outputs, params)
+    try:
+        metas = run_step(args.name, args.inputs, args.outputs, params)
+    except StepDataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(json.dumps(metas, indent=1, sort_keys=True))
     return 0

@@ -17,7 +17,7 @@ from parameters_pipeline.steps.label_step import label_step
 # Pipeline parameters and their defaults (from the notebook's parameters cell).
 PARAMETERS: dict[str, Any] = {"alpha": 0.5, "name": "run", "sizes": [1, 2]}
 
-# Steps in notebook order: their inputs, parameters, outputs and upstream steps.
+# Steps in notebook order: inputs, parameters, outputs, upstream steps, files read.
 STEPS: dict[str, dict[str, Any]] = {
     "compute": {
         "inputs": [],

@@ -19,7 +19,7 @@ from rebinding_pipeline.steps.four import four
 # Pipeline parameters and their defaults (from the notebook's parameters cell).
 PARAMETERS: dict[str, Any] = {}
 
-# Steps in notebook order: their inputs, parameters, outputs and upstream steps.
+# Steps in notebook order: inputs, parameters, outputs, upstream steps, files read.
 STEPS: dict[str, dict[str, Any]] = {
     "one": {
         "inputs": [],

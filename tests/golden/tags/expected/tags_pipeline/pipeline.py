@@ -18,7 +18,7 @@ from tags_pipeline.steps.summarize import summarize
 # Pipeline parameters and their defaults (from the notebook's parameters cell).
 PARAMETERS: dict[str, Any] = {"n": 5}
 
-# Steps in notebook order: their inputs, parameters, outputs and upstream steps.
+# Steps in notebook order: inputs, parameters, outputs, upstream steps, files read.
 STEPS: dict[str, dict[str, Any]] = {
     "make": {
         "inputs": [],
