@@ -52,6 +52,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         p.add_argument("run")
         p.add_argument("step")
         p.add_argument("--json", action="store_true")
+        p = sub.add_parser("gc", help="delete old runs and the artifacts only they use")
+        p.add_argument("project")
+        p.add_argument("--keep-last", type=_count, metavar="N",
+                       help="keep the newest N runs")
+        p.add_argument("--keep-days", type=_days, metavar="D",
+                       help="keep the runs started in the last D days")
+        p.add_argument("--dry-run", action="store_true", help="say what would go; delete nothing")
+        p.add_argument("--json", action="store_true")
         p = sub.add_parser("fetch", help="copy an artifact of a run out of the store")
         p.add_argument("project")
         p.add_argument("run")
@@ -61,6 +69,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--json", action="store_true")
 
 
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number of runs, got {text!r}")
+    return int(text)
+
+
+def _days(text: str) -> float:
+    try:
+        days = float(text)
+    except ValueError:
+        days = -1.0
+    if not days >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of days (0 or more), got {text!r}")
+    return days
+
+
 def _err(msg: str) -> int:
     print(f"nb2pipe: error: {msg}", file=sys.stderr)
     return ExitCode.USAGE
@@ -68,7 +92,7 @@ def _err(msg: str) -> int:
 
 def main(args: argparse.Namespace) -> int:
     from nb2pipe.runner.project import ProjectError
-    from nb2pipe.tracking.store import StoreError
+    from nb2pipe.tracking.store import StoreBusy, StoreError
 
     try:
         if args.command == "run":
@@ -76,6 +100,9 @@ def main(args: argparse.Namespace) -> int:
         if args.command == "status":
             return cmd_status(args)
         return cmd_runs(args)
+    except StoreBusy as exc:
+        print(f"nb2pipe: {exc}", file=sys.stderr)
+        return ExitCode.FINDINGS
     except (ProjectError, StoreError, KeyError) as exc:
         return _err(str(exc).strip("'\""))
     except BrokenPipeError:  # `nb2pipe runs show ... | head`
@@ -168,7 +195,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(f"{r['id']:>4}  {r['status']:<11} {_when(r['started'])}  {secs:>8}  "
                   f"git {git:<14} {steps}" + (f"  [{over}]" if over else "")
                   + (f"  {mets}" if mets else ""))
+        size = report.store_summary(project)
+        print(f"store: {_size(size['total'])} in {project / '.nb2pipe'} "
+              f"({size['artifact_count']} artifacts, {_size(size['artifacts'])}; "
+              f"database {_size(size['database'])})")
         return ExitCode.OK
+    if sub == "gc":
+        return _gc(args, project)
     if sub == "show":
         run = report.show_run(project, args.run)
         if args.json:
@@ -202,6 +235,27 @@ def cmd_runs(args: argparse.Namespace) -> int:
     else:
         print(f"{dest} ({meta['format']}, {meta['type']}, {_size(meta['size'])}, "
               f"sha256 {meta['sha256'][:12]})")
+    return ExitCode.OK
+
+
+def _gc(args: argparse.Namespace, project: Path) -> int:
+    from nb2pipe.runner import report
+
+    if args.keep_last is None and args.keep_days is None:
+        return _err("say what to keep: --keep-last N and/or --keep-days D")
+    res = report.gc_store(project, args.keep_last, args.keep_days, args.dry_run)
+    if args.json:
+        print(json.dumps(res, indent=2, sort_keys=True))
+        return ExitCode.OK
+    verb = "would delete" if res["dry_run"] else "deleted"
+    runs = ", ".join(map(str, res["deleted_runs"])) or "none"
+    print(f"{verb} {len(res['deleted_runs'])} runs ({runs}), {res['artifacts']} artifacts, "
+          f"{res['files']} file copies" + (f", {res['orphans']} unreferenced leftovers"
+                                           if res["orphans"] else ""))
+    now = _size(res["store_after"]["total"])
+    was = "" if res["dry_run"] else f" (was {_size(res['store_before']['total'])})"
+    print(f"{'would free' if res['dry_run'] else 'freed'} {_size(res['freed_bytes'])}; "
+          f"store {now}{was}; kept {len(res['kept_runs'])} runs")
     return ExitCode.OK
 
 
