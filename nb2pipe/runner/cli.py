@@ -28,6 +28,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                             help="run every step, even if its results are in the store")
         parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
+        parser.add_argument("--mlflow", nargs="?", const="", default=None, metavar="URI",
+                            help="also log the run to MLflow (default URI: "
+                                 "$MLFLOW_TRACKING_URI; on by itself when that is set)")
+        parser.add_argument("--register", metavar="NAME",
+                            help="register the run's model in MLflow's model registry")
     elif command == "status":
         parser.add_argument("project")
         parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
@@ -112,19 +117,68 @@ def main(args: argparse.Namespace) -> int:
         return ExitCode.OK
 
 
+def _mlflow_target(args: argparse.Namespace) -> tuple[str | None, int | None]:
+    """The MLflow URI to log to (None: off), or an exit code when it cannot be used."""
+    from nb2pipe.runner import mlflow_log
+
+    uri = mlflow_log.target(args.mlflow)
+    if uri is None:
+        if args.register:
+            return None, _err("--register needs MLflow: --mlflow [URI] or MLFLOW_TRACKING_URI")
+        return None, None
+    try:
+        mlflow_log.require_mlflow()
+    except mlflow_log.MlflowError as exc:
+        if args.mlflow is None and not args.register:  # only the variable: run without it
+            print(f"nb2pipe: warning: {mlflow_log.ENV_URI} is set, but {exc}; the run is "
+                  "not logged to MLflow", file=sys.stderr)
+            return None, None
+        return None, _err(str(exc))
+    return uri, None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from nb2pipe.runner.executor import run_project
     from nb2pipe.runner.progress import make_progress
 
+    uri, failed = _mlflow_target(args)
+    if failed is not None:
+        return failed
     display = make_progress(quiet=args.quiet or args.json)
     res = run_project(Path(args.project), jobs=max(0, args.jobs), no_cache=args.no_cache,
                       display=display, param_items=args.param)
+    logged, code = _log_mlflow(args, res.run_id, uri)
     if args.json:
-        print(json.dumps({"run": res.run_id, "status": res.status, "steps": res.steps,
-                          "errors": res.errors, "seconds": round(res.seconds, 3)}, indent=2))
+        out = {"run": res.run_id, "status": res.status, "steps": res.steps,
+               "errors": res.errors, "seconds": round(res.seconds, 3)}
+        if logged:
+            out["mlflow"] = logged
+        print(json.dumps(out, indent=2))
     elif res.errors and not args.quiet:
         print(f"(logs: nb2pipe runs logs {args.project} {res.run_id} STEP)", file=sys.stderr)
+    if code != ExitCode.OK:
+        return code
     return ExitCode.OK if res.ok else ExitCode.FINDINGS
+
+
+def _log_mlflow(args: argparse.Namespace, run_id: int,
+                uri: str | None) -> tuple[dict[str, Any] | None, int]:
+    """The recorded run, also in MLflow; what was logged and an exit code."""
+    if uri is None:
+        return None, ExitCode.OK
+    from nb2pipe.runner import mlflow_log
+
+    try:
+        logged = mlflow_log.log_run(Path(args.project), run_id, uri, args.register)
+    except mlflow_log.MlflowError as exc:
+        print(f"nb2pipe: error: {exc}", file=sys.stderr)
+        return None, ExitCode.FINDINGS
+    if not (args.json or args.quiet):
+        reg = logged["registered"]
+        print(f"mlflow: run {logged['run_id']} ({len(logged['steps'])} step runs, "
+              f"{len(logged['models'])} models)" + (f"; registered {reg['name']} version "
+                                                     f"{reg['version']}" if reg else ""))
+    return logged, ExitCode.OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
