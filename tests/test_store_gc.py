@@ -92,15 +92,23 @@ def test_artifact_shared_by_a_kept_and_a_deleted_run_stays(toy):
     assert "finished" in run(toy, "--param", "scale=3")["steps"].values()
 
 
-def test_a_run_reusing_an_old_runs_steps_keeps_that_run(toy):
+def test_a_kept_run_takes_over_the_steps_it_reused_from_a_deleted_run(toy):
     run(toy)  # 1
     run(toy, "--param", "scale=3")  # 2
     assert set(run(toy)["steps"].values()) == {"cached"}  # 3: everything from run 1
     rc, res = cli_json("runs", "gc", toy, "--keep-last", "1")
-    assert rc == 0 and res["deleted_runs"] == [2] and res["kept_runs"] == [1, 3]
+    assert rc == 0 and res["deleted_runs"] == [1, 2] and res["kept_runs"] == [3]
+    assert res["taken_over"] == 4
+    rc, show = cli_json("runs", "show", toy, "3")
+    assert {s["status"] for s in show["step_runs"].values()} == {"finished"}
+    assert show["step_runs"]["lhs"]["resources"]  # the measurements moved over too
     rc, logs = cli_json("runs", "logs", toy, "3", "lhs")
     assert rc == 0 and "lhs says" in logs["stdout"]
     check_store_consistent(toy)
+    out = run(toy)  # still the cache: served from run 3 now
+    assert set(out["steps"].values()) == {"cached"}
+    rc, show = cli_json("runs", "show", toy, str(out["run"]))
+    assert show["step_runs"]["combine"]["cached_from_run"] == 3
 
 
 def test_dry_run_deletes_nothing(toy):

@@ -305,7 +305,9 @@ def _gc(args: argparse.Namespace, project: Path) -> int:
     runs = ", ".join(map(str, res["deleted_runs"])) or "none"
     print(f"{verb} {len(res['deleted_runs'])} runs ({runs}), {res['artifacts']} artifacts, "
           f"{res['files']} file copies" + (f", {res['orphans']} unreferenced leftovers"
-                                           if res["orphans"] else ""))
+                                           if res["orphans"] else "")
+          + (f"; {res['taken_over']} reused step runs move to the kept runs that reused them"
+             if res["taken_over"] else ""))
     now = _size(res["store_after"]["total"])
     was = "" if res["dry_run"] else f" (was {_size(res['store_before']['total'])})"
     print(f"{'would free' if res['dry_run'] else 'freed'} {_size(res['freed_bytes'])}; "

@@ -358,6 +358,7 @@ def gc_store(project_dir: Path, keep_last: int | None, keep_days: float | None,
         return {"dry_run": dry_run, "deleted_runs": plan.delete_runs,
                 "kept_runs": plan.keep_runs, "artifacts": len(plan.artifacts),
                 "files": len(plan.files), "orphans": len(plan.orphans),
+                "taken_over": len(plan.takeovers),
                 "freed_bytes": freed if dry_run else max(before["total"] - after["total"], 0),
                 "store_before": before, "store_after": after}
     finally:

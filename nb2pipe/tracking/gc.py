@@ -1,10 +1,12 @@
 """`nb2pipe runs gc`: delete old runs and the artifacts and files only they reference.
 
-What is kept: the last N runs and those of the last D days (either rule keeps a run), every
-run in progress, and every run a kept run reuses steps from (its cached steps point at that
-run's step runs: their logs, measurements and the cache entry live there). An artifact or a
-data-file copy goes only when no kept step run names it. gc holds the store lock
-exclusively, so no run reuses or writes an artifact while it collects; a run waits for it.
+What is kept: the last N runs and those of the last D days (either rule keeps a run), and
+every run in progress. A kept run whose steps were served from a deleted run's step runs
+takes those step runs over (their log, measurements and times move to its own step run,
+which becomes the finished one the cache finds), so the kept runs' steps stay cached and
+their logs readable while the rest of the old run goes. An artifact or a data-file copy
+goes only when no kept step run names it. gc holds the store lock exclusively, so no run
+reuses or writes an artifact while it collects; a run waits for it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class GcPlan:
     artifacts: dict[str, int] = field(default_factory=dict)  # sha -> bytes on disk
     files: dict[str, int] = field(default_factory=dict)  # sha -> bytes on disk
     orphans: list[Path] = field(default_factory=list)  # on disk, named by no row
+    takeovers: list[tuple[int, int]] = field(default_factory=list)  # (deleted, heir) step runs
 
     @property
     def freed(self) -> int:
@@ -65,20 +68,30 @@ def _kept_runs(store: Store, keep_last: int | None, keep_days: float | None) -> 
         keep |= {r["id"] for r in rows if r["started"] >= cutoff}
     # a run still marked running after reap() has a live process: never collected
     keep |= {r["id"] for r in rows if r["status"] == "running"}
-    return keep | _reused_by(store, keep)
+    return keep
 
 
-def _reused_by(store: Store, keep: set[int]) -> set[int]:
-    """The runs whose step runs the kept runs' cached steps point at (transitively)."""
-    found, todo = set(keep), list(keep)
-    while todo:
-        rid = todo.pop()
-        for r in store.rows("SELECT DISTINCT src.run_id FROM step_runs s JOIN step_runs src "
-                            "ON src.id = s.cached_from WHERE s.run_id=?", (rid,)):
-            if r[0] not in found:
-                found.add(r[0])
-                todo.append(r[0])
-    return found - keep
+def _takeovers(store: Store, delete_runs: list[int]) -> list[tuple[int, int]]:
+    """(deleted step run, the kept step run that takes it over): for each deleted step run
+    that kept runs' cached steps point at, the first of those."""
+    gone = _marks(delete_runs)
+    return [(r[0], r[1]) for r in store.rows(
+        f"SELECT s.cached_from, MIN(s.id) FROM step_runs s WHERE s.cached_from IN (SELECT id "
+        f"FROM step_runs WHERE run_id IN ({gone})) AND s.run_id NOT IN ({gone}) "
+        f"GROUP BY s.cached_from ORDER BY s.cached_from")]
+
+
+def _take_over(db: Any, source: int, heir: int) -> None:
+    """`heir` (a cached step run of a kept run) becomes the finished step run `source` was:
+    its log, measurements and times move over, and the steps cached from `source` now point
+    at `heir`. Its outputs, files and metrics were copied when it was served."""
+    db.execute("UPDATE step_runs SET status='finished', cached_from=NULL, started=(SELECT "
+               "started FROM step_runs WHERE id=:s), ended=(SELECT ended FROM step_runs "
+               "WHERE id=:s) WHERE id=:h", {"s": source, "h": heir})
+    for table in ("logs", "resources"):
+        db.execute(f"DELETE FROM {table} WHERE step_run_id=?", (heir,))
+        db.execute(f"UPDATE {table} SET step_run_id=? WHERE step_run_id=?", (heir, source))
+    db.execute("UPDATE step_runs SET cached_from=? WHERE cached_from=?", (heir, source))
 
 
 def plan_gc(store: Store, keep_last: int | None, keep_days: float | None,
@@ -88,6 +101,7 @@ def plan_gc(store: Store, keep_last: int | None, keep_days: float | None,
     all_runs = [r[0] for r in store.rows("SELECT id FROM runs ORDER BY id")]
     plan = GcPlan(delete_runs=[r for r in all_runs if r not in keep],
                   keep_runs=[r for r in all_runs if r in keep])
+    plan.takeovers = _takeovers(store, plan.delete_runs)
     gone = _marks(plan.delete_runs)
     kept_sql = f"SELECT id FROM step_runs WHERE run_id NOT IN ({gone})"
     dead_sql = f"SELECT id FROM step_runs WHERE run_id IN ({gone})"
@@ -129,6 +143,8 @@ def apply_gc(store: Store, plan: GcPlan) -> None:
     """Delete the planned rows (one transaction), then the folders and files."""
     gone = _marks(plan.delete_runs)
     with store.tx() as db:
+        for source, heir in plan.takeovers:
+            _take_over(db, source, heir)
         sids = f"SELECT id FROM step_runs WHERE run_id IN ({gone})"
         for table in _STEP_TABLES:
             db.execute(f"DELETE FROM {table} WHERE step_run_id IN ({sids})")
