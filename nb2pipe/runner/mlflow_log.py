@@ -212,24 +212,23 @@ class _Logger:
 
     def _input_example(self, model: Any) -> Any:
         """The first rows of a table or array of this run that the model was fit on: same
-        column names (feature_names_in_), else the same number of columns."""
+        column names (feature_names_in_), else the same number of columns. Only the first
+        rows are read: the run's tables may be large."""
         want = getattr(model, "n_features_in_", None)
         names = [str(n) for n in getattr(model, "feature_names_in_", [])]
         best = None
-        for key, lin in self.run["lineage"].items():
+        for key in self.run["lineage"]:
             step, out = key.split(".", 1)
             meta = self.run["step_runs"][step]["outputs"].get(out)
             if out in self.hidden or not meta or meta["format"] not in ("parquet", "npy"):
                 continue
-            value = self._load(meta["sha256"], out)
-            shape = getattr(value, "shape", ())
-            if len(shape) != 2 or (want is not None and shape[1] != want):
+            cols, head = _head(self.project.root, meta)
+            if head is None or (want is not None and len(cols) != want):
                 continue
-            cols = [str(c) for c in getattr(value, "columns", [])]
             if names and cols == names:
-                return value[:_EXAMPLE_ROWS]
-            if best is None and (not names or not cols):
-                best = value[:_EXAMPLE_ROWS]
+                return head
+            if best is None and (not names or meta["format"] == "npy"):
+                best = head
         return best
 
     def _register(self, register: str) -> dict[str, Any] | None:
@@ -240,6 +239,29 @@ class _Logger:
         version = self.mlflow.register_model(model["uri"], register)
         return {"name": register, "version": str(version.version), "output": model["name"],
                 "step": model["step"]}
+
+
+def _head(root: Path, meta: dict[str, Any]) -> tuple[list[str], Any]:
+    """(column names, first rows) of a stored table or 2-d array, reading only those rows;
+    ([], None) for anything else."""
+    folder = root / ".nb2pipe" / "artifacts" / meta["sha256"][:2] / meta["sha256"]
+    try:
+        path = folder / json.loads((folder / "meta.json").read_text())["file"]
+        if meta["format"] == "npy":
+            import numpy as np
+
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+            if arr.ndim != 2:
+                return [], None
+            return [str(i) for i in range(arr.shape[1])], np.array(arr[:_EXAMPLE_ROWS])
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(path)
+        cols = [n for n in pf.schema_arrow.names if not n.startswith("__index_level_")]
+        batch = next(pf.iter_batches(batch_size=_EXAMPLE_ROWS, columns=cols), None)
+        return cols, None if batch is None else batch.to_pandas()
+    except Exception:  # noqa: BLE001 - not readable as a table: no example from it
+        return [], None
 
 
 def _is_sklearn(obj: Any) -> bool:
