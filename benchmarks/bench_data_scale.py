@@ -141,6 +141,11 @@ def render(r: dict) -> str:
         f"| nb2pipe run | {med['nb2pipe run']:.1f} s | {peak['nb2pipe run']:.0f} MiB |",
         f"| ratio | {med['nb2pipe run'] / med['papermill']:.2f}x | "
         f"{peak['nb2pipe run'] / peak['papermill']:.2f}x |", "",
+        "Issue 19's targets: time within 1.1x of papermill ("
+        + ("met" if med["nb2pipe run"] <= 1.1 * med["papermill"] else "**not met**")
+        + "), peak memory within 1.2x ("
+        + ("met" if peak["nb2pipe run"] <= 1.2 * peak["papermill"] else "**not met**")
+        + ").", "",
         f"Store: {r['growth'] / mb:.0f} MB after one run (five frames as zstd Parquet, "
         f"identical values stored once); {r['two_runs'] / mb:.0f} MB after a second run with "
         f"another parameter; {r['after_gc'] / mb:.0f} MB after `runs gc --keep-last 1`. "

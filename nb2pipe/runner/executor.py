@@ -209,7 +209,7 @@ class _Run:
         self.no_cache = no_cache
         self.display = display
         self.store = Store(project.root)
-        # shared while the run is live: `runs gc` never collects under a run (it waits for us)
+        # shared while the run is live: `runs gc` deletes nothing while a run holds it
         self.lock = self.store.lock_for_run()
         self.store.reap()
         self.fp = Fingerprinter(project, self.store, overrides)
