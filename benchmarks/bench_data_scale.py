@@ -1,7 +1,7 @@
 """A run's overhead at data scale (issue 19 item 4): `nb2pipe run` against papermill on a
 notebook that moves a frame of at least 250 MB through five steps. Run by hand, not in CI:
 
-    /work/main/.venv-test-new/bin/python benchmarks/bench_data_scale.py            # writes RESULTS.md
+    /work/main/.venv-test-new/bin/python benchmarks/bench_data_scale.py   # writes RESULTS.md
     /work/main/.venv-test-new/bin/python benchmarks/bench_data_scale.py --rows 500000 --no-write
 
 The python running it needs nb2pipe, pandas, pyarrow, papermill and a python3 kernel.
