@@ -40,4 +40,9 @@ if [ -x .venv-test-kfp/bin/python ]; then
   .venv-test-kfp/bin/python -m pytest -q -p no:cacheprovider -m kfp tests/test_deploy_kfp.py \
     tests/test_deploy_submit_kfp.py || status=1
 fi
+if [ -x .venv-test-mlflow/bin/python ]; then
+  echo "== MLflow tests (mlflow pins older pyarrow/python-dateutil: own venv, a real server)"
+  .venv-test-mlflow/bin/python -m pytest -q -p no:cacheprovider -m mlflow tests/test_mlflow.py \
+    || status=1
+fi
 exit $status

@@ -147,8 +147,9 @@ def test_parameters_compare_and_show_json(toy):
     assert cli("runs", "show", toy, "99").returncode == 2
     text = cli("runs", "show", toy, "2").stdout
     assert "lineage" in text and "combine.total v2 <- combine" in text
-    text = cli("runs", "list", toy).stdout
-    assert len(text.splitlines()) == 3 and "[scale=3]" in text.splitlines()[1]
+    lines = cli("runs", "list", toy).stdout.splitlines()
+    assert len(lines) == 4 and "[scale=3]" in lines[1]
+    assert lines[3].startswith("store: ")  # the store's size, after the runs
 
 
 def test_live_progress_on_a_terminal(toy):

@@ -28,6 +28,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                             help="run every step, even if its results are in the store")
         parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
+        parser.add_argument("--mlflow", nargs="?", const="", default=None, metavar="URI",
+                            help="also log the run to MLflow (default URI: "
+                                 "$MLFLOW_TRACKING_URI; on by itself when that is set)")
+        parser.add_argument("--register", metavar="NAME",
+                            help="register the run's model in MLflow's model registry")
     elif command == "status":
         parser.add_argument("project")
         parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
@@ -52,6 +57,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         p.add_argument("run")
         p.add_argument("step")
         p.add_argument("--json", action="store_true")
+        p = sub.add_parser("gc", help="delete old runs and the artifacts only they use")
+        p.add_argument("project")
+        p.add_argument("--keep-last", type=_count, metavar="N",
+                       help="keep the newest N runs")
+        p.add_argument("--keep-days", type=_days, metavar="D",
+                       help="keep the runs started in the last D days")
+        p.add_argument("--dry-run", action="store_true", help="say what would go; delete nothing")
+        p.add_argument("--json", action="store_true")
         p = sub.add_parser("fetch", help="copy an artifact of a run out of the store")
         p.add_argument("project")
         p.add_argument("run")
@@ -61,6 +74,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--json", action="store_true")
 
 
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number of runs, got {text!r}")
+    return int(text)
+
+
+def _days(text: str) -> float:
+    try:
+        days = float(text)
+    except ValueError:
+        days = -1.0
+    if not days >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of days (0 or more), got {text!r}")
+    return days
+
+
 def _err(msg: str) -> int:
     print(f"nb2pipe: error: {msg}", file=sys.stderr)
     return ExitCode.USAGE
@@ -68,7 +97,7 @@ def _err(msg: str) -> int:
 
 def main(args: argparse.Namespace) -> int:
     from nb2pipe.runner.project import ProjectError
-    from nb2pipe.tracking.store import StoreError
+    from nb2pipe.tracking.store import StoreBusy, StoreError
 
     try:
         if args.command == "run":
@@ -76,6 +105,9 @@ def main(args: argparse.Namespace) -> int:
         if args.command == "status":
             return cmd_status(args)
         return cmd_runs(args)
+    except StoreBusy as exc:
+        print(f"nb2pipe: {exc}", file=sys.stderr)
+        return ExitCode.FINDINGS
     except (ProjectError, StoreError, KeyError) as exc:
         return _err(str(exc).strip("'\""))
     except BrokenPipeError:  # `nb2pipe runs show ... | head`
@@ -85,19 +117,68 @@ def main(args: argparse.Namespace) -> int:
         return ExitCode.OK
 
 
+def _mlflow_target(args: argparse.Namespace) -> tuple[str | None, int | None]:
+    """The MLflow URI to log to (None: off), or an exit code when it cannot be used."""
+    from nb2pipe.runner import mlflow_log
+
+    uri = mlflow_log.target(args.mlflow)
+    if uri is None:
+        if args.register:
+            return None, _err("--register needs MLflow: --mlflow [URI] or MLFLOW_TRACKING_URI")
+        return None, None
+    try:
+        mlflow_log.require_mlflow()
+    except mlflow_log.MlflowError as exc:
+        if args.mlflow is None and not args.register:  # only the variable: run without it
+            print(f"nb2pipe: warning: {mlflow_log.ENV_URI} is set, but {exc}; the run is "
+                  "not logged to MLflow", file=sys.stderr)
+            return None, None
+        return None, _err(str(exc))
+    return uri, None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from nb2pipe.runner.executor import run_project
     from nb2pipe.runner.progress import make_progress
 
+    uri, failed = _mlflow_target(args)
+    if failed is not None:
+        return failed
     display = make_progress(quiet=args.quiet or args.json)
     res = run_project(Path(args.project), jobs=max(0, args.jobs), no_cache=args.no_cache,
                       display=display, param_items=args.param)
+    logged, code = _log_mlflow(args, res.run_id, uri)
     if args.json:
-        print(json.dumps({"run": res.run_id, "status": res.status, "steps": res.steps,
-                          "errors": res.errors, "seconds": round(res.seconds, 3)}, indent=2))
+        out = {"run": res.run_id, "status": res.status, "steps": res.steps,
+               "errors": res.errors, "seconds": round(res.seconds, 3)}
+        if logged:
+            out["mlflow"] = logged
+        print(json.dumps(out, indent=2))
     elif res.errors and not args.quiet:
         print(f"(logs: nb2pipe runs logs {args.project} {res.run_id} STEP)", file=sys.stderr)
+    if code != ExitCode.OK:
+        return code
     return ExitCode.OK if res.ok else ExitCode.FINDINGS
+
+
+def _log_mlflow(args: argparse.Namespace, run_id: int,
+                uri: str | None) -> tuple[dict[str, Any] | None, int]:
+    """The recorded run, also in MLflow; what was logged and an exit code."""
+    if uri is None:
+        return None, ExitCode.OK
+    from nb2pipe.runner import mlflow_log
+
+    try:
+        logged = mlflow_log.log_run(Path(args.project), run_id, uri, args.register)
+    except mlflow_log.MlflowError as exc:
+        print(f"nb2pipe: error: {exc}", file=sys.stderr)
+        return None, ExitCode.FINDINGS
+    if not (args.json or args.quiet):
+        reg = logged["registered"]
+        print(f"mlflow: run {logged['run_id']} ({len(logged['steps'])} step runs, "
+              f"{len(logged['models'])} models)" + (f"; registered {reg['name']} version "
+                                                     f"{reg['version']}" if reg else ""))
+    return logged, ExitCode.OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -168,7 +249,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(f"{r['id']:>4}  {r['status']:<11} {_when(r['started'])}  {secs:>8}  "
                   f"git {git:<14} {steps}" + (f"  [{over}]" if over else "")
                   + (f"  {mets}" if mets else ""))
+        size = report.store_summary(project)
+        print(f"store: {_size(size['total'])} in {project / '.nb2pipe'} "
+              f"({size['artifact_count']} artifacts, {_size(size['artifacts'])}; "
+              f"database {_size(size['database'])})")
         return ExitCode.OK
+    if sub == "gc":
+        return _gc(args, project)
     if sub == "show":
         run = report.show_run(project, args.run)
         if args.json:
@@ -202,6 +289,29 @@ def cmd_runs(args: argparse.Namespace) -> int:
     else:
         print(f"{dest} ({meta['format']}, {meta['type']}, {_size(meta['size'])}, "
               f"sha256 {meta['sha256'][:12]})")
+    return ExitCode.OK
+
+
+def _gc(args: argparse.Namespace, project: Path) -> int:
+    from nb2pipe.runner import report
+
+    if args.keep_last is None and args.keep_days is None:
+        return _err("say what to keep: --keep-last N and/or --keep-days D")
+    res = report.gc_store(project, args.keep_last, args.keep_days, args.dry_run)
+    if args.json:
+        print(json.dumps(res, indent=2, sort_keys=True))
+        return ExitCode.OK
+    verb = "would delete" if res["dry_run"] else "deleted"
+    runs = ", ".join(map(str, res["deleted_runs"])) or "none"
+    print(f"{verb} {len(res['deleted_runs'])} runs ({runs}), {res['artifacts']} artifacts, "
+          f"{res['files']} file copies" + (f", {res['orphans']} unreferenced leftovers"
+                                           if res["orphans"] else "")
+          + (f"; {res['taken_over']} reused step runs move to the kept runs that reused them"
+             if res["taken_over"] else ""))
+    now = _size(res["store_after"]["total"])
+    was = "" if res["dry_run"] else f" (was {_size(res['store_before']['total'])})"
+    print(f"{'would free' if res['dry_run'] else 'freed'} {_size(res['freed_bytes'])}; "
+          f"store {now}{was}; kept {len(res['kept_runs'])} runs")
     return ExitCode.OK
 
 

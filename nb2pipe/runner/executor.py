@@ -209,6 +209,8 @@ class _Run:
         self.no_cache = no_cache
         self.display = display
         self.store = Store(project.root)
+        # shared while the run is live: `runs gc` deletes nothing while a run holds it
+        self.lock = self.store.lock_for_run()
         self.store.reap()
         self.fp = Fingerprinter(project, self.store, overrides)
         info = {"params": self.fp.params, "overrides": overrides,
@@ -370,6 +372,8 @@ class _Run:
             f"{k}: {v.splitlines()[0] if v else v}" for k, v in self.errors.items()) or None)
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.store.close()
+        if self.lock is not None:
+            self.lock.close()
         result = RunResult(self.run_id, run_status, {k: v.value for k, v in self.status.items()},
                            self.errors, time.time() - self.t0)
         self.display.finish(result)

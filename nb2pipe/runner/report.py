@@ -326,3 +326,55 @@ def load_values(project_dir: Path, ref: str = "latest",
 
 def store_exists(project_dir: Path) -> bool:
     return (Path(project_dir) / STORE_DIR / "runs.db").exists()
+
+
+# ---- keeping the store in bounds ------------------------------------------------------------
+
+def gc_store(project_dir: Path, keep_last: int | None, keep_days: float | None,
+             dry_run: bool = False) -> dict[str, Any]:
+    """Delete the runs outside `keep_last`/`keep_days` and what only they reference (see
+    tracking/gc.py); with dry_run, say what would go. Raises StoreBusy while a run is live."""
+    from nb2pipe.tracking.gc import apply_gc, live_runs, plan_gc, store_size
+    from nb2pipe.tracking.store import StoreBusy
+
+    _, store = _open(project_dir)
+    lock = None
+    try:
+        try:
+            lock = store.lock_for_gc()
+        except StoreBusy:
+            live = live_runs(store)
+            which = ", ".join(f"run {r['id']} (pid {r['pid']})" for r in live) or "a run"
+            raise StoreBusy(f"{which} is in progress: gc deletes nothing while a run may reuse "
+                            f"or write artifacts; run it again when the run has ended") from None
+        before = store_size(store)
+        # a run marked running on another host (a shared store) holds no lock we can see:
+        # its rows are kept, and unnamed folders (maybe its values) are left alone
+        plan = plan_gc(store, keep_last, keep_days, sweep_orphans=not live_runs(store))
+        freed = plan.freed
+        if not dry_run:
+            apply_gc(store, plan)
+        after = before if dry_run else store_size(store)
+        return {"dry_run": dry_run, "deleted_runs": plan.delete_runs,
+                "kept_runs": plan.keep_runs, "artifacts": len(plan.artifacts),
+                "files": len(plan.files), "orphans": len(plan.orphans),
+                "taken_over": len(plan.takeovers),
+                "freed_bytes": freed if dry_run else max(before["total"] - after["total"], 0),
+                "store_before": before, "store_after": after}
+    finally:
+        store.close()
+        if lock is not None:
+            lock.close()
+
+
+def store_summary(project_dir: Path) -> dict[str, Any]:
+    """The store's size on disk, and how many artifacts it holds."""
+    from nb2pipe.tracking.gc import store_size
+
+    _, store = _open(project_dir)
+    try:
+        size = store_size(store)
+        size["artifact_count"] = store.one("SELECT COUNT(*) FROM artifacts")[0]
+        return size
+    finally:
+        store.close()

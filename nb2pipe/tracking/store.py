@@ -6,6 +6,7 @@ Layout::
     .nb2pipe/artifacts/ab/<sha256>/    one value folder (value.<ext> + meta.json), by content
     .nb2pipe/files/ab/<sha256>         copies of data files the steps wrote, by content
     .nb2pipe/tmp/<run>-<pid>/          work folders of a live run (removed when it ends)
+    .nb2pipe/store.lock                held shared by every live run, exclusively by `runs gc`
 
 Crash safety: a value is written under tmp/, then renamed into artifacts/ (atomic, same file
 system), and only then is the row that refers to it committed. A run killed at any point leaves
@@ -203,6 +204,31 @@ def _retry(fn: Any, seconds: float = 120.0) -> Any:
         delay = min(delay * 2, 0.2)
 
 
+class StoreBusy(StoreError):
+    """`runs gc` found a run in progress (it holds the store lock)."""
+
+
+LOCK_FILE = "store.lock"
+
+
+def _flock(root: Path, exclusive: bool, wait: bool) -> Any:
+    """An open lock file holding flock on `<store>/store.lock` (None where there is no
+    fcntl). Runs hold it shared for their whole duration, `runs gc` exclusively: gc never
+    deletes while a run may be reusing or writing artifacts, and a run waits for a gc."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock, runs and gc trust the rows
+        return None
+    fh = open(root / LOCK_FILE, "a+")
+    flags = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | (0 if wait else fcntl.LOCK_NB)
+    try:
+        fcntl.flock(fh.fileno(), flags)
+    except BlockingIOError:
+        fh.close()
+        raise StoreBusy("a run is in progress") from None
+    return fh
+
+
 def pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
@@ -243,6 +269,14 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+    def lock_for_run(self) -> Any:
+        """Held (shared) while a run is live; waits while a `runs gc` is collecting."""
+        return _flock(self.root, exclusive=False, wait=True)
+
+    def lock_for_gc(self) -> Any:
+        """Held (exclusive) while `runs gc` collects; StoreBusy when a run is in progress."""
+        return _flock(self.root, exclusive=True, wait=False)
 
     # ---- transactions ------------------------------------------------------------------
     @contextlib.contextmanager
