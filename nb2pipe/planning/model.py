@@ -7,7 +7,7 @@ re-analyzes the notebook.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -175,6 +175,11 @@ class ServingPlan:
     predict_line: int = 0
     verified: bool = False  # the proof found the service equal to the notebook
     proof: str = ""  # what the proof compared, or why it failed
+    required: tuple[str, ...] = ()  # raw columns a request must have (found by the proof)
+
+    def unproven(self) -> ServingPlan:
+        """The derivation alone (what planning the notebook again gives)."""
+        return replace(self, verified=False, proof="", required=())
 
 
 @dataclass(frozen=True)
