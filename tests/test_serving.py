@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -198,8 +199,9 @@ def test_generated_serving_module_predicts_new_rows(tmp_path):
         "print(serving.predict(rows, state)['prediction'].tolist())\n")
     import subprocess
 
+    env = {**os.environ, "NB2PIPE_WORKDIR": str(SAMPLES)}
     done = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr
     answers = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(answers) == 5 and set(answers) <= {0, 1}

@@ -97,6 +97,10 @@ def _compiled(code: str, key: str):
 
 
 def _notebook_folder() -> Path:
+    """Where the notebook's relative paths resolve, as for the steps (_runtime.workdir)."""
+    env = os.environ.get("NB2PIPE_WORKDIR")
+    if env:
+        return Path(env).resolve()
     return (Path(__file__).resolve().parent.parent / WORKDIR).resolve()
 
 
