@@ -36,7 +36,8 @@ def _free_port() -> int:
 def server(tmp_path_factory):
     from capture_helpers import captured_project, copy_project
 
-    project = copy_project(captured_project("churn"), tmp_path_factory.mktemp("s") / "churn_p")
+    project = copy_project(captured_project("churn"),
+                           tmp_path_factory.mktemp("s") / "churn_pipeline")
     port = _free_port()
     env = {**os.environ, "NB2PIPE_WORKDIR": str(ROOT / "sample_notebooks"),
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
@@ -72,9 +73,9 @@ def test_health_and_v2_metadata(server):
     base, _ = server
     assert httpx.get(f"{base}/health/live").json() == {"live": True}
     assert httpx.get(f"{base}/v2/health/ready").status_code == 200
-    meta = httpx.get(f"{base}/v2/models/churn_p").json()
+    meta = httpx.get(f"{base}/v2/models/churn_pipeline").json()
     assert [i["name"] for i in meta["inputs"]][:2] == ["gender", "age"]
-    assert httpx.get(f"{base}/v2/models/churn_p/ready").status_code == 200
+    assert httpx.get(f"{base}/v2/models/churn_pipeline/ready").status_code == 200
 
 
 def test_openapi_schema_comes_from_the_training_data(server):
@@ -91,7 +92,7 @@ def test_records_and_v2_answers_agree(server):
     assert one["predictions"] in ([0], [1]) and one["drift"] == []
     inputs = [{"name": k, "shape": [1], "datatype": "FP64" if isinstance(v, float) else
                "INT64" if isinstance(v, int) else "BYTES", "data": [v]} for k, v in GOOD.items()]
-    v2 = httpx.post(f"{base}/v2/models/churn_p/infer", json={"inputs": inputs}).json()
+    v2 = httpx.post(f"{base}/v2/models/churn_pipeline/infer", json={"inputs": inputs}).json()
     assert v2["outputs"][0]["data"] == one["predictions"]
 
 
@@ -106,7 +107,7 @@ def test_served_answers_are_the_notebooks(server):
     if fixture is None:
         pytest.skip("no y_pred fixture captured")
     expected = np.load(fixture, allow_pickle=False)
-    code = ("import json, sys; sys.path.insert(0, '.'); from churn_p import serving; "
+    code = ("import json, sys; sys.path.insert(0, '.'); from churn_pipeline import serving; "
             "s = serving.learn(); print(json.dumps([str(x) for x in s.test_labels]))")
     env = {**os.environ, "NB2PIPE_WORKDIR": str(ROOT / "sample_notebooks")}
     labels = json.loads(subprocess.run([sys.executable, "-c", code], cwd=project, env=env,
@@ -143,7 +144,7 @@ def test_empty_huge_and_malformed_requests_get_4xx(server):
     bad = httpx.post(f"{base}/predict", content=b'{"rows": [', headers={
         "content-type": "application/json"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["type"] == "json_invalid"
-    v2 = httpx.post(f"{base}/v2/models/churn_p/infer", json={"inputs": [
+    v2 = httpx.post(f"{base}/v2/models/churn_pipeline/infer", json={"inputs": [
         {"name": "age", "shape": [2], "datatype": "FP64", "data": [1.0, 2.0]},
         {"name": "gender", "shape": [1], "datatype": "BYTES", "data": ["Male"]}]})
     assert v2.status_code == 422 and "same number of values" in v2.json()["detail"]
