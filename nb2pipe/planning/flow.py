@@ -119,7 +119,7 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
                          | set(an.parameters)
                          if (p := walk.producer.get(n)) is None or p.carried)
     # the serving path: which statements new rows go through (planning/serving.py)
-    serving_plan, serving_diags = serving.derive(an)
+    serving_plan, serving_diags = serving.derive_safely(an)
     diags.extend(serving_diags)
     return PipelinePlan(
         package=package, notebook=nb.name, notebook_hash=nb.content_hash, workdir=workdir,

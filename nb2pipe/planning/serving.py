@@ -96,6 +96,18 @@ def derive(an: Analysis) -> tuple[ServingPlan | None, list[Diagnostic]]:
         predict_cell=pred.stmt.cell, predict_line=pred.stmt.line), []
 
 
+def derive_safely(an: Analysis) -> tuple[ServingPlan | None, list[Diagnostic]]:
+    """`derive`, for conversion: serving is an extra, so code it does not foresee gets no
+    serving path and a note, and the pipeline is converted as before."""
+    try:
+        return derive(an)
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, SyntaxError,
+            AssertionError, RecursionError) as exc:
+        return None, [Diagnostic("NB311", f"no serving path: it could not be derived "
+                                          f"({type(exc).__name__}: {exc}); {TAG_STEER}",
+                                 path=an.notebook.name)]
+
+
 def _target_name(st: Stmt) -> str:
     node = st.node
     assert isinstance(node, ast.Assign)
@@ -139,7 +151,6 @@ def _backward(before: list[Stmt], wanted: set[str], an: Analysis) -> list[Stmt]:
             for name in st.reads:
                 needed |= free.get(name, set())
     picked.reverse()
-    # imports of the names the picked statements read (setup statements read modules too)
     return picked
 
 

@@ -73,13 +73,16 @@ class _Context:
         self.seen[slot] = n + 1
         values = self.state.records.get(slot, [])
         if n >= len(values):
-            raise ServingError(f"statement {self.key} computes a statistic the training run "
-                               "did not compute for it")
+            raise ServingError(
+                f"statement {self.key} computes a statistic the training run "
+                "did not compute for it"
+            )
         return values[n]
 
     def call(self, method: str, obj, *args, **kwargs):
         if method == "get_dummies":
-            if not self.learning:  # every category; aligned to the model's columns at the end
+            if not self.learning:
+                # every category; aligned to the model's columns at the end
                 kwargs["drop_first"] = False
             return getattr(obj, method)(*args, **kwargs)
         if method == "drop" and not self.learning and isinstance(obj, pd.DataFrame):
@@ -88,8 +91,11 @@ class _Context:
 
 
 def _namespace(ctx: _Context) -> dict:
-    return {"__name__": "__nb2pipe_serving__", "__nb2pipe_learned__": ctx.learned,
-            "__nb2pipe_call__": ctx.call}
+    return {
+        "__name__": "__nb2pipe_serving__",
+        "__nb2pipe_learned__": ctx.learned,
+        "__nb2pipe_call__": ctx.call,
+    }
 
 
 def _compiled(code: str, key: str):
@@ -116,7 +122,9 @@ def learn(workdir: str | os.PathLike | None = None) -> State:
     try:
         for st in STATEMENTS:
             if st["serve"] and st["learned"]:
-                state.learned[st["key"]] = {n: copy.deepcopy(ns[n]) for n in st["learned"]}
+                state.learned[st["key"]] = {
+                    n: copy.deepcopy(ns[n]) for n in st["learned"]
+                }
             ctx.key = st["key"] if st["serve"] else None
             exec(_compiled(st["learn"], st["key"]), ns)
             if st["role"] == "read":
@@ -166,8 +174,11 @@ def predict(rows: pd.DataFrame, state: State) -> pd.DataFrame:
     answers = np.asarray(predict_array(rows, state))
     if answers.ndim == 1:
         return pd.DataFrame({"prediction": answers}, index=rows.index)
-    return pd.DataFrame(answers, index=rows.index,
-                        columns=[f"prediction_{i}" for i in range(answers.shape[1])])
+    return pd.DataFrame(
+        answers,
+        index=rows.index,
+        columns=[f"prediction_{i}" for i in range(answers.shape[1])],
+    )
 
 
 def same(a, b) -> bool:
@@ -189,27 +200,44 @@ def _attempt(rows: pd.DataFrame, state: State):
 
 def prove(state: State) -> dict:
     """Compare the service with the notebook on the raw rows behind its evaluation set: as one
-    batch and row by row. Fills state.required/optional (raw columns a request needs)."""
+    batch and row by row. Fills state.required/optional (raw columns a request needs).
+    """
     if state.test_labels is None or state.raw is None:
         return {"ok": False, "why": "the evaluation rows are not known"}
     try:
         rows = state.raw.loc[state.test_labels]
     except (KeyError, TypeError):
-        return {"ok": False, "why": "the evaluation set's rows are not rows of the raw data "
-                                    "(their index was changed before the split)"}
+        return {
+            "ok": False,
+            "why": "the evaluation set's rows are not rows of the raw data "
+            "(their index was changed before the split)",
+        }
     got, error = _attempt(rows, state)
     if got is None or not same(got, state.reference):
-        return {"ok": False, "rows": len(rows), "why": error or "predictions differ from the "
-                "notebook's for the evaluation rows"}
+        return {
+            "ok": False,
+            "rows": len(rows),
+            "why": error
+            or "predictions differ from the " "notebook's for the evaluation rows",
+        }
     for i in range(min(SINGLE_ROWS, len(rows))):
         one, error = _attempt(rows.iloc[[i]], state)
         if one is None or not same(one, np.asarray(state.reference)[i : i + 1]):
-            return {"ok": False, "rows": len(rows), "why": f"row {i} alone gets another "
-                    f"answer than in a batch ({error or 'different prediction'})"}
+            return {
+                "ok": False,
+                "rows": len(rows),
+                "why": f"row {i} alone gets another "
+                f"answer than in a batch ({error or 'different prediction'})",
+            }
     state.required, state.optional = [], []
     for column in rows.columns:
         fewer, _ = _attempt(rows.drop(columns=[column]), state)
         ok = fewer is not None and same(fewer, state.reference)
         (state.optional if ok else state.required).append(str(column))
-    return {"ok": True, "rows": len(rows), "single_rows": min(SINGLE_ROWS, len(rows)),
-            "required": state.required, "optional": state.optional}
+    return {
+        "ok": True,
+        "rows": len(rows),
+        "single_rows": min(SINGLE_ROWS, len(rows)),
+        "required": state.required,
+        "optional": state.optional,
+    }
