@@ -41,6 +41,9 @@ def server(tmp_path_factory):
     port = _free_port()
     env = {**os.environ, "NB2PIPE_WORKDIR": str(ROOT / "sample_notebooks"),
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    # a recorded run: the service serves its model (from the store), not a refit
+    subprocess.run([sys.executable, "-m", "nb2pipe", "run", str(project)], env=env,
+                   check=True, capture_output=True, timeout=900)
     proc = subprocess.Popen([sys.executable, "-m", "nb2pipe", "serve", str(project), "--port",
                              str(port)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -74,6 +77,7 @@ def test_health_and_v2_metadata(server):
     assert httpx.get(f"{base}/health/live").json() == {"live": True}
     assert httpx.get(f"{base}/v2/health/ready").status_code == 200
     meta = httpx.get(f"{base}/v2/models/churn_pipeline").json()
+    assert meta["parameters"] == {"model_from": "run 1"}
     assert [i["name"] for i in meta["inputs"]][:2] == ["gender", "age"]
     assert httpx.get(f"{base}/v2/models/churn_pipeline/ready").status_code == 200
 
@@ -156,6 +160,16 @@ def test_out_of_range_values_are_served_and_flagged(server):
     assert res.status_code == 200
     assert res.json()["drift"] == [{"row": 0, "column": "support_calls", "value": 400,
                                     "range": [0.0, 7.0]}]
+
+
+def test_serve_refuses_a_run_that_does_not_exist(server):
+    _, project = server
+    done = subprocess.run([sys.executable, "-m", "nb2pipe", "serve", str(project), "--run",
+                           "99"], capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "PYTHONPATH": str(ROOT),
+                               "NB2PIPE_WORKDIR": str(ROOT / "sample_notebooks")})
+    assert done.returncode == 1 and "cannot serve the model of run 99" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_serve_refuses_a_project_without_a_verified_path(tmp_path):

@@ -26,8 +26,9 @@ class Service:
     """The serving module and its learned state, with the request schema taken from the
     training data (the raw columns a request needs, as the proof found them)."""
 
-    def __init__(self, serving: Any, state: Any, name: str) -> None:
+    def __init__(self, serving: Any, state: Any, name: str, source: str = "") -> None:
         self.serving, self.state, self.name = serving, state, name
+        self.source = source  # where the model comes from ("run 3")
         raw = state.raw
         self.columns = [c for c in raw.columns if str(c) in set(state.required)]
         self.optional = [c for c in raw.columns if str(c) in set(state.optional)]
@@ -154,7 +155,8 @@ def build_app(service: Service):
 
     @app.get(f"/v2/models/{service.name}")
     def model_metadata() -> dict[str, Any]:
-        return {"name": service.name, "platform": "nb2pipe", "inputs": [
+        return {"name": service.name, "platform": "nb2pipe",
+                "parameters": {"model_from": service.source}, "inputs": [
             {"name": str(c), "datatype": _v2_datatype(service.kinds[str(c)]), "shape": [-1]}
             for c in service.columns], "outputs": [
             {"name": "prediction", "datatype": "BYTES", "shape": [-1]}]}
