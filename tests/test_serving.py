@@ -205,3 +205,15 @@ def test_generated_serving_module_predicts_new_rows(tmp_path):
     assert done.returncode == 0, done.stderr
     answers = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(answers) == 5 and set(answers) <= {0, 1}
+
+
+@pytest.mark.parametrize("name", ["churn", "house_prices"])
+def test_generated_skew_tests_pass(name, tmp_path):
+    from capture_helpers import captured_project, copy_project, run_generated_tests
+
+    project = copy_project(captured_project(name), tmp_path / f"{name}_pipeline")
+    text = (project / "tests" / "test_serving.py").read_text()
+    assert '"tests/fixtures/' in text  # compared with the captured predictions
+    done = run_generated_tests(project, "tests/test_serving.py", workdir=SAMPLES)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 passed" in done.stdout

@@ -29,7 +29,22 @@ def module_text(plan: PipelinePlan, serving: ServingPlan) -> str:
     }, blocks={"STATEMENTS": pyfmt.block(pyfmt.data(table), 0, prefix="STATEMENTS = ")})
 
 
-def serving_files(plan: PipelinePlan) -> dict[str, str]:
+def _prediction_fixture(plan: PipelinePlan, capture: dict | None) -> str:
+    """The captured predictions' value folder, relative to the project ("" when none)."""
+    serving = plan.serving
+    for step in plan.steps:
+        if capture and serving is not None and serving.prediction in step.outputs:
+            rec = capture.get("steps", {}).get(step.name, {}).get("outputs", {}).get(
+                serving.prediction) or {}
+            if rec.get("fixture"):
+                return f"tests/fixtures/{rec['fixture']}"
+    return ""
+
+
+def serving_files(plan: PipelinePlan, capture: dict | None = None) -> dict[str, str]:
+    """serving.py and its skew test, once the serving path is verified."""
     if plan.serving is None or not plan.serving.verified:
         return {}
-    return {f"{plan.package}/serving.py": module_text(plan, plan.serving)}
+    return {f"{plan.package}/serving.py": module_text(plan, plan.serving),
+            "tests/test_serving.py": template.render("test_serving.py", values={
+                "PACKAGE": plan.package, "FIXTURE": _prediction_fixture(plan, capture)})}
