@@ -217,3 +217,31 @@ def test_generated_skew_tests_pass(name, tmp_path):
     done = run_generated_tests(project, "tests/test_serving.py", workdir=SAMPLES)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "3 passed" in done.stdout
+
+
+def test_tags_steer_the_serving_path(notebook_factory, tmp_path):
+    path = _synthetic(notebook_factory, tmp_path, TRAIN_STATS)
+    nb = json.loads(path.read_text())
+    nb["cells"][2]["metadata"]["tags"] = ["serve:skip"]  # the encoding cell: training only
+    path.write_text(json.dumps(nb))
+    serving, _ = _derive(path)
+    skipped = [s for s in serving.statements if s.cell == 3]
+    assert skipped and not any(s.serve for s in skipped)
+    assert {s.reason for s in skipped if s.code.startswith("X_test")} == {"tagged serve:skip"}
+
+
+def test_serve_model_tag_picks_the_prediction(notebook_factory, tmp_path):
+    path = _synthetic(notebook_factory, tmp_path, TRAIN_STATS)
+    nb = json.loads(path.read_text())
+    nb["cells"][3]["source"] += "\nproba = model.predict_proba(X_test)"
+    nb["cells"].append({"cell_type": "code", "metadata": {"tags": ["serve:model"]},
+                        "source": "p2 = model.predict_proba(X_test)", "outputs": [],
+                        "execution_count": None, "id": "extra"})
+    path.write_text(json.dumps(nb))
+    serving, _ = _derive(path)
+    assert (serving.prediction, serving.method) == ("p2", "predict_proba")
+
+
+def test_a_notebook_without_a_prediction_has_no_serving_path(notebook_factory):
+    path = notebook_factory([("code", "import pandas as pd\nx = pd.DataFrame({'a': [1]})")])
+    assert _derive(path) == (None, [])
