@@ -78,9 +78,6 @@ def derive(an: Analysis) -> tuple[ServingPlan | None, list[Diagnostic]]:
                       f"one name ({len(reads)} such reads)")
     read = reads[0]
     roles = _classify(learn, read, tags)
-    if isinstance(roles, tuple):
-        msg, st = roles
-        return refuse(msg, st)
     serve_keys = _serve_slice(learn, roles, pred.input)
     for st in learn:
         if st.seq in serve_keys and roles[st.seq][0] == "fit":
@@ -215,8 +212,8 @@ def _loop_items(st: Stmt) -> list[str] | None:
 
 def _classify(learn: list[Stmt], read: Stmt, tags: dict[int, tuple[str, ...]]):
     """Role and reason of every statement of the training slice, forward from the read:
-    {seq: (role, reason, request names after it)}; or (message, statement) when a statement
-    the request must go through cannot be served."""
+    {seq: (role, reason, request names after it)}. A statement that fits on request data gets
+    the role "fit": the path is refused if the model's input needs it."""
     request = set(read.binds)
     roles: dict[int, tuple[str, str, frozenset[str]]] = {}
     for st in learn:
