@@ -88,6 +88,7 @@ def test_openapi_schema_comes_from_the_training_data(server):
     assert row["properties"]["contract"]["enum"] == ["month-to-month", "one-year", "two-year"]
     assert "churn" not in row.get("required", []) and "gender" in row["required"]
     assert row["additionalProperties"] is False
+    assert row["properties"]["support_calls"]["description"].startswith("in training: 0 to 7")
 
 
 def test_records_and_v2_answers_agree(server):

@@ -44,7 +44,7 @@ class Service:
 
     def row_model(self):
         """The pydantic model of one request row (the OpenAPI schema shows it)."""
-        from pydantic import ConfigDict, create_model
+        from pydantic import ConfigDict, Field, create_model
 
         fields: dict[str, Any] = {}
         for c in self.columns + self.optional:
@@ -57,7 +57,10 @@ class Service:
             if self.nullable[name]:
                 typ = Optional[typ]
             required = c in self.columns and not self.nullable[name]
-            fields[name] = (typ, ... if required else None)
+            note = ("in training: " + " to ".join(f"{v:g}" for v in self.ranges[name])
+                    + " (values outside are served and flagged as drift)"
+                    if name in self.ranges else None)
+            fields[name] = (typ, Field(... if required else None, description=note))
         config = ConfigDict(extra="forbid", strict=False)
         return create_model("Row", __config__=config, **fields)
 
