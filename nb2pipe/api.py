@@ -299,9 +299,10 @@ def _serving_proof(plan, nb_path: Path, out: Path, cap_data: dict | None, fresh:
         old = PipelinePlan.load(out)
     except (FileNotFoundError, NotNb2pipe, OSError):
         return plan, []
+    # the last proof's verdict, either way: a plain convert writes what --capture wrote
     if (old.notebook_hash == plan.notebook_hash and old.serving is not None
-            and old.serving.verified and _same_path(old.serving, plan.serving)):
-        return replace(plan, serving=replace(plan.serving, verified=True,
+            and old.serving.proof and _same_path(old.serving, plan.serving)):
+        return replace(plan, serving=replace(plan.serving, verified=old.serving.verified,
                                              proof=old.serving.proof,
                                              required=old.serving.required)), []
     return plan, []

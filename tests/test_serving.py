@@ -184,7 +184,10 @@ def test_convert_capture_writes_no_serving_module_that_disagrees(notebook_factor
     assert "NB312" in codes and "NB313" not in codes
     assert not (tmp_path / "rank_pipeline" / "rank_pipeline" / "serving.py").exists()
     plan = json.loads((tmp_path / "rank_pipeline" / "nb2pipe.plan.json").read_text())
-    assert plan["serving"]["verified"] is False
+    assert plan["serving"]["verified"] is False and plan["serving"]["proof"]
+    # a plain convert keeps the proof's verdict: nothing changes
+    again = convert(path, tmp_path / "rank_pipeline")
+    assert again.status == "unchanged", again.written
 
 
 def test_generated_serving_module_predicts_new_rows(tmp_path):
