@@ -7,7 +7,7 @@ import os
 import sqlite3
 import sys
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -317,6 +317,48 @@ def _image_lock_options(image: ImageOptions) -> dict[str, Any]:
                               ("lock_hashes", image.lock_hashes or None)) if v is not None}
 
 
+def _unproven(plan):
+    """The plan as planning gives it, before the serving proof marked it."""
+    if plan.serving is None:
+        return plan
+    return replace(plan, serving=plan.serving.unproven())
+
+
+def _serving_proof(plan, nb_path: Path, out: Path, cap_data: dict | None, fresh: bool):
+    """(plan, diagnostics): with a fresh capture, the serving path is proven against the
+    notebook (validation/serving_proof.py); otherwise the project's last proof holds while
+    the notebook and the derived path are unchanged."""
+    if plan.serving is None:
+        return plan, []
+    if fresh:
+        from nb2pipe.validation.serving_proof import prove_plan
+
+        return prove_plan(plan, nb_path.resolve().parent, cap_data)
+    from nb2pipe.planning.model import PipelinePlan
+    from nb2pipe.untrusted import NotNb2pipe
+
+    try:
+        old = PipelinePlan.load(out)
+    except (FileNotFoundError, NotNb2pipe, OSError):
+        return plan, []
+    # the last proof's verdict, either way: a plain convert writes what --capture wrote
+    if (old.notebook_hash == plan.notebook_hash and old.serving is not None
+            and old.serving.proof and _same_path(old.serving, plan.serving)):
+        return replace(plan, serving=replace(plan.serving, verified=old.serving.verified,
+                                             proof=old.serving.proof,
+                                             required=old.serving.required)), []
+    return plan, []
+
+
+def _same_path(old, new) -> bool:
+    """The same derivation (the plan file keeps no code: compare the statements' roles)."""
+    def shape(sp):
+        return ([(s.key, s.role, s.serve, s.wants, s.learned) for s in sp.statements],
+                sp.model, sp.input, sp.frame, sp.prediction)
+
+    return shape(old) == shape(new)
+
+
 def _join_cells(joined: list[dict[str, Any]]) -> tuple[tuple[int, int], ...]:
     return tuple((int(j["cells"][0]), int(j["cells"][1])) for j in joined)
 
@@ -405,6 +447,8 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
                 "NB404", "output folder is the notebook itself", path=shown),))
         from nb2pipe.emit import codefmt, package
 
+        from nb2pipe.diagnostics import suppress
+
         codefmt.CACHE.load(nb_path)
         codefmt.CACHE.spawn()  # a child imports black while we read and plan
         plan, diags, nb, cap, cap_diag, joins = _plan_and_capture(
@@ -415,16 +459,17 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
             return ConversionResult("failed", shown, str(out), plan=plan,
                                     diagnostics=tuple(diags + [cap_diag]))
         cap_data = cap.data if cap is not None else None
+        plan, serving_diags = _serving_proof(plan, nb_path, out, cap_data, capture and not dry_run)
+        diags.extend(suppress(serving_diags, _silenced(nb, ignore)))
         codefmt.CACHE.start(package.code_blocks(plan))  # black works while we go on
         if self_check:
             # converting twice must give the same plan (rendering a plan is a pure function
             # of it; tests/test_determinism.py converts in separate processes, other hash
             # seeds, and compares the bytes)
             plan2, _, _ = plan_notebook(nb_path, out, name, split, ignore, joins, image)
-            if plan2 is None or plan2 != plan:
+            if plan2 is None or _unproven(plan2) != _unproven(plan):
                 raise SelfCheckError("converting twice gave different plans")
         files = render(plan, nb, cap_data)  # the child is joined (or killed: `finally` below)
-        from nb2pipe.diagnostics import suppress
 
         diags.extend(suppress(_emit_notes(files, shown), _silenced(nb, ignore)))
         if self_check:

@@ -38,6 +38,8 @@ PLUGINS: dict[str, tuple[str, str]] = {
                "nb2pipe.deploy.submit"),
     "ci": ("write a CI workflow (GitHub Actions): check, test, run; build and submit on main",
            "nb2pipe.deploy.ci"),
+    "serve": ("serve a project's verified model and pre-processing over HTTP (FastAPI)",
+              "nb2pipe.service.cli"),
     "compile-kfp": ("compile a project's Kubeflow pipeline (where the kfp extra is installed)",
                     "nb2pipe.deploy.compile_kfp"),
 }
@@ -48,6 +50,7 @@ COMMAND_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Convert", ("convert",)),
     ("Run and inspect", ("run", "status", "runs")),
     ("Validate", ("verify", "check", "sync", "lint")),
+    ("Serve", ("serve",)),
     ("Deploy", ("submit", "ci", "compile-kfp")),
     ("Understand and hand over", ("explain", "eject")),
     ("Monitor", ("drift", "trigger")),  # trigger acts on what drift and status find

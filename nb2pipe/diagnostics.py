@@ -233,6 +233,30 @@ _CODES = [
          "notebook is unchanged.",
          "Nothing to do. To keep the steps apart, make the value in the step that reads it, "
          "or hand on something that serializes (the data instead of an open file)."),
+    Code("NB311", INFO, "no serving path",
+         "The notebook predicts with a model, but nb2pipe could not derive how new rows "
+         "become the model's input: the prediction's input does not come from one data "
+         "file, or a statement the rows must go through fits on them (a scaler or encoder "
+         "fitted on the test data, or on all the data after the split), which a service "
+         "cannot do for the rows it is asked about. No serving.py is written.",
+         "Fit transformers on the training data only and apply them to the test data. Tag "
+         "a cell `serve:skip` when only training needs it, `serve:include` when new rows "
+         "must go through it, and the cell of the prediction to serve `serve:model`."),
+    Code("NB312", WARNING, "serving path disagrees with the notebook",
+         "With --capture, nb2pipe replays the training slice and runs the derived serving "
+         "path on the raw rows behind the notebook's evaluation set, as one batch and row by "
+         "row. Its predictions differed from the notebook's (or it failed), so no serving.py "
+         "is written: a service that silently disagrees with the notebook would be worse "
+         "than none. Usual causes: a statistic of the evaluation set itself (ranks, a "
+         "groupby transform), row order that matters, encodings that depend on the batch.",
+         "Compute such statistics on the training data and apply them to the test data; tag "
+         "cells `serve:skip` / `serve:include` to steer which statements new rows go "
+         "through."),
+    Code("NB313", INFO, "serving path verified",
+         "The derived serving path gave the notebook's own predictions for the raw rows "
+         "behind its evaluation set (as one batch and row by row), so <package>/serving.py "
+         "was written and `nb2pipe serve` can serve it.",
+         "Nothing to do."),
     # ---- emitting ------------------------------------------------------------------------
     Code("NB401", WARNING, "hand-edited file kept",
          "A generated file was changed after nb2pipe wrote it, so it was not overwritten.",

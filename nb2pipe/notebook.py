@@ -20,7 +20,7 @@ MARKER = re.compile(r"^\s*#\s*nb2pipe\s*:\s*(?P<body>.+?)\s*$")
 FLAG_TAGS = {"skip", "imports", "functions", "parameters", "pipeline-parameters",
              "pipeline-metrics", "injected-parameters"}
 VALUE_TAGS = {"step", "block", "prev", "limit", "image", "label", "annotation", "retry",
-              "cache", "secret", "timeout", "nodeselector", "request", "gpu"}
+              "cache", "secret", "timeout", "nodeselector", "request", "gpu", "serve"}
 # Tags other tools use; recognised so they do not trigger NB107.
 FOREIGN_TAGS = {"hide-input", "hide-output", "hide-cell", "remove-cell", "remove-input",
                 "remove-output", "raises-exception", "hide_input", "hide_output", "thebe-init",

@@ -92,9 +92,10 @@ def test_help_lists_the_commands_in_the_order_a_user_meets_them(capsys):
     out = capsys.readouterr().out
     listed = re.findall(r"^  ([a-z][a-z-]*) ", out, re.M)
     assert listed == ["convert", "run", "status", "runs", "verify", "check", "sync", "lint",
-                      "submit", "ci", "compile-kfp", "explain", "eject", "drift", "trigger"]
+                      "serve", "submit", "ci", "compile-kfp", "explain", "eject", "drift",
+                      "trigger"]
     assert [t for t, _ in COMMAND_GROUPS] == [
-        "Convert", "Run and inspect", "Validate", "Deploy", "Understand and hand over",
+        "Convert", "Run and inspect", "Validate", "Serve", "Deploy", "Understand and hand over",
         "Monitor"]
     # every command the parser knows is listed, once
     sub = next(a for a in _parser()._actions if a.dest == "command")

@@ -222,6 +222,7 @@ def readme(plan: PipelinePlan, description: str, unknown: list[str],
                 f"stubs. Run `nb2pipe convert {plan.workdir}/{plan.notebook} -o . --capture` "
                 "(here) to execute the "
                 "notebook once and fill them in.", ""]
+    out += serving_section(plan)
     out += ["## What was stripped", "",
             "Display and plotting code, magics and shell commands are not part of the steps. "
             "`print` calls are kept (they go to the step's log).", ""]
@@ -256,6 +257,33 @@ def readme(plan: PipelinePlan, description: str, unknown: list[str],
     if notes:
         out += ["## Diagnostics", ""] + [f"- `{_md(d.format())}`" for d in notes] + [""]
     return "\n".join(out)
+
+
+def serving_section(plan: PipelinePlan) -> list[str]:
+    """## Serving: which statements new rows go through and which are training-only, and
+    whether the proof found the path equal to the notebook (planning/serving.py)."""
+    sv = plan.serving
+    if sv is None:
+        return []
+    if sv.verified:
+        status = (f"Verified: {_md(sv.proof)}. `nb2pipe serve .` serves it "
+                  f"(`{plan.package}/serving.py`).")
+    elif sv.proof:
+        status = f"Not served: the proof failed ({_md(sv.proof)}), so there is no serving.py."
+    else:
+        status = ("Not proven yet, so there is no serving.py: run `nb2pipe convert "
+                  f"{plan.workdir}/{plan.notebook} -o . --capture`.")
+    out = ["## Serving", "", f"New rows replace `{sv.frame}` (read from `{sv.data_file}`) and "
+           f"go through the statements below to `{sv.input}`, then `{sv.model}.{sv.method}`. "
+           + status, "", "| cell | line | statement | for a request | why |", "|---|---|---|---|---|"]
+    for st in sv.statements:
+        if st.role in ("import", "def", "class", "setup"):
+            continue
+        first = st.code.splitlines()[0] if st.code else st.key
+        runs = "runs" if st.serve else "training only"
+        why = st.reason + (f"; from training: {', '.join(st.learned)}" if st.learned else "")
+        out.append(f"| {st.cell} | {st.line} | `{_md(first)}` | {runs} | {_md(why)} |")
+    return out + [""]
 
 
 def secret_values_section(plan: PipelinePlan) -> list[str]:

@@ -74,6 +74,15 @@ def _kfp(plan: PipelinePlan, description: str) -> dict[str, str]:
     return kfp_files(plan)
 
 
+@register("serving", capture=True)
+def _serving(plan: PipelinePlan, description: str, capture: dict | None) -> dict[str, str]:
+    """<pkg>/serving.py and tests/test_serving.py (the skew test), when the serving path was
+    proven equal to the notebook."""
+    from nb2pipe.emit.serving import serving_files
+
+    return serving_files(plan, capture)
+
+
 def emit_all(plan: PipelinePlan, description: str = "",
              capture: dict | None = None) -> dict[str, str]:
     files: dict[str, str] = {}

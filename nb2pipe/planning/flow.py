@@ -18,7 +18,7 @@ from nb2pipe.analysis.shared import bound_names
 from nb2pipe.analysis.secrets import secret_names
 from nb2pipe.analysis.syspath import import_paths
 from nb2pipe.diagnostics import Diagnostic
-from nb2pipe.planning import deploy, drawing, file_edges, live_globals, recompute
+from nb2pipe.planning import deploy, drawing, file_edges, live_globals, recompute, serving
 from nb2pipe.planning import split as splitting
 from nb2pipe.planning.model import (CommonRef, FileIO, PipelinePlan, SharedDef, Step, Stripped)
 from nb2pipe.transform.code import RNG, definition_source, statement_source
@@ -118,6 +118,9 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
     final_names = sorted(n for n in {o for s in final_steps for o in s.outputs}
                          | set(an.parameters)
                          if (p := walk.producer.get(n)) is None or p.carried)
+    # the serving path: which statements new rows go through (planning/serving.py)
+    serving_plan, serving_diags = serving.derive_safely(an)
+    diags.extend(serving_diags)
     return PipelinePlan(
         package=package, notebook=nb.name, notebook_hash=nb.content_hash, workdir=workdir,
         split=split_mode, steps=tuple(final_steps),
@@ -131,7 +134,7 @@ def build_plan(an: Analysis, groups: list[splitting.Group], names: list[str], sp
         diagnostics=tuple(diags), secret_derived=tuple(
             (n, secret.envs_of(n)) for n in sorted(secret.flow.derived)),
         import_paths=tuple(import_paths([st.node for st in an.stmts if st.kind == "setup"],
-                                         an.imports)))
+                                         an.imports)), serving=serving_plan)
 
 
 def _diagnostics_to(diags: list[Diagnostic], path: str):

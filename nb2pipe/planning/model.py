@@ -7,7 +7,7 @@ re-analyzes the notebook.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -138,6 +138,51 @@ class SharedDef:
 
 
 @dataclass(frozen=True)
+class ServingStmt:
+    """One statement of the training slice behind the model's input (planning/serving.py)."""
+
+    key: str  # "s<seq>": names the statement in the generated serving module
+    cell: int
+    line: int
+    role: str  # read | request | split | training | fit | import | def | class | setup
+    reason: str  # why it is on the request path or training-only (README)
+    code: str  # the notebook's statement
+    serve: bool  # runs for a request
+    wants: tuple[str, ...] = ()  # names it must bind for the request (a split: test side)
+    request: tuple[str, ...] = ()  # request-derived names after it
+    learned: tuple[str, ...] = ()  # names it reads whose values come from training
+    # the statement as the generated serving module runs it: with aggregates recorded on the
+    # training data and replayed for a request (planning/serving_rewrite.py), and for a
+    # request (a split passes the request through; a loop over [train, test] keeps test)
+    learn_code: str = ""
+    serve_code: str = ""
+
+
+@dataclass(frozen=True)
+class ServingPlan:
+    """How new rows become a prediction: the model, the raw frame they replace, the slice
+    (planning/serving.py) and whether the proof found it equal to the notebook."""
+
+    model: str  # the fitted model's name
+    prediction: str  # the notebook's prediction (P in `P = M.predict(A)`)
+    method: str  # predict | predict_proba
+    input: str  # A: the model's input
+    frame: str  # D: the raw frame a request's rows replace
+    data_file: str  # the file D is read from (relative to the notebook)
+    statements: tuple[ServingStmt, ...]
+    learned: tuple[str, ...]  # names whose values come from training
+    predict_cell: int = 0
+    predict_line: int = 0
+    verified: bool = False  # the proof found the service equal to the notebook
+    proof: str = ""  # what the proof compared, or why it failed
+    required: tuple[str, ...] = ()  # raw columns a request must have (found by the proof)
+
+    def unproven(self) -> ServingPlan:
+        """The derivation alone (what planning the notebook again gives)."""
+        return replace(self, verified=False, proof="", required=())
+
+
+@dataclass(frozen=True)
 class PipelinePlan:
     package: str
     notebook: str  # notebook file name
@@ -172,6 +217,8 @@ class PipelinePlan:
     base_image: str = ""
     data_in_image: bool = True
     lock_hashes: bool = False  # requirements.lock with --hash lines, asked of the index
+    # the serving path (planning/serving.py), None when the notebook serves no prediction
+    serving: ServingPlan | None = None
 
     def step(self, name: str) -> Step:
         for s in self.steps:
@@ -202,6 +249,12 @@ class PipelinePlan:
                 del s["deploy"]
         if not data["model_metrics"]:
             del data["model_metrics"]
+        if data["serving"] is None:
+            del data["serving"]
+        elif not include_code:
+            for st in data["serving"]["statements"]:
+                for k in ("code", "learn_code", "serve_code"):
+                    st.pop(k, None)
         if not include_code:
             for s in data["steps"]:
                 s.pop("body", None)
@@ -246,9 +299,10 @@ class PipelinePlan:
                             for d in data.get("diagnostics", ()))
         metrics = tuple(Metric(**_known(Metric, m)) for m in data.get("model_metrics", ()))
         plain = {k: _tupled(v) for k, v in _known(cls, data).items()
-                 if k not in ("steps", "definitions", "diagnostics", "model_metrics")}
+                 if k not in ("steps", "definitions", "diagnostics", "model_metrics",
+                              "serving")}
         return cls(**plain, steps=steps, definitions=definitions, diagnostics=diagnostics,
-                   model_metrics=metrics)
+                   model_metrics=metrics, serving=_serving_from_json(data.get("serving")))
 
 
 def _known(klass, data: dict[str, Any]) -> dict[str, Any]:
@@ -262,6 +316,16 @@ def _tupled(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(_tupled(v) for v in value)
     return value
+
+
+def _serving_from_json(data: dict[str, Any] | None) -> ServingPlan | None:
+    if data is None:
+        return None
+    stmts = tuple(ServingStmt(**{"code": "", "learn_code": "", "serve_code": "", **{k: _tupled(v) for k, v in
+                                                _known(ServingStmt, s).items()}})
+                  for s in data.get("statements", ()))
+    plain = {k: _tupled(v) for k, v in _known(ServingPlan, data).items() if k != "statements"}
+    return ServingPlan(**plain, statements=stmts)
 
 
 def _step_from_json(data: dict[str, Any]) -> Step:

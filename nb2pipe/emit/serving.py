@@ -1,0 +1,50 @@
+"""`<pkg>/serving.py`: the serving path of the plan (planning/serving.py), rendered into the
+serving template. Written only once the proof found it equal to the notebook
+(`ServingPlan.verified`); `module_text` also renders an unproven path for the proof itself."""
+
+from __future__ import annotations
+
+import posixpath
+
+from nb2pipe.emit import pyfmt, template
+from nb2pipe.planning.model import PipelinePlan, ServingPlan
+
+
+def _statement(st) -> dict:
+    return {"key": st.key, "role": st.role, "serve": st.serve, "wants": list(st.wants),
+            "learned": list(st.learned), "learn": st.learn_code or st.code,
+            "request": st.serve_code}
+
+
+def module_text(plan: PipelinePlan, serving: ServingPlan) -> str:
+    """The generated serving module for `serving` (proven or not)."""
+    table = [_statement(st) for st in serving.statements]
+    predict_code = f"{serving.prediction} = {serving.model}.{serving.method}({serving.input})"
+    return template.render("serving.py", values={
+        "DATA_FILE": serving.data_file, "FRAME": serving.frame, "MODEL": serving.model,
+        "INPUT": serving.input, "PREDICTION": serving.prediction, "METHOD": serving.method,
+        "PREDICT_CODE": predict_code,
+        # the package folder is one level below the project root
+        "WORKDIR": posixpath.normpath(plan.workdir or "."),
+    }, blocks={"STATEMENTS": pyfmt.block(pyfmt.data(table), 0, prefix="STATEMENTS = ")})
+
+
+def _prediction_fixture(plan: PipelinePlan, capture: dict | None) -> str:
+    """The captured predictions' value folder, relative to the project ("" when none)."""
+    serving = plan.serving
+    for step in plan.steps:
+        if capture and serving is not None and serving.prediction in step.outputs:
+            rec = capture.get("steps", {}).get(step.name, {}).get("outputs", {}).get(
+                serving.prediction) or {}
+            if rec.get("fixture"):
+                return f"tests/fixtures/{rec['fixture']}"
+    return ""
+
+
+def serving_files(plan: PipelinePlan, capture: dict | None = None) -> dict[str, str]:
+    """serving.py and its skew test, once the serving path is verified."""
+    if plan.serving is None or not plan.serving.verified:
+        return {}
+    return {f"{plan.package}/serving.py": module_text(plan, plan.serving),
+            "tests/test_serving.py": template.render("test_serving.py", values={
+                "PACKAGE": plan.package, "FIXTURE": _prediction_fixture(plan, capture)})}
