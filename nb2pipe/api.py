@@ -4,7 +4,6 @@ for bad notebooks, never prints."""
 from __future__ import annotations
 
 import os
-import sqlite3
 import sys
 import traceback
 from dataclasses import dataclass, field, replace
@@ -122,21 +121,11 @@ def _silenced(nb, ignore: tuple[str, ...] | list[str]) -> set[str]:
 
 def _measured(out: Path) -> dict[str, dict[str, float]]:
     """What earlier local runs of the project measured per step ({} before the first run):
-    the deploy emitters size requests and limits from it."""
-    from nb2pipe.tracking.store import STORE_DIR, Store, StoreError
+    the deploy emitters size requests and limits from it. Read-only: converting never
+    writes to the run store."""
+    from nb2pipe.tracking.store import read_measured_resources
 
-    if not (out / STORE_DIR / "runs.db").is_file():
-        return {}
-    try:
-        store = Store(out, create=False)
-    except (StoreError, OSError, sqlite3.Error):
-        return {}
-    try:
-        return store.measured_resources()
-    except sqlite3.Error:  # a store from an older nb2pipe without the table, or damaged
-        return {}
-    finally:
-        store.close()
+    return read_measured_resources(out)
 
 
 def _plan(notebook: str | Path, outdir: str | Path | None, name: str | None, split: str,

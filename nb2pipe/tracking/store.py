@@ -180,6 +180,36 @@ class StoreError(Exception):
     pass
 
 
+def _measured_resources(db: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    """Each step's use in its latest finished run that measured it (not a cached reuse):
+    peak_rss_kb, cpu_seconds, wall_seconds, run_id."""
+    out: dict[str, dict[str, Any]] = {}
+    for step, run_id, started, ended, peak, cpu in db.execute(
+            "SELECT s.step, s.run_id, s.started, s.ended, r.peak_rss_kb, r.cpu_seconds "
+            "FROM step_runs s JOIN resources r ON r.step_run_id = s.id "
+            "WHERE s.status = 'finished' ORDER BY s.id"):
+        out[step] = {"peak_rss_kb": peak, "cpu_seconds": cpu, "run_id": run_id,
+                     "wall_seconds": max((ended or 0) - (started or 0), 0.0)}
+    return out
+
+
+def read_measured_resources(project: Path) -> dict[str, dict[str, Any]]:
+    """`Store.measured_resources` for a reader that must change nothing (conversion): the
+    database opened read-only, no folders made, no schema upgrade. {} without a store, or
+    with one too old to hold measurements."""
+    path = Path(project) / STORE_DIR / "runs.db"
+    if not path.is_file():
+        return {}
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            return _measured_resources(db)
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return {}
+
+
 def file_sha(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -519,18 +549,7 @@ class Store:
         return dict(row) if row else None
 
     def measured_resources(self) -> dict[str, dict[str, Any]]:
-        """Each step's use in its latest finished run that measured it (not a cached reuse):
-        peak_rss_kb, cpu_seconds, wall_seconds, run_id."""
-        out: dict[str, dict[str, Any]] = {}
-        for row in self.rows(
-                "SELECT s.step, s.run_id, s.started, s.ended, r.peak_rss_kb, r.cpu_seconds "
-                "FROM step_runs s JOIN resources r ON r.step_run_id = s.id "
-                "WHERE s.status = 'finished' ORDER BY s.id"):
-            out[row["step"]] = {"peak_rss_kb": row["peak_rss_kb"],
-                                "cpu_seconds": row["cpu_seconds"], "run_id": row["run_id"],
-                                "wall_seconds": max((row["ended"] or 0) - (row["started"] or 0),
-                                                    0.0)}
-        return out
+        return _measured_resources(self.db)
 
     def record_failed(self, run_id: int, step: str, error: str, logs: dict[str, str],
                       status: str = "failed") -> None:
