@@ -416,102 +416,150 @@ def convert(notebook: str | Path, outdir: str | Path | None = None, name: str | 
     `lock_hashes` asks the package index (through pip) for the hashes requirements.lock
     pins; never by default, since conversion is otherwise fast and offline."""
     nb_path = Path(notebook)
-    image = ImageOptions(base_image, data_in_image, lock_hashes)
-    shown = nb_path.name
-    out = Path(outdir) if outdir is not None else default_outdir(nb_path)
+    request = _Request(nb_path, Path(outdir) if outdir is not None else default_outdir(nb_path),
+                       name, split, force, dry_run, self_check, tuple(ignore), capture,
+                       ImageOptions(base_image, data_in_image, lock_hashes))
     # Tree walks recurse once per nesting level; code Python itself accepts (a 500-term sum)
     # needs more than the default 1,000 frames. Deeper still is refused as NB104, not a crash.
     # Before 3.11 every Python call also takes C stack, so the headroom is smaller there.
     sys.setrecursionlimit(max(sys.getrecursionlimit(),
                               10_000 if sys.version_info >= (3, 11) else 4_000))
     try:
-        if split not in SPLIT_MODES:
-            return ConversionResult("failed", shown, str(out), diagnostics=(
-                Diagnostic("NB102", f"unknown split mode {split!r}", path=shown),))
-        if nb_path.exists() and out.resolve() == nb_path.resolve().parent:
-            return ConversionResult("failed", shown, str(out), diagnostics=(Diagnostic(
-                "NB404", "output folder is the notebook's own folder", path=shown),))
-        if nb_path.exists() and out.resolve() == nb_path.resolve():
-            return ConversionResult("failed", shown, str(out), diagnostics=(Diagnostic(
-                "NB404", "output folder is the notebook itself", path=shown),))
-        from nb2pipe.emit import codefmt, package
-
-        from nb2pipe.diagnostics import suppress
-
-        codefmt.CACHE.load(nb_path)
-        codefmt.CACHE.spawn()  # a child imports black while we read and plan
-        plan, diags, nb, cap, cap_diag, joins = _plan_and_capture(
-            nb_path, out, name, split, ignore, capture, dry_run, shown, image)
-        if plan is None or has_errors(diags):
-            return ConversionResult("failed", shown, str(out), plan=plan, diagnostics=tuple(diags))
-        if cap_diag is not None:
-            return ConversionResult("failed", shown, str(out), plan=plan,
-                                    diagnostics=tuple(diags + [cap_diag]))
-        cap_data = cap.data if cap is not None else None
-        plan, serving_diags = _serving_proof(plan, nb_path, out, cap_data, capture and not dry_run)
-        diags.extend(suppress(serving_diags, _silenced(nb, ignore)))
-        codefmt.CACHE.start(package.code_blocks(plan))  # black works while we go on
-        if self_check:
-            # converting twice must give the same plan (rendering a plan is a pure function
-            # of it; tests/test_determinism.py converts in separate processes, other hash
-            # seeds, and compares the bytes)
-            plan2, _, _ = plan_notebook(nb_path, out, name, split, ignore, joins, image)
-            if plan2 is None or _unproven(plan2) != _unproven(plan):
-                raise SelfCheckError("converting twice gave different plans")
-        files = render(plan, nb, cap_data)  # the child is joined (or killed: `finally` below)
-
-        diags.extend(suppress(_emit_notes(files, shown), _silenced(nb, ignore)))
-        if self_check:
-            _self_check(files, plan.package, nb)
-        if nb_path.resolve().parent == out.resolve() or any(
-                (out / rel).resolve() == nb_path.resolve() for rel in files):
-            return ConversionResult("failed", shown, str(out), plan=plan, diagnostics=tuple(
-                diags + [Diagnostic("NB404", "output would overwrite the notebook", path=shown)]))
-        if dry_run:
-            return ConversionResult("converted", shown, str(out), plan=plan,
-                                    diagnostics=tuple(diags), files=files)
-        from nb2pipe.writer import write_tree
-
-        lock = {
-            "nb2pipe": __version__,
-            "notebook": os.path.relpath(nb_path.resolve(), out.resolve()).replace(os.sep, "/"),
-            "notebook_hash": plan.notebook_hash,
-            "options": {"name": plan.package, "split": split, **_image_lock_options(image)},
-            "cells": {str(c): s.name for s in plan.steps for c in s.cells},
-        }
-        rep = write_tree(out, {**files, **(cap.files if cap is not None else {})}, lock, force,
-                         shown, protect=(nb_path,))
-        if not has_errors(rep.diagnostics):
-            from nb2pipe.emit.buildcontext import sync_build_context
-
-            rep.diagnostics.extend(suppress(sync_build_context(plan, out), _silenced(nb, ignore)))
-        all_diags = tuple(diags + rep.diagnostics)
-        codefmt.CACHE.save()
-        status = "failed" if has_errors(rep.diagnostics) else (
-            "converted" if rep.written or rep.removed else "unchanged")
-        return ConversionResult(status, shown, str(out), plan=plan, diagnostics=all_diags,
-                                written=tuple(rep.written), unchanged=tuple(rep.unchanged),
-                                kept=tuple(rep.kept), removed=tuple(rep.removed), files=files)
+        return _refused_paths(request) or _convert(request)
     except SelfCheckError as exc:
-        return ConversionResult("failed", shown, str(out), diagnostics=(Diagnostic(
-            "NB403", f"{exc} — this is a bug in nb2pipe, please report it", path=shown),),
-            internal_error=str(exc))
+        return request.failed(Diagnostic(
+            "NB403", f"{exc} — this is a bug in nb2pipe, please report it",
+            path=request.shown), internal_error=str(exc))
     except RecursionError:
         cell, line = _deepest_cell(nb_path)
-        return ConversionResult("failed", shown, str(out), diagnostics=(Diagnostic(
-            "NB104", "code is nested too deeply to analyze", path=shown, cell=cell,
-            line=line),))
+        return request.failed(Diagnostic("NB104", "code is nested too deeply to analyze",
+                                         path=request.shown, cell=cell, line=line))
     except Exception as exc:  # the boundary: no traceback reaches the user
         report = _save_crash_report(traceback.format_exc())
         where = f" (details in {report})" if report else ""
-        return ConversionResult("failed", shown, str(out), diagnostics=(Diagnostic(
+        return request.failed(Diagnostic(
             "NB403", f"internal error {type(exc).__name__}: {exc} — please report it{where}",
-            path=shown),), internal_error=f"{type(exc).__name__}: {exc}{where}")
+            path=request.shown), internal_error=f"{type(exc).__name__}: {exc}{where}")
     finally:
         if "nb2pipe.emit.codefmt" in sys.modules:  # no formatting child outlives a conversion
             sys.modules["nb2pipe.emit.codefmt"].CACHE.close()
         if "nb2pipe.emit.blackchild" in sys.modules:
             sys.modules["nb2pipe.emit.blackchild"].discard_early()
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One conversion's options, as `convert` was called."""
+    nb_path: Path
+    out: Path
+    name: str | None
+    split: str
+    force: bool
+    dry_run: bool
+    self_check: bool
+    ignore: tuple[str, ...]
+    capture: bool
+    image: ImageOptions
+
+    @property
+    def shown(self) -> str:  # how diagnostics name the notebook
+        return self.nb_path.name
+
+    def failed(self, *diags: Diagnostic, plan=None, internal_error: str | None = None):
+        return ConversionResult("failed", self.shown, str(self.out), plan=plan,
+                                diagnostics=tuple(diags), internal_error=internal_error)
+
+
+def _refused_paths(request: _Request) -> ConversionResult | None:
+    """A failed result for options that cannot work whatever the notebook holds."""
+    nb_path, out, shown = request.nb_path, request.out, request.shown
+    if request.split not in SPLIT_MODES:
+        return request.failed(Diagnostic("NB102", f"unknown split mode {request.split!r}",
+                                         path=shown))
+    if nb_path.exists() and out.resolve() == nb_path.resolve().parent:
+        return request.failed(Diagnostic(
+            "NB404", "output folder is the notebook's own folder", path=shown))
+    if nb_path.exists() and out.resolve() == nb_path.resolve():
+        return request.failed(Diagnostic("NB404", "output folder is the notebook itself",
+                                         path=shown))
+    return None
+
+
+def _convert(request: _Request) -> ConversionResult:
+    """Plan, capture and prove, render, check, then write (or show, for a dry run)."""
+    from nb2pipe.diagnostics import suppress
+    from nb2pipe.emit import codefmt, package
+
+    nb_path, out, shown = request.nb_path, request.out, request.shown
+    codefmt.CACHE.load(nb_path)
+    codefmt.CACHE.spawn()  # a child imports black while we read and plan
+    plan, diags, nb, cap, cap_diag, joins = _plan_and_capture(
+        nb_path, out, request.name, request.split, request.ignore, request.capture,
+        request.dry_run, shown, request.image)
+    if plan is None or has_errors(diags):
+        return request.failed(*diags, plan=plan)
+    if cap_diag is not None:
+        return request.failed(*diags, cap_diag, plan=plan)
+    silenced = _silenced(nb, request.ignore)
+    cap_data = cap.data if cap is not None else None
+    plan, serving_diags = _serving_proof(plan, nb_path, out, cap_data,
+                                         request.capture and not request.dry_run)
+    diags.extend(suppress(serving_diags, silenced))
+    codefmt.CACHE.start(package.code_blocks(plan))  # black works while we go on
+    if request.self_check:
+        _check_plan_is_stable(request, plan, joins)
+    files = render(plan, nb, cap_data)  # the child is joined (or killed: `finally` in convert)
+    diags.extend(suppress(_emit_notes(files, shown), silenced))
+    if request.self_check:
+        _self_check(files, plan.package, nb)
+    if nb_path.resolve().parent == out.resolve() or any(
+            (out / rel).resolve() == nb_path.resolve() for rel in files):
+        return request.failed(*diags, Diagnostic(
+            "NB404", "output would overwrite the notebook", path=shown), plan=plan)
+    if request.dry_run:
+        return ConversionResult("converted", shown, str(out), plan=plan,
+                                diagnostics=tuple(diags), files=files)
+    return _write(request, plan, files, cap, diags, silenced)
+
+
+def _check_plan_is_stable(request: _Request, plan, joins) -> None:
+    """Converting twice must give the same plan (rendering a plan is a pure function of it;
+    tests/test_determinism.py converts in separate processes, other hash seeds, and compares
+    the bytes)."""
+    plan2, _, _ = plan_notebook(request.nb_path, request.out, request.name, request.split,
+                                request.ignore, joins, request.image)
+    if plan2 is None or _unproven(plan2) != _unproven(plan):
+        raise SelfCheckError("converting twice gave different plans")
+
+
+def _write(request: _Request, plan, files: dict[str, str], cap, diags: list[Diagnostic],
+           silenced: set[str]) -> ConversionResult:
+    """Write the project (never over a hand edit without --force) and its build context."""
+    from nb2pipe.diagnostics import suppress
+    from nb2pipe.emit import codefmt
+    from nb2pipe.emit.buildcontext import sync_build_context
+    from nb2pipe.writer import write_tree
+
+    nb_path, out = request.nb_path, request.out
+    lock = {
+        "nb2pipe": __version__,
+        "notebook": os.path.relpath(nb_path.resolve(), out.resolve()).replace(os.sep, "/"),
+        "notebook_hash": plan.notebook_hash,
+        "options": {"name": plan.package, "split": request.split,
+                    **_image_lock_options(request.image)},
+        "cells": {str(c): s.name for s in plan.steps for c in s.cells},
+    }
+    rep = write_tree(out, {**files, **(cap.files if cap is not None else {})}, lock,
+                     request.force, request.shown, protect=(nb_path,))
+    if not has_errors(rep.diagnostics):
+        rep.diagnostics.extend(suppress(sync_build_context(plan, out), silenced))
+    codefmt.CACHE.save()
+    status = "failed" if has_errors(rep.diagnostics) else (
+        "converted" if rep.written or rep.removed else "unchanged")
+    return ConversionResult(status, request.shown, str(out), plan=plan,
+                            diagnostics=tuple(diags + rep.diagnostics),
+                            written=tuple(rep.written), unchanged=tuple(rep.unchanged),
+                            kept=tuple(rep.kept), removed=tuple(rep.removed), files=files)
 
 
 def _deepest_cell(nb_path: Path) -> tuple[int | None, int | None]:
