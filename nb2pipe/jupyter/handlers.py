@@ -276,9 +276,13 @@ class CheckHandler(_Handler):
 
 
 def setup_handlers(web_app) -> None:
+    from nb2pipe.jupyter import workbench
+    from nb2pipe.jupyter.jobs import JobManager
+
     base = web_app.settings.get("base_url", "/")
+    web_app.settings.setdefault("nb2pipe_jobs", JobManager())  # run / verify jobs (workbench)
     web_app.add_handlers(".*$", [
         (url_path_join(base, "nb2pipe", "preview"), PreviewHandler),
         (url_path_join(base, "nb2pipe", "convert"), ConvertHandler),
         (url_path_join(base, "nb2pipe", "check"), CheckHandler),
-    ])
+    ] + workbench.routes(lambda *parts: url_path_join(base, *parts)))
