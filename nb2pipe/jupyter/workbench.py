@@ -29,9 +29,9 @@ from tornado import web
 
 from nb2pipe.jupyter.handlers import _Handler, hidden_part, text_field
 from nb2pipe.jupyter.jobs import JobBusy, JobManager
+from nb2pipe.planning.model import PLAN_FILE
+from nb2pipe.tracking.store import STORE_DIR
 
-PLAN_FILE = "nb2pipe.plan.json"
-STORE_DIR = ".nb2pipe"  # tracking/store.py's; not imported: it loads sqlite3 for a name
 SUBMIT_TIMEOUT = 120  # seconds; kfp's first request alone may take 30
 MAX_PARAMS = 100
 _PARAM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
@@ -182,8 +182,6 @@ class RunHandler(_WorkbenchHandler):
 
 
 def _store_db(project: Path) -> Path:
-    from nb2pipe.tracking.store import STORE_DIR
-
     return project / STORE_DIR / "runs.db"
 
 
