@@ -435,3 +435,49 @@ class TestAuthorization:
             code, reply = await _error(_post(jp_fetch, endpoint, body))
             assert code == 403 and "execute" in reply["message"], endpoint
         assert (await _get(jp_fetch, "runs", project=PROJECT))["runs"] == []
+
+
+HOSTILE = [None, 3, 1.5, True, [], {}, {"a": [1]}, "", " ", "../x", "/etc/passwd", "%2e%2e/x",
+           "work/../../x", "a\x00b", "~/x", "C:/x", "x" * 5000, ["a=1", 2], ["--kubeconfig=/x"],
+           "work/demand.ipynb", PROJECT, "argo"]
+FIELDS = {"run": ["project", "params", "no_cache"], "cancel": ["project"],
+          "verify": ["path", "project"],
+          "submit": ["project", "engine", "image", "namespace", "params", "dry_run"]}
+
+
+async def test_no_request_field_value_makes_a_500(jp_fetch, jp_serverapp, project, tmp_path):
+    """Every field of every POST, given each hostile value (the others valid): an answer
+    below 500, a message with every 4xx, nothing written outside the root."""
+    valid = {"run": {"project": PROJECT}, "cancel": {"project": PROJECT},
+             "verify": {"path": "work/demand.ipynb", "project": PROJECT},
+             "submit": {"project": PROJECT, "image": "r/x:1", "dry_run": True}}
+    jobs = jp_serverapp.web_app.settings["nb2pipe_jobs"]
+    for endpoint, fields in FIELDS.items():
+        for name in fields:
+            for value in HOSTILE:
+                body = dict(valid[endpoint], **{name: value})
+                if endpoint == "submit":
+                    body["dry_run"] = True if name != "dry_run" else value  # never a real one
+                try:
+                    await _post(jp_fetch, endpoint, body)
+                except HTTPClientError as exc:
+                    assert exc.code < 500, (endpoint, name, value, exc.code)
+                    assert json.loads(exc.response.body)["message"], (endpoint, name, value)
+                job = jobs.live(project)
+                if job is not None:
+                    await asyncio.get_running_loop().run_in_executor(None, jobs.cancel, job)
+    assert not (tmp_path.parent / "x").exists()
+
+
+@pytest.mark.parametrize("endpoint,body", [
+    ("convert", {"path": "work/demand.ipynb", "outdir": "y" * 300}),
+    ("convert", {"path": "work/demand.ipynb", "outdir": "a/" * 2100}),
+    ("convert", {"path": "x" * 5000 + ".ipynb"}),
+    ("run", {"project": "p" * 256}),
+    ("verify", {"path": "work/demand.ipynb", "project": "q/" * 2100})])
+async def test_a_path_too_long_for_the_file_system_is_a_400(jp_fetch, project, endpoint, body):
+    """stat raises ENAMETOOLONG rather than saying "no such file": refused before asking."""
+    code, reply = await _error(_post(jp_fetch, endpoint, body))
+    assert code == 400 and "too long" in reply["message"]
+    code, reply = await _error(_get(jp_fetch, "preview", path="x" * 300 + ".ipynb"))
+    assert code == 400 and "too long" in reply["message"]

@@ -48,6 +48,13 @@ def text_field(value: Any, name: str, *, required: bool) -> str | None:
     return value
 
 
+def too_long(api_path: str) -> bool:
+    """Longer than any path the file system takes (a name over NAME_MAX bytes, the whole over
+    PATH_MAX): stat would raise instead of saying "no such file"."""
+    names = api_path.encode("utf-8", "surrogatepass").split(b"/")
+    return any(len(n) > 255 for n in names) or sum(len(n) + 1 for n in names) > 4000
+
+
 def hidden_part(rel: PurePosixPath) -> str | None:
     """The first hidden name (leading dot) of a path, as the file browser hides them."""
     return next((p for p in rel.parts if p.startswith(".")), None)
@@ -69,6 +76,8 @@ class _Handler(APIHandler):
             raise web.HTTPError(400, f"missing {what} path")
         if "\x00" in api_path:
             raise web.HTTPError(400, f"invalid {what} path")
+        if too_long(api_path):  # the file system would answer ENAMETOOLONG to any question
+            raise web.HTTPError(400, f"{what} path is too long for the file system")
         pure = PurePosixPath(api_path)
         if pure.is_absolute() or api_path.startswith(("~", "\\")) or ".." in pure.parts or (
                 len(api_path) > 1 and api_path[1] == ":"):
