@@ -103,7 +103,9 @@ def test_run_runs_verify_and_deploy_from_the_panel(lab, tmp_path, capsys):
     lines = [ln for ln in run.stdout.splitlines() if ln.startswith("{")]
     seen = json.loads(lines[-1]) if lines else {}
     assert run.returncode == 0 and seen.get("ok"), (
-        f"browser run failed (screenshots in {shots}): "
+        f"browser run failed (screenshots in {shots}; is the installed nb2pipe-jupyterlab "
+        "built from this checkout? .ci/setup.d/60-jupyter.sh rebuilds it, or set "
+        f"NB2PIPE_LABEXTENSION): "
         f"{seen.get('error') or run.stderr[-3000:]}\nlab log:\n{lab['log'].read_text()[-3000:]}")
 
     # Run: the progress showed the train step running (load done, report queued), then all

@@ -481,3 +481,15 @@ async def test_a_path_too_long_for_the_file_system_is_a_400(jp_fetch, project, e
     assert code == 400 and "too long" in reply["message"]
     code, reply = await _error(_get(jp_fetch, "preview", path="x" * 300 + ".ipynb"))
     assert code == 400 and "too long" in reply["message"]
+
+
+def test_stopping_the_jobs_stops_a_live_run_and_removes_the_outputs(project):
+    """What the server does when it stops (`_unload_jupyter_server_extension`)."""
+    from nb2pipe.jupyter.jobs import JobManager
+
+    jobs = JobManager()
+    job = jobs.start("run", project, ["run", str(project), "--param=delay=300.0"], cwd=project)
+    assert job.live
+    jobs.shutdown()
+    assert job.state == "cancelled" and not _alive(job.pid)
+    assert not job.folder.exists()

@@ -185,11 +185,14 @@ class JobManager:
         _signal_all([p for p in below if _alive(p)], pgid, signal.SIGKILL)
 
     def shutdown(self) -> None:
-        """The server stops: no job outlives it."""
+        """The server stops: no job outlives it, and their output folders go."""
         with self._lock:
             live = list(self._live.values())
+            kept = list(self._last.values())
         for job in live:
             self.cancel(job, grace=1.0)
+        for job in kept:
+            shutil.rmtree(job.folder, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:
