@@ -149,6 +149,30 @@ const panel = '#nb2pipe-panel';
         v.dataset.status]));
     await shot('verify-result', '.nb2pipe-verify');
 
+    // 5b. A pipeline that computes something else (its train step edited through the server's
+    // contents API): Verify names the values that no longer match the notebook
+    const file = 'demand_pipeline/demand_pipeline/steps/train.py';
+    const edited = await page.evaluate(async ({ file, token }) => {
+      const api = `/api/contents/${file}`;
+      const headers = { Authorization: `token ${token}`, 'Content-Type': 'application/json' };
+      const model = await (await fetch(`${api}?content=1&type=file&format=text`, { headers })).json();
+      const content = model.content.replace('* scale', '* scale + 1');
+      const put = await fetch(api, { method: 'PUT', headers,
+        body: JSON.stringify({ type: 'file', format: 'text', content }) });
+      return put.ok && content !== model.content;
+    }, { file, token });
+    if (!edited) throw new Error(`could not edit ${file}`);
+    await page.locator(`${panel} .nb2pipe-verify-button`).click();
+    await page.locator(`${panel} .nb2pipe-verify-result[data-ok="false"]`).waitFor({ timeout: 120000 });
+    result.mismatchValues = await page.$$eval(`${panel} .nb2pipe-verify-value`,
+      vs => vs.map(v => [v.closest('.nb2pipe-verify-step').dataset.step, v.dataset.name,
+        v.dataset.status]));
+    // the staleness is read again when the verify ends: the edited step is stale by its code
+    await page.waitForFunction(() => /code: /.test(
+      document.querySelector('#nb2pipe-panel .nb2pipe-staleness').textContent), null, WAIT);
+    result.stalenessAfterEdit = await page.locator(`${panel} .nb2pipe-staleness`).innerText();
+    await shot('verify-mismatch', '.nb2pipe-verify');
+
     // 6. The Deploy dialog: a dry run shows the Workflow; a real submit says there is no cluster
     await page.locator(`${panel} .nb2pipe-deploy-button`).click();
     const dialog = page.locator('.nb2pipe-deploy-dialog');

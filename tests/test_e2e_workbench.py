@@ -2,7 +2,8 @@
 
 tests/e2e_workbench.cjs converts a sample notebook, runs it (live progress to finished), runs
 it to a failure (the failing step's log), cancels a slow run, compares two runs, reads what is
-stale, verifies against the notebook, and opens the Deploy dialog (dry run; a real submit
+stale, verifies against the notebook (then again after a hand edit of a step, which
+no longer matches), and opens the Deploy dialog (dry run; a real submit
 without a cluster). A screenshot of each state goes to a folder this test prints
 ($NB2PIPE_ARTIFACTS/workbench when set).
 
@@ -140,6 +141,10 @@ def test_run_runs_verify_and_deploy_from_the_panel(lab, tmp_path, capsys):
     assert seen["verifyOk"] == "true"
     assert seen["verifyValues"] == [["load", "rows", "equal"], ["train", "total", "equal"],
                                     ["report", "score", "equal"]]
+    # ... and, after a hand edit of the train step, which values no longer match
+    assert seen["mismatchValues"] == [["load", "rows", "equal"], ["train", "total", "different"],
+                                      ["report", "score", "different"]]
+    assert "train — code: demand_pipeline/steps/train.py changed" in seen["stalenessAfterEdit"]
     # Deploy: the dry run shows the Workflow as it would be sent; no cluster, a clear message
     assert "kind: Workflow" in seen["dryRun"]
     assert "namespace: ml-team" in seen["dryRun"]
@@ -149,6 +154,6 @@ def test_run_runs_verify_and_deploy_from_the_panel(lab, tmp_path, capsys):
     names = sorted(Path(p).name for p in seen["shots"])
     assert names == ["01-run-in-progress.png", "02-run-finished.png",
                      "03-run-failed-with-log.png", "04-run-cancelled.png",
-                     "05-runs-compared.png", "06-verify-result.png", "07-deploy-dry-run.png",
-                     "08-deploy-no-cluster.png"]
+                     "05-runs-compared.png", "06-verify-result.png", "07-verify-mismatch.png",
+                     "08-deploy-dry-run.png", "09-deploy-no-cluster.png"]
     assert all(Path(p).stat().st_size > 10_000 for p in seen["shots"])

@@ -117,6 +117,7 @@ export class Workbench {
     if (!project) {
       return;
     }
+    const before = this._verify?.job?.state;
     const state = await this._call(() => verifyState(project));
     if (!state) {
       return;
@@ -125,6 +126,8 @@ export class Workbench {
     this.render();
     if (state.job?.state === 'running') {
       this._later('verify', () => this._pollVerify());
+    } else if (before === 'running') {
+      void this.loadRuns(); // the project may have changed meanwhile: staleness again
     }
   }
 
@@ -276,7 +279,8 @@ export class Workbench {
 
   private _renderRuns(): HTMLElement {
     const box = el('section', 'nb2pipe-runs');
-    const head = el('h3', '', 'Runs');
+    const head = el('h3', 'nb2pipe-runs-head', 'Runs');
+    head.appendChild(button('nb2pipe-runs-refresh', 'Refresh', () => void this.loadRuns()));
     box.appendChild(head);
     const data = this._runs;
     if (!data) {
