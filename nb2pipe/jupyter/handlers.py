@@ -149,14 +149,19 @@ class _Handler(APIHandler):
         readme = out / "README.md"
         return self._api_path(readme) if readme.is_file() else None
 
-    def _body(self) -> dict[str, Any]:
-        """The JSON object of a POST, its fields type-checked; any other body is a 400."""
+    def _json_body(self) -> dict[str, Any]:
+        """The JSON object of a POST; any other body is a 400."""
         try:
             data = json.loads(self.request.body or b"{}")
         except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser
             raise web.HTTPError(400, "request body is not JSON (or nested too deeply)") from None
         if not isinstance(data, dict):
             raise web.HTTPError(400, "request body must be a JSON object")
+        return data
+
+    def _body(self) -> dict[str, Any]:
+        """The JSON object of a conversion request, its fields type-checked."""
+        data = self._json_body()
         from nb2pipe.untrusted import SPLIT_MODES
 
         text_field(data.get("path"), "path", required=True)

@@ -51,21 +51,12 @@ def jobs_of(settings: dict[str, Any]) -> JobManager:
 class _WorkbenchHandler(_Handler):
     # ---- request fields ----------------------------------------------------------------
     def _fields(self, allowed: set[str]) -> dict[str, Any]:
-        data = self._json_object()
+        data = self._json_body()
         unknown = sorted(set(data) - allowed)
         if unknown:
             hint = ("; credentials and cluster settings stay on the server (its environment "
                     "and kubeconfig)" if set(unknown) & _SERVER_SIDE else "")
             raise web.HTTPError(400, f"unknown field(s): {', '.join(unknown)}{hint}")
-        return data
-
-    def _json_object(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.request.body or b"{}")
-        except (ValueError, RecursionError):
-            raise web.HTTPError(400, "request body is not JSON (or nested too deeply)") from None
-        if not isinstance(data, dict):
-            raise web.HTTPError(400, "request body must be a JSON object")
         return data
 
     @staticmethod
