@@ -493,3 +493,19 @@ def test_stopping_the_jobs_stops_a_live_run_and_removes_the_outputs(project):
     jobs.shutdown()
     assert job.state == "cancelled" and not _alive(job.pid)
     assert not job.folder.exists()
+
+
+async def test_a_broken_project_is_a_409_not_a_500(jp_fetch, project):
+    await _run(jp_fetch)
+    import shutil
+
+    shutil.rmtree(project / "demand_pipeline")  # the generated package is gone
+    for endpoint, params in GETS:
+        if endpoint == "verify":
+            continue  # reads only the job's own output
+        code, body = await _error(_get(jp_fetch, endpoint, **params))
+        assert code == 409 and "package demand_pipeline/ is missing" in body["message"], (
+            endpoint, code, body)
+        assert str(project.parent) not in body["message"]
+    code, body = await _error(_post(jp_fetch, "run", {"project": PROJECT}))
+    assert code == 400 and "missing" in body["message"]

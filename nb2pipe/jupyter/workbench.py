@@ -22,13 +22,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Callable
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from nb2pipe.jupyter.handlers import _Handler, hidden_part, text_field
-from nb2pipe.jupyter.jobs import JobBusy, JobManager
+from nb2pipe.jupyter.jobs import Job, JobBusy, JobManager
 from nb2pipe.planning.model import PLAN_FILE
 from nb2pipe.tracking.store import STORE_DIR
 
@@ -119,7 +119,7 @@ class _WorkbenchHandler(_Handler):
         except ProjectError as exc:
             raise web.HTTPError(400, str(exc)) from None
 
-    def _start(self, kind: str, project: Path, args: list[str]):
+    def _start(self, kind: str, project: Path, args: list[str]) -> Job:
         try:
             return jobs_of(self.settings).start(kind, project, args, cwd=project)
         except JobBusy as exc:
@@ -156,7 +156,8 @@ class RunHandler(_WorkbenchHandler):
     @authorized
     async def get(self) -> None:
         project = await self._project(self._query("project"))
-        self._reply(await self._off_loop("run progress", self._progress, project))
+        self._reply(await self._off_loop("run progress", _stored, project,
+                                         lambda _: self._progress(project)))
 
     def _progress(self, project: Path) -> dict[str, Any]:
         jobs = jobs_of(self.settings)
@@ -176,7 +177,7 @@ def _store_db(project: Path) -> Path:
     return project / STORE_DIR / "runs.db"
 
 
-def _run_of(project: Path, job) -> int | None:
+def _run_of(project: Path, job: Job) -> int | None:
     """The run a job's `nb2pipe run` process recorded (its pid, started after the job)."""
     if not _store_db(project).is_file():
         return None
@@ -262,17 +263,14 @@ class RunsHandler(_WorkbenchHandler):
     @authorized
     async def get(self) -> None:
         project = await self._project(self._query("project"))
-        self._reply(await self._off_loop("runs", self._runs, project))
+        self._reply(await self._off_loop("runs", _stored, project,
+                                         lambda _: self._runs(project)))
 
     def _runs(self, project: Path) -> dict[str, Any]:
         from nb2pipe.runner import report
-        from nb2pipe.runner.project import ProjectError
 
-        try:
-            runs = report.list_runs(project) if report.store_exists(project) else []
-            status = report.project_status(project)
-        except ProjectError as exc:
-            raise web.HTTPError(400, str(exc)) from None
+        runs = report.list_runs(project) if report.store_exists(project) else []
+        status = report.project_status(project)
         status["project"] = self._api_path(project)
         return {"project": self._api_path(project), "runs": runs, "status": status}
 
@@ -308,15 +306,20 @@ class LogsHandler(CompareHandler):
                                          lambda r: r.step_logs(project, run, step)))
 
 
-def _stored(project: Path, read) -> dict[str, Any]:
-    """read(report module) on the project's store; what the store does not hold is a 404."""
+def _stored(project: Path, read: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    """read(report module) on the project's store; what the store does not hold is a 404, a
+    project the runner cannot read (its package deleted, its plan broken) a 409."""
     from nb2pipe.runner import report
+    from nb2pipe.runner.project import ProjectError
     from nb2pipe.tracking.store import StoreError
 
     try:
         return read(report)
     except (StoreError, KeyError) as exc:
         raise web.HTTPError(404, str(exc).strip("'\"")) from None
+    except ProjectError as exc:
+        where = str(project.parent) + os.sep
+        raise web.HTTPError(409, str(exc).replace(where, "")) from None
 
 
 # ---- verify --------------------------------------------------------------------------------
@@ -356,7 +359,7 @@ class VerifyHandler(_WorkbenchHandler):
         self._reply(out)
 
 
-def _verify_report(job) -> tuple[dict[str, Any] | None, str | None]:
+def _verify_report(job: Job) -> tuple[dict[str, Any] | None, str | None]:
     if job.cancelled:
         return None, "cancelled"
     try:
@@ -421,7 +424,7 @@ class SubmitHandler(_WorkbenchHandler):
                 "output": proc.stdout.replace(root, "")}
 
 
-def routes(base_join) -> list[tuple[str, type]]:
+def routes(base_join: Callable[..., str]) -> list[tuple[str, type]]:
     """(url, handler) pairs; `base_join(*parts)` makes a URL under the server's base URL."""
     return [
         (base_join("nb2pipe", "run"), RunHandler),
