@@ -7,6 +7,7 @@ import { Widget } from '@lumino/widgets';
 import { IConversion, IDiagnostic, IPreview, IStep, convert, preview } from './api';
 import { drawDag } from './dag';
 import { pipelineIcon } from './icon';
+import { Workbench } from './workbench';
 
 export interface IPanelOptions {
   openFile: (path: string) => void;
@@ -35,6 +36,7 @@ export class PipelinePanel extends Widget {
   private _busy = '';
   private _selected: string | null = null;
   private _generation = 0;
+  private readonly _workbench = new Workbench(); // run, runs, verify, deploy
 
   constructor(private readonly _options: IPanelOptions) {
     super();
@@ -236,6 +238,8 @@ export class PipelinePanel extends Widget {
     if (pv) {
       root.appendChild(this._renderDiagnostics(pv.diagnostics));
     }
+    this._workbench.setProject(path, pv?.check.converted ? pv.outdir : null);
+    root.appendChild(this._workbench.node);
   }
 
   private _renderResult(r: IConversion): HTMLElement {

@@ -17,7 +17,15 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     from nb2pipe.jupyter.handlers import setup_handlers
 
     setup_handlers(serverapp.web_app)
-    serverapp.log.info("nb2pipe server extension loaded: /nb2pipe/{preview,convert,check}")
+    serverapp.log.info("nb2pipe server extension loaded: /nb2pipe/{preview,convert,check,"
+                       "run,cancel,runs,verify,submit}")
+
+
+def _unload_jupyter_server_extension(serverapp: Any) -> None:
+    """The server stops: the runs and verifies it started stop with it."""
+    jobs = serverapp.web_app.settings.get("nb2pipe_jobs")
+    if jobs is not None:
+        jobs.shutdown()
 
 
 # jupyter-server < 2 looked for this name

@@ -48,6 +48,13 @@ def text_field(value: Any, name: str, *, required: bool) -> str | None:
     return value
 
 
+def too_long(api_path: str) -> bool:
+    """Longer than any path the file system takes (a name over NAME_MAX bytes, the whole over
+    PATH_MAX): stat would raise instead of saying "no such file"."""
+    names = api_path.encode("utf-8", "surrogatepass").split(b"/")
+    return any(len(n) > 255 for n in names) or sum(len(n) + 1 for n in names) > 4000
+
+
 def hidden_part(rel: PurePosixPath) -> str | None:
     """The first hidden name (leading dot) of a path, as the file browser hides them."""
     return next((p for p in rel.parts if p.startswith(".")), None)
@@ -69,6 +76,8 @@ class _Handler(APIHandler):
             raise web.HTTPError(400, f"missing {what} path")
         if "\x00" in api_path:
             raise web.HTTPError(400, f"invalid {what} path")
+        if too_long(api_path):  # the file system would answer ENAMETOOLONG to any question
+            raise web.HTTPError(400, f"{what} path is too long for the file system")
         pure = PurePosixPath(api_path)
         if pure.is_absolute() or api_path.startswith(("~", "\\")) or ".." in pure.parts or (
                 len(api_path) > 1 and api_path[1] == ":"):
@@ -140,14 +149,19 @@ class _Handler(APIHandler):
         readme = out / "README.md"
         return self._api_path(readme) if readme.is_file() else None
 
-    def _body(self) -> dict[str, Any]:
-        """The JSON object of a POST, its fields type-checked; any other body is a 400."""
+    def _json_body(self) -> dict[str, Any]:
+        """The JSON object of a POST; any other body is a 400."""
         try:
             data = json.loads(self.request.body or b"{}")
         except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser
             raise web.HTTPError(400, "request body is not JSON (or nested too deeply)") from None
         if not isinstance(data, dict):
             raise web.HTTPError(400, "request body must be a JSON object")
+        return data
+
+    def _body(self) -> dict[str, Any]:
+        """The JSON object of a conversion request, its fields type-checked."""
+        data = self._json_body()
         from nb2pipe.untrusted import SPLIT_MODES
 
         text_field(data.get("path"), "path", required=True)
@@ -276,9 +290,13 @@ class CheckHandler(_Handler):
 
 
 def setup_handlers(web_app) -> None:
+    from nb2pipe.jupyter import workbench
+    from nb2pipe.jupyter.jobs import JobManager
+
     base = web_app.settings.get("base_url", "/")
+    web_app.settings.setdefault("nb2pipe_jobs", JobManager())  # run / verify jobs (workbench)
     web_app.add_handlers(".*$", [
         (url_path_join(base, "nb2pipe", "preview"), PreviewHandler),
         (url_path_join(base, "nb2pipe", "convert"), ConvertHandler),
         (url_path_join(base, "nb2pipe", "check"), CheckHandler),
-    ])
+    ] + workbench.routes(lambda *parts: url_path_join(base, *parts)))
