@@ -19,8 +19,8 @@ const env = name => {
 // What the notebook's cells show, read from the DOM.
 async function cellState(page) {
   return page.$$eval('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell', cells => cells.map((c, i) => {
-    const label = c.querySelector(':scope > .nb2pipe-cell-label');
-    const badge = c.querySelector(':scope > .nb2pipe-cell-badge');
+    const label = c.querySelector(':scope > .nb2pipe-cell-tags > .nb2pipe-cell-label');
+    const badge = c.querySelector(':scope > .nb2pipe-cell-tags > .nb2pipe-cell-badge');
     return {
       cell: i + 1,
       code: c.classList.contains('jp-CodeCell'),
@@ -176,8 +176,21 @@ async function editAndTime(page, index, text, done, arg) {
       .locator('.cm-line.nb2pipe-line-diag').first().hover();
     await shot('diagnostic-after-edit.png');
     result.panelDiagnostics = await page.$$eval('#nb2pipe-panel .nb2pipe-diag', ds => ds.map(d => d.dataset.code));
+    const onDisk = await page.request.get(`${url}/api/contents/churn.ipynb?content=1`,
+      { headers: { Authorization: `token ${token}` } });
+    result.editOnDiskBeforeConvert = JSON.stringify((await onDisk.json()).content).includes('never_assigned_anywhere');
 
-    // 5. 300 cells: open, wait for the marks, then time an edit until its marks update
+    // 5. honest notices: Convert saves the edit, which has an error: the failure pops up as a
+    // toast (not only the bell's count), and a failed result offers no README
+    await page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .nb2pipe-toolbar-button').click();
+    const failed = page.locator('.jp-Notification-Toast-error', { hasText: 'not converted' }).first();
+    await failed.waitFor({ timeout: 60000 });
+    result.failedToast = await failed.innerText();
+    await page.locator('#nb2pipe-panel .nb2pipe-result-failed').waitFor({ timeout: 10000 });
+    result.failedReadmeLinks = await page.locator('#nb2pipe-panel .nb2pipe-readme').count();
+    await shot('convert-failed-notice.png');
+
+    // 6. 300 cells: open, wait for the marks, then time an edit until its marks update
     const t0 = Date.now();
     await openNotebook(page, url, token, 'big.ipynb');
     await page.waitForFunction(() => document.querySelectorAll('.jp-Cell.nb2pipe-cell-step').length >= 290,
@@ -196,6 +209,20 @@ async function editAndTime(page, index, text, done, arg) {
     });
     result.bigPreviewRequests = previews.slice();
     await shot('big-notebook.png');
+
+    // 7. a conversion that keeps a hand edit says so (a warning), not a green "unchanged"
+    const toolbar = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .nb2pipe-toolbar-button');
+    await toolbar.click();
+    const converted = page.locator('.jp-Notification-Toast-success', { hasText: 'converted' }).first();
+    await converted.waitFor({ timeout: 120000 });
+    result.convertedToast = await converted.innerText();
+    fs.appendFileSync(path.join(env('ROOT'), 'big_pipeline', 'README.md'), '\nmy own note\n');
+    await toolbar.click();
+    const kept = page.locator('.jp-Notification-Toast-warning', { hasText: 'kept' }).first();
+    await kept.waitFor({ timeout: 120000 });
+    result.keptToast = await kept.innerText();
+    result.unchangedSuccessToasts = await page.locator('.jp-Notification-Toast-success', { hasText: 'unchanged' }).count();
+    await shot('convert-kept-hand-edit.png');
     result.consoleErrors = consoleErrors.filter(t => /nb2pipe/i.test(t));
     result.ok = true;
   } catch (error) {

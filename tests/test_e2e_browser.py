@@ -182,7 +182,7 @@ def test_cells_show_their_step_diagnostics_and_the_dag_routes_around_nodes(lab, 
     shots.mkdir(parents=True, exist_ok=True)
     print(f"screenshots: {shots}")
     env = dict(os.environ, LAB_URL=lab["url"], LAB_TOKEN=lab["token"], SHOTS=str(shots),
-               CHROMIUM=CHROMIUM, NODE_PATH=str(EXT / "node_modules"))
+               CHROMIUM=CHROMIUM, NODE_PATH=str(EXT / "node_modules"), ROOT=str(lab["root"]))
     started = time.monotonic()
     run = subprocess.run(["node", str(HERE / "e2e_cells.cjs")], env=env, capture_output=True,
                          text=True, timeout=400)
@@ -241,8 +241,17 @@ def test_cells_show_their_step_diagnostics_and_the_dag_routes_around_nodes(lab, 
     assert any("never_assigned_anywhere" in d["text"] and "nb2pipe-line-error" in d["cls"]
                and "How to fix:" in d["title"] for d in after["diagLines"]), after
     assert "NB201" in seen["panelDiagnostics"]  # the panel's list stays
-    assert json.loads((lab["root"] / "churn.ipynb").read_text()) == json.loads(
-        (samples / "churn.ipynb").read_text()), "the edit was not saved by the preview"
+    assert seen["editOnDiskBeforeConvert"] is False, "the preview saved the edit"
+
+    # Convert saved the edit and failed: a toast popped up; no README offered
+    assert "not converted (1 error)" in seen["failedToast"], seen["failedToast"]
+    assert seen["failedReadmeLinks"] == 0
+    assert not (lab["root"] / "churn_pipeline").exists()
+    # converting again with a hand-edited README: a warning naming it, no green "unchanged"
+    assert "converted" in seen["convertedToast"]
+    assert "kept 1 hand-edited file (README.md)" in seen["keptToast"], seen["keptToast"]
+    assert seen["unchangedSuccessToasts"] == 0
+    assert "my own note" in (lab["root"] / "big_pipeline" / "README.md").read_text()
 
     # 300 cells: all marked; the edit was re-marked through one POST preview
     # every code cell in the DOM is marked (a windowed notebook leaves some out of it)
@@ -250,5 +259,6 @@ def test_cells_show_their_step_diagnostics_and_the_dag_routes_around_nodes(lab, 
     assert any(r["method"] == "POST" for r in seen["bigPreviewRequests"])
     assert seen["consoleErrors"] == []
     for name in ("cells-by-step.png", "diagnostic-on-cell.png", "dag.png",
-                 "diagnostic-after-edit.png", "big-notebook.png"):
+                 "diagnostic-after-edit.png", "convert-failed-notice.png", "big-notebook.png",
+                 "convert-kept-hand-edit.png"):
         assert (shots / name).stat().st_size > 10_000, name

@@ -247,8 +247,7 @@ export class CellMarks {
         node.classList.remove(c);
       }
     });
-    node.querySelectorAll(':scope > .nb2pipe-cell-label, :scope > .nb2pipe-cell-badge')
-      .forEach(e => e.remove());
+    node.querySelectorAll(':scope > .nb2pipe-cell-tags').forEach(e => e.remove());
     node.style.removeProperty('--nb2pipe-step-color');
     delete node.dataset.nb2pipeStep;
     this._setLines(cell, view?.lines ?? []);
@@ -260,15 +259,11 @@ export class CellMarks {
       node.dataset.nb2pipeStep = view.step;
       node.style.setProperty('--nb2pipe-step-color', view.color);
     }
-    if (view.label) {
-      const label = document.createElement('div');
-      label.className = 'nb2pipe-cell-label';
-      label.textContent = view.label;
-      label.title = view.labelTitle;
-      node.appendChild(label);
-    }
+    // bottom right: the cell toolbar JupyterLab shows on the active cell takes the top right
+    const tags = document.createElement('div');
+    tags.className = 'nb2pipe-cell-tags';
     if (diags.length) {
-      const badge = document.createElement('div');
+      const badge = document.createElement('span');
       const worst = diags.some(d => d.severity === 'error')
         ? 'error'
         : diags.some(d => d.severity === 'warning') ? 'warning' : 'info';
@@ -278,7 +273,17 @@ export class CellMarks {
       badge.title = diags
         .map(d => `line ${d.line ?? 1}: ` + explainOf(d, this._explain))
         .join('\n\n────────\n\n');
-      node.appendChild(badge);
+      tags.appendChild(badge);
+    }
+    if (view.label) {
+      const label = document.createElement('span');
+      label.className = 'nb2pipe-cell-label';
+      label.textContent = view.label;
+      label.title = view.labelTitle;
+      tags.appendChild(label);
+    }
+    if (tags.childElementCount) {
+      node.appendChild(tags);
     }
   }
 
