@@ -223,6 +223,14 @@ async function editAndTime(page, index, text, done, arg) {
     result.keptToast = await kept.innerText();
     result.unchangedSuccessToasts = await page.locator('.jp-Notification-Toast-success', { hasText: 'unchanged' }).count();
     await shot('convert-kept-hand-edit.png');
+
+    // 8. an edit that changes the plan (a read of a later step's value: an error, no plan)
+    // clears the last-conversion box, which no longer describes the notebook
+    result.resultBoxBefore = await page.locator('#nb2pipe-panel .nb2pipe-result').count();
+    await editAndTime(page, 5, '\nprint(value_299', () =>
+      !document.querySelector('#nb2pipe-panel .nb2pipe-result') &&
+      document.querySelectorAll('#nb2pipe-panel .nb2pipe-diag.nb2pipe-sev-error').length > 0);
+    result.resultBoxAfter = await page.locator('#nb2pipe-panel .nb2pipe-result').count();
     result.consoleErrors = consoleErrors.filter(t => /nb2pipe/i.test(t));
     result.ok = true;
   } catch (error) {

@@ -252,6 +252,8 @@ def test_cells_show_their_step_diagnostics_and_the_dag_routes_around_nodes(lab, 
     assert "kept 1 hand-edited file (README.md)" in seen["keptToast"], seen["keptToast"]
     assert seen["unchangedSuccessToasts"] == 0
     assert "my own note" in (lab["root"] / "big_pipeline" / "README.md").read_text()
+    # an edit that changed the plan cleared the last-conversion box
+    assert (seen["resultBoxBefore"], seen["resultBoxAfter"]) == (1, 0)
 
     # 300 cells: all marked; the edit was re-marked through one POST preview
     # every code cell in the DOM is marked (a windowed notebook leaves some out of it)
