@@ -157,6 +157,32 @@ async function editAndTime(page, index, text, done, arg) {
     await page.locator('#nb2pipe-panel').screenshot({ path: path.join(shots, 'dag.png') });
     result.dag = await dagGeometry(page);
 
+    // 3b. tag one cell of the heading-split notebook `step:impute` from the cell context menu:
+    // it starts a step of its own, the heading sections stay steps (issue 18's finding)
+    const c16 = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell').nth(15);
+    await c16.scrollIntoViewIfNeeded();
+    await c16.locator('.jp-InputArea-prompt').click();
+    await c16.locator('.jp-InputArea-prompt').click({ button: 'right' });
+    await page.locator('.lm-Menu-itemLabel', { hasText: 'Pipeline (nb2pipe)' }).first().hover();
+    await page.locator('.lm-Menu-itemLabel', { hasText: 'Start Pipeline Step Here' }).first().click();
+    await page.locator('.jp-Dialog input').fill('impute');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => {
+      const c = document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell')[15];
+      return c.classList.contains('nb2pipe-start-tag') && c.dataset.nb2pipeStep === 'impute';
+    }, null, { timeout: 30000 });
+    result.tagged = (await cellState(page))[15];
+    result.stepsAfterTag = await page.$$eval('#nb2pipe-panel .nb2pipe-dag-node', ns => ns.map(n => n.dataset.step));
+    result.notesAfterTag = await page.$$eval('#nb2pipe-panel .nb2pipe-diag', ds => ds.map(d => d.dataset.code));
+    await c16.scrollIntoViewIfNeeded();
+    await shot('tagged-step.png');
+    // untag (Clear Pipeline Tags) so the notebook is as it was
+    await c16.locator('.jp-InputArea-prompt').click({ button: 'right' });
+    await page.locator('.lm-Menu-itemLabel', { hasText: 'Pipeline (nb2pipe)' }).first().hover();
+    await page.locator('.lm-Menu-itemLabel', { hasText: 'Clear Pipeline Tags' }).first().click();
+    await page.waitForFunction(() => document.querySelectorAll('#nb2pipe-panel .nb2pipe-dag-node').length === 5,
+      null, { timeout: 30000 });
+
     // 4. an edit (unsaved) that reads a name nothing assigns: a warning on that line, and a
     // bare expression below it muted as stripped, after the debounce, without saving
     const dirtyBefore = await page.locator('.jp-mod-dirty').count();
@@ -208,6 +234,8 @@ async function editAndTime(page, index, text, done, arg) {
       return last && last.classList.contains('nb2pipe-line-stripped');
     });
     result.bigPreviewRequests = previews.slice();
+    result.bigMarkMs = await page.evaluate(() => performance.getEntriesByName('nb2pipe-cellmarks')
+      .map(e => Math.round(e.duration)));
     await shot('big-notebook.png');
 
     // 7. a conversion that keeps a hand edit says so (a warning), not a green "unchanged"

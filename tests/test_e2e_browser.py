@@ -45,8 +45,9 @@ def _missing() -> str | None:
         return "playwright-core is missing (cd jupyter_extension && npm ci)"
     from jupyter_core.paths import jupyter_path
 
-    if not BUILT.is_file() and not any((Path(p) / "nb2pipe-jupyterlab" / "package.json").is_file()
-                                       for p in jupyter_path("labextensions")):
+    installed = any((Path(p) / "nb2pipe-jupyterlab" / "package.json").is_file()
+                    for p in jupyter_path("labextensions"))
+    if not BUILT.is_file() and not installed:
         return "the nb2pipe-jupyterlab extension is not built/installed (pip install jupyter_extension)"
     return None
 
@@ -195,7 +196,8 @@ def test_cells_show_their_step_diagnostics_and_the_dag_routes_around_nodes(lab, 
                       "edit_to_marks_ms": seen["editTiming"],
                       "big_open_ms": seen["bigOpenMs"],
                       "big_edit_to_marks_ms": seen["bigEditTiming"],
-                      "big_preview_requests": seen["bigPreviewRequests"]}))
+                      "big_preview_requests": seen["bigPreviewRequests"],
+                      "big_cellmarks_update_ms": seen["bigMarkMs"]}))
 
     cells = {c["cell"]: c for c in seen["cells"]}
     # every non-empty code cell of churn's five steps is marked with its step and colour
@@ -216,6 +218,13 @@ def test_cells_show_their_step_diagnostics_and_the_dag_routes_around_nodes(lab, 
         assert reason in reasons, reasons
     assert cells[11]["stripped"] == ["Stripped from the step: plotting"] * 4
     assert not any(c["step"] for c in cells.values() if not c["code"])  # markdown unmarked
+
+    # one `step:impute` tag (context menu) added a step; the heading sections stayed steps
+    assert seen["stepsAfterTag"] == ["load_data", "clean", "impute", "features", "train",
+                                     "evaluate"], seen["stepsAfterTag"]
+    tagged = seen["tagged"]
+    assert tagged["label"] == "▶ impute" and "step: tag" in tagged["labelTitle"], tagged
+    assert "NB314" in seen["notesAfterTag"]  # the `## Features` heading ends the tagged step
 
     # the diagnostic on cell 19 (NB205) is shown on the cell, with `nb2pipe explain`'s text
     assert cells[19]["badge"] == "NB205"

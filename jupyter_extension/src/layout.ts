@@ -256,7 +256,9 @@ export function layoutDag(names: string[], edges: ILayoutEdge[]): IDagLayout {
   const bandH = rows.map(row =>
     Math.max(
       L.nodeLineH + 2 * L.nodePadY,
-      ...row.filter(s => s.node).map(s => nodeLines.get(s.id)!.length * L.nodeLineH + 2 * L.nodePadY)
+      ...row
+        .filter(s => s.node)
+        .map(s => nodeLines.get(s.id)!.length * L.nodeLineH + 2 * L.nodePadY)
     )
   );
   const bandY: number[] = [];
@@ -357,7 +359,9 @@ export function layoutDag(names: string[], edges: ILayoutEdge[]): IDagLayout {
     }
     if (!best) {
       // nowhere free: the first gap segment, and the hover title still has the full list
-      const i = r.points.findIndex((p, j) => j + 1 < r.points.length && r.points[j + 1].y - p.y >= L.gapY / 2);
+      const inGap = (p: IPoint, j: number) =>
+        j + 1 < r.points.length && r.points[j + 1].y - p.y >= L.gapY / 2;
+      const i = r.points.findIndex(inGap);
       const p = r.points[Math.max(0, i)];
       const q = r.points[Math.max(0, i) + 1];
       best = { x: (p.x + q.x) / 2 + 4, y: (p.y + q.y) / 2 - h / 2, w, h };
