@@ -259,6 +259,27 @@ async function editAndTime(page, index, text, done, arg) {
       !document.querySelector('#nb2pipe-panel .nb2pipe-result') &&
       document.querySelectorAll('#nb2pipe-panel .nb2pipe-diag.nb2pipe-sev-error').length > 0);
     result.resultBoxAfter = await page.locator('#nb2pipe-panel .nb2pipe-result').count();
+
+    // 9. files a conversion removed are listed without links (they are gone)
+    await openNotebook(page, url, token, 'sales.ipynb');
+    const salesConvert = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .nb2pipe-toolbar-button');
+    await salesConvert.click();
+    await page.locator('#nb2pipe-panel .nb2pipe-result-converted').waitFor({ timeout: 60000 });
+    const salesCells = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell.jp-CodeCell');
+    const lastSales = salesCells.nth((await salesCells.count()) - 1);
+    await lastSales.locator('.jp-InputArea-prompt').click();
+    await lastSales.locator('.jp-InputArea-prompt').click({ button: 'right' });
+    await page.locator('.lm-Menu-itemLabel', { hasText: 'Pipeline (nb2pipe)' }).first().hover();
+    await page.locator('.lm-Menu-itemLabel', { hasText: 'Skip Cell' }).first().click();
+    await page.waitForFunction(() => document.querySelectorAll('#nb2pipe-panel .nb2pipe-dag-node').length === 2,
+      null, { timeout: 30000 });
+    await salesConvert.click();
+    await page.locator('#nb2pipe-panel .nb2pipe-files summary', { hasText: 'Removed' }).waitFor({ timeout: 60000 });
+    result.removed = await page.$$eval('#nb2pipe-panel .nb2pipe-files', ds => ds
+      .filter(d => d.querySelector('summary').textContent.startsWith('Removed'))
+      .map(d => ({ items: Array.from(d.querySelectorAll('li')).map(li => li.textContent),
+        links: d.querySelectorAll('a').length })));
+    await shot('removed-files.png');
     result.consoleErrors = consoleErrors.filter(t => /nb2pipe/i.test(t));
     result.ok = true;
   } catch (error) {

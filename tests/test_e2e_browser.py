@@ -263,6 +263,10 @@ def test_cells_show_their_step_diagnostics_and_the_dag_routes_around_nodes(lab, 
     assert "my own note" in (lab["root"] / "big_pipeline" / "README.md").read_text()
     # an edit that changed the plan cleared the last-conversion box
     assert (seen["resultBoxBefore"], seen["resultBoxAfter"]) == (1, 0)
+    # the step `summarize` skipped and converted again: its files are listed, not linked
+    [removed] = seen["removed"]
+    assert "sales_pipeline/steps/summarize.py" in removed["items"] and removed["links"] == 0
+    assert not (lab["root"] / "sales_pipeline" / "sales_pipeline" / "steps" / "summarize.py").exists()
 
     # 300 cells: all marked; the edit was re-marked through one POST preview
     # every code cell in the DOM is marked (a windowed notebook leaves some out of it)
@@ -271,5 +275,5 @@ def test_cells_show_their_step_diagnostics_and_the_dag_routes_around_nodes(lab, 
     assert seen["consoleErrors"] == []
     for name in ("cells-by-step.png", "diagnostic-on-cell.png", "dag.png",
                  "diagnostic-after-edit.png", "convert-failed-notice.png", "big-notebook.png",
-                 "convert-kept-hand-edit.png"):
+                 "convert-kept-hand-edit.png", "tagged-step.png", "removed-files.png"):
         assert (shots / name).stat().st_size > 10_000, name
