@@ -64,8 +64,12 @@ def _package_name(text: str) -> str:
 
 def plan_notebook(notebook: str | Path, outdir: str | Path | None = None, name: str | None = None,
                   split: str = "auto", ignore: tuple[str, ...] | list[str] = (),
-                  joins: tuple[tuple[int, int], ...] = (), image: ImageOptions | None = None):
+                  joins: tuple[tuple[int, int], ...] = (), image: ImageOptions | None = None,
+                  text: str | None = None):
     """Read, analyze and plan. Returns (plan or None, diagnostics, notebook or None).
+
+    `text`: the notebook's JSON as an editor holds it (unsaved edits), read instead of the
+    file at `notebook`, which still places it (its folder, its name in the diagnostics).
 
     Warnings and notes whose code the notebook's metadata (`nb2pipe.ignore`) or `ignore`
     silences are left out of the diagnostics; errors never are. `joins`: pairs of cells
@@ -73,7 +77,7 @@ def plan_notebook(notebook: str | Path, outdir: str | Path | None = None, name: 
     """
     from nb2pipe.diagnostics import suppress
 
-    plan, diags, nb = _plan(notebook, outdir, name, split, joins)
+    plan, diags, nb = _plan(notebook, outdir, name, split, joins, text)
     if plan is not None and not has_errors(diags):
         plan = _with_image(plan, nb, image or ImageOptions(), diags)
     return plan, suppress(diags, _silenced(nb, ignore)), nb
@@ -129,16 +133,17 @@ def _measured(out: Path) -> dict[str, dict[str, float]]:
 
 
 def _plan(notebook: str | Path, outdir: str | Path | None, name: str | None, split: str,
-          joins: tuple[tuple[int, int], ...] = ()):
+          joins: tuple[tuple[int, int], ...] = (), text: str | None = None):
     from nb2pipe.analysis.cells import analyze
-    from nb2pipe.notebook import read_notebook
+    from nb2pipe.notebook import parse_notebook, read_notebook
     from nb2pipe.planning import split as splitting
     from nb2pipe.planning.flow import build_plan
 
     nb_path = Path(notebook)
     shown = nb_path.name
     out = Path(outdir) if outdir is not None else default_outdir(nb_path)
-    nb, diags = read_notebook(nb_path, shown)
+    nb, diags = (read_notebook(nb_path, shown) if text is None
+                 else parse_notebook(text, shown, file=str(nb_path)))
     if nb is None or has_errors(diags):
         return None, diags, nb
     nb = _rewrite_secrets(nb, diags)

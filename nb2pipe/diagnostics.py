@@ -257,6 +257,15 @@ _CODES = [
          "behind its evaluation set (as one batch and row by row), so <package>/serving.py "
          "was written and `nb2pipe serve` can serve it.",
          "Nothing to do."),
+    Code("NB314", INFO, "a heading splits a tagged step",
+         "The notebook has both `step:NAME` tags and markdown headings that split it into "
+         "sections. Both start steps: a tagged cell starts its step, and each section starts "
+         "one too, named after its heading. Here a heading follows a tagged step's cells, so "
+         "the untagged cells under it became a step of their own instead of continuing the "
+         "tagged one (as they would with tags alone). One note per notebook, at the first "
+         "such heading.",
+         "Tag the first code cell under the heading with the same step:NAME to keep it in "
+         "that step, or convert with --split tags to split by the tags alone."),
     # ---- emitting ------------------------------------------------------------------------
     Code("NB401", WARNING, "hand-edited file kept",
          "A generated file was changed after nb2pipe wrote it, so it was not overwritten.",

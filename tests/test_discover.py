@@ -169,3 +169,41 @@ def test_convert_json_and_readme_show_the_boundaries_and_the_pipeline_runs(tmp_p
     run = cli("run", tmp_path / "out", "--jobs", "2", timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "4 finished" in run.stdout
+
+
+HEADED = [IMPORTS, ("md", "## Data"), *LOAD, *CLEAN, ("md", "## Model"), *FIT,
+          ("md", "## Results"), *EVALUATE]
+
+
+def _tagged(cells, index, *tags):
+    return [(*c, list(tags)) if i == index else c for i, c in enumerate(cells)]
+
+
+def test_one_step_tag_adds_a_step_and_the_heading_sections_stay_steps(tmp_path):
+    """Issue 18: one `step:` tag used to replace the heading split by one step."""
+    first_clean = HEADED.index(CLEAN[0])
+    plan, diags = _plan(tmp_path, _tagged(HEADED, first_clean, "step:clean"))
+    assert [s.name for s in plan.steps] == ["data", "clean", "model_step", "results"]
+    assert _cells_of(plan, "clean")[0] == first_clean + 1
+    assert _cells_of(plan, "data")[-1] == first_clean  # the load cells, the imports before
+    # the note says the `## Model` heading ended the tagged step (tags alone would not)
+    assert [d.cell for d in diags if d.code == "NB314"] == [HEADED.index(("md", "## Model")) + 1]
+    assert "NB307" not in [d.code for d in diags]  # heading names are not the user's tags
+
+
+def test_a_tag_on_the_first_cell_of_a_section_names_that_section(tmp_path):
+    first_fit = HEADED.index(FIT[0])
+    plan, diags = _plan(tmp_path, _tagged(HEADED, first_fit, "step:fit"))
+    assert [s.name for s in plan.steps] == ["data", "fit", "results"]
+
+
+def test_a_tag_under_the_heading_keeps_cells_in_the_tagged_step_and_split_tags_ignores_headings(
+        tmp_path):
+    clean = _tagged(HEADED, HEADED.index(CLEAN[0]), "step:clean")
+    fit_too = _tagged(clean, HEADED.index(FIT[0]), "step:clean")  # as NB314 suggests
+    results_too = _tagged(fit_too, HEADED.index(EVALUATE[0]), "step:clean")
+    plan, diags = _plan(tmp_path, results_too)
+    assert [s.name for s in plan.steps] == ["data", "clean"]
+    assert "NB314" not in [d.code for d in diags]
+    plan, diags = _plan(tmp_path, clean, split="tags")
+    assert [s.name for s in plan.steps] == ["clean"] and "NB314" not in [d.code for d in diags]

@@ -45,6 +45,15 @@ export interface ICheck {
   edited: string[];
 }
 
+/** One code cell as the preview sees it (nb2pipe/jupyter/cellmarks.py). */
+export interface ICellMark {
+  cell: number; // 1-based over all cells
+  step: string | null;
+  start: 'tag' | 'heading' | 'flow' | 'first' | null;
+  skipped: string | null;
+  stripped: { line: number; end: number; reason: string; code: string }[];
+}
+
 export interface IPreview {
   path: string;
   outdir: string;
@@ -52,6 +61,8 @@ export interface IPreview {
   diagnostics: IDiagnostic[];
   check: ICheck;
   readme: string | null;
+  cells?: ICellMark[];
+  explain?: Record<string, string>;
 }
 
 export interface IConversion {
@@ -103,6 +114,14 @@ export async function requestAPI<T>(
 
 export function preview(path: string): Promise<IPreview> {
   return requestAPI<IPreview>('preview', { method: 'GET' }, { path });
+}
+
+/** The preview of the notebook as the editor holds it (unsaved edits included). */
+export function previewContent(path: string, notebook: unknown): Promise<IPreview> {
+  return requestAPI<IPreview>('preview', {
+    method: 'POST',
+    body: JSON.stringify({ path, notebook })
+  });
 }
 
 export function convert(path: string, force = false): Promise<IConversion> {

@@ -1,13 +1,10 @@
-// Draws the step DAG as SVG: layers top to bottom (a step sits one layer below its lowest
-// upstream step), edges labelled with the values they carry.
+// Draws the step DAG as SVG from the layered layout (layout.ts): nodes by layer, edges routed
+// around the nodes of the layers they skip, labels with the values each edge carries (wrapped;
+// the full list on hover).
 import { IStep } from './api';
+import { ILayoutEdge, layoutDag } from './layout';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
-const NODE_W = 150;
-const NODE_H = 34;
-const GAP_X = 24;
-const GAP_Y = 46;
-const PAD = 12;
 
 function el<K extends keyof SVGElementTagNameMap>(
   tag: K,
@@ -20,44 +17,40 @@ function el<K extends keyof SVGElementTagNameMap>(
   return node;
 }
 
-function truncate(text: string, max: number): string {
-  return text.length > max ? text.slice(0, max - 1) + '…' : text;
+function titled<T extends SVGElement>(node: T, text: string): T {
+  const title = el('title');
+  title.textContent = text;
+  node.appendChild(title);
+  return node;
 }
 
-export function layers(steps: IStep[]): Map<string, number> {
+/** The DAG's edges: each upstream step -> step, labelled with the values it hands on. */
+export function dagEdges(steps: IStep[]): ILayoutEdge[] {
   const names = new Set(steps.map(s => s.name));
-  const layer = new Map<string, number>();
+  const edges: ILayoutEdge[] = [];
   for (const s of steps) {
-    // steps come in notebook order, so every upstream step is placed already
-    const ups = s.upstream.filter(u => names.has(u)).map(u => layer.get(u) ?? 0);
-    layer.set(s.name, ups.length ? Math.max(...ups) + 1 : 0);
+    for (const up of s.upstream) {
+      if (names.has(up)) {
+        const carried = s.input_sources.filter(([, src]) => src === up).map(([n]) => n);
+        edges.push({ from: up, to: s.name, names: carried });
+      }
+    }
   }
-  return layer;
+  return edges;
 }
 
 export function drawDag(
   steps: IStep[],
   onSelect: (step: IStep) => void,
-  selected: string | null
+  selected: string | null,
+  colorOf: (step: string) => string = () => ''
 ): SVGSVGElement {
-  const layer = layers(steps);
-  const rows: IStep[][] = [];
-  for (const s of steps) {
-    const l = layer.get(s.name) ?? 0;
-    (rows[l] = rows[l] || []).push(s);
-  }
-  const widest = Math.max(1, ...rows.map(r => r.length));
-  const width = PAD * 2 + widest * NODE_W + (widest - 1) * GAP_X;
-  const height = PAD * 2 + rows.length * NODE_H + Math.max(0, rows.length - 1) * GAP_Y;
-  const pos = new Map<string, { x: number; y: number }>();
-  rows.forEach((row, r) => {
-    const rowWidth = row.length * NODE_W + (row.length - 1) * GAP_X;
-    const x0 = (width - rowWidth) / 2;
-    row.forEach((s, i) => {
-      pos.set(s.name, { x: x0 + i * (NODE_W + GAP_X), y: PAD + r * (NODE_H + GAP_Y) });
-    });
-  });
-
+  const layout = layoutDag(
+    steps.map(s => s.name),
+    dagEdges(steps)
+  );
+  const byName = new Map(steps.map(s => [s.name, s]));
+  const { width, height } = layout;
   const svg = el('svg', {
     class: 'nb2pipe-dag',
     width,
@@ -80,59 +73,67 @@ export function drawDag(
   defs.appendChild(marker);
   svg.appendChild(defs);
 
-  for (const s of steps) {
-    const to = pos.get(s.name)!;
-    for (const up of s.upstream) {
-      const from = pos.get(up);
-      if (!from) {
-        continue;
-      }
-      const x1 = from.x + NODE_W / 2;
-      const y1 = from.y + NODE_H;
-      const x2 = to.x + NODE_W / 2;
-      const y2 = to.y;
-      const my = (y1 + y2) / 2;
-      const edge = el('path', {
-        d: `M ${x1} ${y1} C ${x1} ${my}, ${x2} ${my}, ${x2} ${y2}`,
-        class: 'nb2pipe-dag-edge',
-        'marker-end': 'url(#nb2pipe-arrow)',
-        'data-from': up,
-        'data-to': s.name
-      });
-      const carried = s.input_sources.filter(([, src]) => src === up).map(([n]) => n);
-      const title = el('title');
-      title.textContent = `${up} → ${s.name}` + (carried.length ? `: ${carried.join(', ')}` : '');
-      edge.appendChild(title);
-      svg.appendChild(edge);
-      if (carried.length) {
-        const label = el('text', {
-          x: (x1 + x2) / 2 + 4,
-          y: my + 4,
-          class: 'nb2pipe-dag-label'
-        });
-        label.textContent = truncate(carried.join(', '), 28);
-        svg.appendChild(label);
-      }
+  for (const e of layout.edges) {
+    const d = e.points.map((p, i) => `${i ? 'L' : 'M'} ${p.x} ${p.y}`).join(' ');
+    const path = el('path', {
+      d,
+      class: 'nb2pipe-dag-edge',
+      'marker-end': 'url(#nb2pipe-arrow)',
+      'data-from': e.from,
+      'data-to': e.to,
+      'data-layers': e.points.length
+    });
+    svg.appendChild(titled(path, `${e.from} → ${e.to}` + (e.full ? `: ${e.full}` : '')));
+  }
+  for (const e of layout.edges) {
+    if (!e.label) {
+      continue;
     }
+    const g = el('g', {
+      class: 'nb2pipe-dag-label',
+      'data-from': e.from,
+      'data-to': e.to
+    });
+    g.appendChild(
+      el('rect', { x: e.label.x, y: e.label.y, width: e.label.w, height: e.label.h, rx: 2 })
+    );
+    const text = el('text', { x: e.label.x + 3, y: e.label.y + 10 });
+    e.lines.forEach((line, i) => {
+      const span = el('tspan', { x: e.label!.x + 3, dy: i ? 12 : 0 });
+      span.textContent = line;
+      text.appendChild(span);
+    });
+    g.appendChild(text);
+    svg.appendChild(titled(g, `${e.from} → ${e.to}: ${e.full}`));
   }
 
-  for (const s of steps) {
-    const p = pos.get(s.name)!;
+  for (const n of layout.nodes) {
+    const s = byName.get(n.name)!;
     const g = el('g', {
       class: 'nb2pipe-dag-node' + (s.name === selected ? ' nb2pipe-selected' : ''),
-      transform: `translate(${p.x},${p.y})`,
+      transform: `translate(${n.x},${n.y})`,
       'data-step': s.name,
+      'data-layer': n.layer,
       tabindex: 0
     });
-    g.appendChild(el('rect', { width: NODE_W, height: NODE_H, rx: 6, ry: 6 }));
-    const text = el('text', { x: NODE_W / 2, y: NODE_H / 2 + 4, 'text-anchor': 'middle' });
-    text.textContent = truncate(s.name, 20);
+    const rect = el('rect', { width: n.w, height: n.h, rx: 6, ry: 6 });
+    const color = colorOf(s.name);
+    if (color) {
+      rect.style.stroke = color;
+    }
+    g.appendChild(rect);
+    const text = el('text', { x: n.w / 2, y: 0, 'text-anchor': 'middle' });
+    n.lines.forEach((line, i) => {
+      const span = el('tspan', { x: n.w / 2, y: 9 + 12 + i * 15 });
+      span.textContent = line;
+      text.appendChild(span);
+    });
     g.appendChild(text);
-    const title = el('title');
-    title.textContent =
+    titled(
+      g,
       `${s.name} (cells ${s.cells.join(', ')})\ninputs: ${s.inputs.join(', ') || '—'}` +
-      `\noutputs: ${s.outputs.join(', ') || '—'}`;
-    g.appendChild(title);
+        `\noutputs: ${s.outputs.join(', ') || '—'}`
+    );
     g.addEventListener('click', () => onSelect(s));
     g.addEventListener('keydown', (ev: KeyboardEvent) => {
       if (ev.key === 'Enter') {

@@ -14,6 +14,7 @@ import { INotebookModel, INotebookTracker, NotebookPanel } from '@jupyterlab/not
 import { IDisposable } from '@lumino/disposable';
 import { Menu } from '@lumino/widgets';
 
+import { CellMarks } from './cellmarks';
 import { pipelineIcon } from './icon';
 import { PipelinePanel } from './panel';
 import {
@@ -72,7 +73,24 @@ const plugin: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null
   ) => {
     const { commands, shell } = app;
+    const marks = new Map<NotebookPanel, CellMarks>();
     const panel = new PipelinePanel({
+      onPreview: (nb, preview, ids) => {
+        let m = marks.get(nb);
+        if (!m) {
+          m = new CellMarks(nb);
+          marks.set(nb, m);
+          nb.disposed.connect(() => {
+            marks.get(nb)?.dispose();
+            marks.delete(nb);
+          });
+        }
+        if (preview) {
+          m.update(preview, ids);
+        } else {
+          m.clear();
+        }
+      },
       openFile: (path: string) => {
         void commands
           .execute('docmanager:open', {
@@ -108,15 +126,37 @@ const plugin: JupyterFrontEndPlugin<void> = {
         panel.setNotebook(current);
         shell.activateById(panel.id);
         const result = await panel.convert();
+        // autoClose must be given: without it JupyterLab only counts the notice in the bell
+        const showPanel = {
+          label: 'Show diagnostics',
+          callback: () => shell.activateById(panel.id)
+        };
         if (!result) {
-          Notification.error('nb2pipe: the conversion request failed; see the Pipeline panel.');
+          Notification.error('nb2pipe: the conversion request failed; see the Pipeline panel.', {
+            autoClose: false,
+            actions: [showPanel]
+          });
         } else if (result.status === 'failed') {
           const n = result.diagnostics.filter(d => d.severity === 'error').length;
-          Notification.error(`nb2pipe: not converted (${n} error${n === 1 ? '' : 's'}).`);
+          Notification.error(`nb2pipe: not converted (${n} error${n === 1 ? '' : 's'}).`, {
+            autoClose: false,
+            actions: [showPanel]
+          });
+        } else if (result.kept.length) {
+          const k = result.kept.length;
+          Notification.warning(
+            `nb2pipe: ${result.status} → ${result.outdir}; kept ${k} hand-edited ` +
+              `file${k === 1 ? '' : 's'} (${result.kept.join(', ')}) instead of regenerating ` +
+              `${k === 1 ? 'it' : 'them'}.`,
+            { autoClose: 10000, actions: [{ ...showPanel, label: 'Show' }] }
+          );
+        } else if (result.status === 'unchanged') {
+          Notification.info(`nb2pipe: unchanged → ${result.outdir} (nothing to write).`, {
+            autoClose: 4000
+          });
         } else {
           Notification.success(
-            `nb2pipe: ${result.status} → ${result.outdir} ` +
-              `(${result.written.length} files written)`,
+            `nb2pipe: converted → ${result.outdir} (${result.written.length} files written)`,
             { autoClose: 4000 }
           );
         }

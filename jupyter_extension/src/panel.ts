@@ -4,14 +4,20 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { NotebookPanel } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
 
-import { IConversion, IDiagnostic, IPreview, IStep, convert, preview } from './api';
+import { IConversion, IDiagnostic, IPreview, IStep, convert, previewContent } from './api';
+import { slimNotebook, stepColor } from './cellmarks';
 import { drawDag } from './dag';
 import { pipelineIcon } from './icon';
 import { Workbench } from './workbench';
 
 export interface IPanelOptions {
   openFile: (path: string) => void;
+  /** Each preview shown, with the cell ids of the notebook as it was sent (cell marks). */
+  onPreview?: (notebook: NotebookPanel, preview: IPreview | null, cellIds: string[]) => void;
 }
+
+/** Quiet time after an edit before the notebook is analyzed again. */
+export const PREVIEW_DEBOUNCE_MS = 800;
 
 function h<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -37,6 +43,8 @@ export class PipelinePanel extends Widget {
   private _selected: string | null = null;
   private _generation = 0;
   private readonly _workbench = new Workbench(); // run, runs, verify, deploy
+  private _debounce = 0;
+  private _resultKey: string | null = null;
 
   constructor(private readonly _options: IPanelOptions) {
     super();
@@ -58,7 +66,9 @@ export class PipelinePanel extends Widget {
     }
     if (this._notebook) {
       this._notebook.context.saveState.disconnect(this._onSaved, this);
+      this._notebook.context.model.contentChanged.disconnect(this._onEdited, this);
     }
+    window.clearTimeout(this._debounce);
     this._notebook = panel;
     this._preview = null;
     this._result = null;
@@ -66,7 +76,12 @@ export class PipelinePanel extends Widget {
     this._selected = null;
     if (panel) {
       panel.context.saveState.connect(this._onSaved, this);
-      void panel.context.ready.then(() => this.refresh());
+      void panel.context.ready.then(() => {
+        if (this._notebook === panel) {
+          panel.context.model.contentChanged.connect(this._onEdited, this);
+          void this.refresh();
+        }
+      });
     }
     this.render();
   }
@@ -77,22 +92,42 @@ export class PipelinePanel extends Widget {
     }
   }
 
-  /** Re-plan the notebook on disk (what was last saved). */
-  async refresh(): Promise<void> {
+  /** An edit (source, tags, cells added or moved): analyze again once typing pauses. */
+  private _onEdited(): void {
+    window.clearTimeout(this._debounce);
+    this._debounce = window.setTimeout(() => void this.refresh(true), PREVIEW_DEBOUNCE_MS);
+  }
+
+  /** Re-plan the notebook as the editor holds it (unsaved edits included; nothing is
+   * saved). `quiet`: after an edit, without the "Analyzing…" line. */
+  async refresh(quiet = false): Promise<void> {
     const nb = this._notebook;
-    if (!nb) {
+    if (!nb || !nb.context.isReady) {
       return;
     }
+    window.clearTimeout(this._debounce);
     const generation = ++this._generation;
-    this._busy = 'Analyzing…';
-    this.render();
+    if (!quiet) {
+      this._busy = 'Analyzing…';
+      this.render();
+    }
     try {
-      const data = await preview(nb.context.path);
+      const { content, ids } = slimNotebook(nb.context.model);
+      const data = await previewContent(nb.context.path, content);
       if (generation !== this._generation) {
         return;
       }
+      if (this._result) {
+        const key = planKey(data);
+        if (this._resultKey === null) {
+          this._resultKey = key; // the plan the conversion was made from
+        } else if (key !== this._resultKey) {
+          this._result = null; // the last conversion no longer describes this plan
+        }
+      }
       this._preview = data;
       this._error = null;
+      this._options.onPreview?.(nb, data, ids);
     } catch (error) {
       if (generation !== this._generation) {
         return;
@@ -125,6 +160,7 @@ export class PipelinePanel extends Widget {
       }
       const result = await convert(nb.context.path, force);
       this._result = result;
+      this._resultKey = null;
       if (result.plan) {
         this._preview = {
           path: result.path,
@@ -137,6 +173,8 @@ export class PipelinePanel extends Widget {
       } else if (this._preview) {
         this._preview = { ...this._preview, diagnostics: result.diagnostics };
       }
+      // the cell marks and the plan the result belongs to come from a preview
+      window.setTimeout(() => void this.refresh(true), 0);
       return result;
     } catch (error) {
       console.error('nb2pipe convert failed', error);
@@ -180,6 +218,13 @@ export class PipelinePanel extends Widget {
         void nb.content.scrollToItem(index, 'start');
       }
     }
+  }
+
+  /** The step colours the notebook's cells carry (cellmarks.ts), by plan order. */
+  private _colorOf(name: string): string {
+    const steps = this._preview?.plan?.steps ?? [];
+    const i = steps.findIndex(s => s.name === name);
+    return i < 0 ? '' : stepColor(i);
   }
 
   render(): void {
@@ -255,7 +300,7 @@ export class PipelinePanel extends Widget {
     if (r.internal_error) {
       box.appendChild(h('pre', 'nb2pipe-error', r.internal_error));
     }
-    if (r.readme) {
+    if (r.readme && r.status !== 'failed') {
       const link = h('a', 'nb2pipe-readme', 'Open the generated README');
       link.href = '#';
       const readme = r.readme;
@@ -294,13 +339,17 @@ export class PipelinePanel extends Widget {
       const ul = h('ul');
       for (const f of files) {
         const li = h('li');
-        const a = h('a', '', f);
-        a.href = '#';
-        a.onclick = ev => {
-          ev.preventDefault();
-          this._options.openFile(`${r.outdir}/${f}`);
-        };
-        li.appendChild(a);
+        if (label === 'Removed') {
+          li.appendChild(h('span', 'nb2pipe-removed', f)); // deleted: nothing to open
+        } else {
+          const a = h('a', '', f);
+          a.href = '#';
+          a.onclick = ev => {
+            ev.preventDefault();
+            this._options.openFile(`${r.outdir}/${f}`);
+          };
+          li.appendChild(a);
+        }
         ul.appendChild(li);
       }
       det.appendChild(ul);
@@ -316,7 +365,9 @@ export class PipelinePanel extends Widget {
       h('h3', '', `Steps (${plan.steps.length}, split by ${plan.split})`)
     );
     const dagBox = h('div', 'nb2pipe-dag-box');
-    dagBox.appendChild(drawDag(plan.steps, s => this._jumpToStep(s), this._selected));
+    dagBox.appendChild(
+      drawDag(plan.steps, s => this._jumpToStep(s), this._selected, n => this._colorOf(n))
+    );
     box.appendChild(dagBox);
     const list = h('div', 'nb2pipe-steps');
     for (const s of plan.steps) {
@@ -325,6 +376,7 @@ export class PipelinePanel extends Widget {
         'nb2pipe-step' + (s.name === this._selected ? ' nb2pipe-selected' : '')
       );
       card.dataset.step = s.name;
+      card.style.setProperty('--nb2pipe-step-color', this._colorOf(s.name));
       const title = h('div', 'nb2pipe-step-title');
       const name = h('a', 'nb2pipe-step-name', s.name);
       name.href = '#';
@@ -408,4 +460,11 @@ export class PipelinePanel extends Widget {
     box.appendChild(ul);
     return box;
   }
+}
+
+/** What identifies a plan for "the last conversion still describes it": steps and cells. */
+function planKey(preview: IPreview): string {
+  return JSON.stringify(
+    (preview.plan?.steps ?? []).map(s => [s.name, s.cells, s.inputs, s.outputs, s.upstream])
+  );
 }

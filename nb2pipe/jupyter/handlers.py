@@ -204,8 +204,13 @@ class _Handler(APIHandler):
 
 
 class PreviewHandler(_Handler):
-    """GET /nb2pipe/preview?path=nb.ipynb — the plan (steps, edges, parameters, code) and the
-    diagnostics, without writing anything."""
+    """GET /nb2pipe/preview?path=nb.ipynb — the plan (steps, edges, parameters, code), the
+    diagnostics with their explanations, and per cell its step and what was stripped from it
+    (cellmarks.py), without writing anything.
+
+    POST /nb2pipe/preview {"path", "notebook", "outdir"?, "split"?} — the same for the
+    notebook as the editor holds it (`notebook`: its JSON object, unsaved edits included);
+    `path` still places it and must exist. Nothing is saved."""
 
     @web.authenticated
     @authorized
@@ -217,17 +222,32 @@ class PreviewHandler(_Handler):
         if split not in SPLIT_MODES:
             raise web.HTTPError(400, f"unknown split mode {split!r}")
         self._reply(await self._off_loop("preview", self._preview, nb, self._query("outdir"),
-                                         split))
+                                         split, None))
 
-    def _preview(self, nb: Path, outdir: str | None, split: str) -> dict[str, Any]:
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self._body()
+        content = body.get("notebook")
+        if not isinstance(content, dict):
+            raise web.HTTPError(400, "'notebook' must be the notebook's JSON object")
+        nb = await self._notebook(body["path"])
+        self._reply(await self._off_loop("preview", self._preview, nb, body.get("outdir"),
+                                         body.get("split") or "auto",
+                                         json.dumps(content, ensure_ascii=False)))
+
+    def _preview(self, nb: Path, outdir: str | None, split: str,
+                 text: str | None) -> dict[str, Any]:
         from nb2pipe.api import plan_notebook
+        from nb2pipe.jupyter.cellmarks import cell_marks, explanations
 
         out = self._outdir(nb, outdir)
-        plan, diags, _ = plan_notebook(nb, out, None, split)
+        plan, diags, notebook = plan_notebook(nb, out, None, split, text=text)
         return {
             "path": self._api_path(nb), "outdir": self._api_path(out),
             "plan": plan.to_json() if plan is not None else None,
             "diagnostics": [d.to_json() for d in diags],
+            "cells": cell_marks(plan, notebook), "explain": explanations(diags),
             "check": self._status(nb, out), "readme": self._readme(out),
         }
 

@@ -31,6 +31,7 @@ class Group:
     tags: list[str] = field(default_factory=list)
     first_cell: int = 0
     reason: str = ""  # flow splits: why the step starts here (the values that cross, ...)
+    from_heading: bool = False  # a heading section beside step tags (named by its heading)
 
 
 def slug(text: str) -> str:
@@ -74,22 +75,42 @@ def has_step_tags(nb: Notebook) -> bool:
                if c.cell_type == "code")
 
 
-def split_by_tags(nb: Notebook, diags: list[Diagnostic]) -> list[Group]:
+def split_by_tags(nb: Notebook, diags: list[Diagnostic],
+                  heading_starts: dict[int, str] | None = None) -> list[Group]:
+    """Tagged cells start steps; untagged cells join the step above. With `heading_starts`
+    (heading cell -> text, the sections split_by_headings would make), each such section
+    starts a step too, named after its heading, unless its first code cell carries a tag:
+    one tag added to a notebook split by headings adds a step instead of replacing them."""
+    heading_starts = heading_starts or {}
     groups: list[Group] = []
     pending: list[int] = []
     seen: dict[str, Group] = {}
     current: Group | None = None
     last_heading = ""
+    section: tuple[int, str] | None = None  # a heading start not yet given a step
+    cut: list[tuple[tuple[int, str], Group, int]] = []  # headings ending a tagged step
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             h = _heading(cell.source)
             if h:
                 last_heading = h[1]
+            if cell.index in heading_starts:
+                section = (cell.index, heading_starts[cell.index])
             continue
         if cell.cell_type != "code":
             continue
         names = cell.tag_values("step") + cell.tag_values("block")
+        if section is not None and cell.source.strip() and not names:
+            if current is not None and not current.from_heading:
+                cut.append((section, current, cell.index))
+            current = Group(raw_name=section[1], title=section[1], first_cell=cell.index,
+                            from_heading=True)
+            current.cells.extend(pending)
+            pending = []
+            groups.append(current)
+            section = None
         if names:
+            section = None
             name = names[0]
             if current is not None and name == current.raw_name:
                 current.cells.append(cell.index)
@@ -125,33 +146,64 @@ def split_by_tags(nb: Notebook, diags: list[Diagnostic]) -> list[Group]:
         else:
             groups.append(Group(raw_name="main", title="main", cells=pending,
                                 first_cell=pending[0]))
+    if cut:  # one note: what combining changed against the tags alone
+        (heading_cell, heading), tagged, code_cell = cut[0]
+        more = f" ({len(cut) - 1} more heading{'s' if len(cut) > 2 else ''} like it)" \
+            if len(cut) > 1 else ""
+        diags.append(Diagnostic(
+            "NB314", f"the heading {heading!r} ends the step tagged {tagged.raw_name!r} and "
+                     f"starts a step of its own{more}; tag cell {code_cell} "
+                     f"step:{tagged.raw_name} to keep its cells in {tagged.raw_name!r}, or "
+                     "convert with --split tags", path=nb.path, cell=heading_cell, line=1,
+            col=0))
     return groups
 
 
 def split_by_headings(nb: Notebook) -> list[Group] | None:
+    level = _heading_level(nb)
+    return None if level is None else _merge_empty(_sections(nb, _heads(nb), level))
+
+
+def _heads(nb: Notebook) -> list[tuple[int, int, str]]:
+    """(markdown cell, level, text) of every cell's most important heading."""
     heads = []
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             h = _heading(cell.source)
             if h:
                 heads.append((cell.index, h[0], h[1]))
-    if not heads:
-        return None
+    return heads
+
+
+def _heading_level(nb: Notebook) -> int | None:
+    """The most important heading level that makes at least two sections with code."""
+    heads = _heads(nb)
     for level in sorted({lv for _, lv, _ in heads}):
-        groups = _sections(nb, heads, level)
-        if sum(1 for g in groups if g.cells) >= 2:
-            return _merge_empty(groups)
+        if sum(1 for g in _sections(nb, heads, level) if g.cells) >= 2:
+            return level
     return None
 
 
-def _sections(nb: Notebook, heads, level: int) -> list[Group]:
+def heading_starts(nb: Notebook) -> dict[int, str]:
+    """Heading cell -> text, for the headings that start a section in split_by_headings."""
+    level = _heading_level(nb)
+    if level is None:
+        return {}
+    return _section_starts(_heads(nb), level)
+
+
+def _section_starts(heads, level: int) -> dict[int, str]:
     # A heading above the split level that occurs once (the notebook's title) starts no step:
     # the code under it is preamble and joins the first section.
     counts: dict[int, int] = {}
     for _, lv, _ in heads:
         counts[lv] = counts.get(lv, 0) + 1
-    starts = {idx: text for idx, lv, text in heads
-              if lv == level or (lv < level and counts[lv] > 1)}
+    return {idx: text for idx, lv, text in heads
+            if lv == level or (lv < level and counts[lv] > 1)}
+
+
+def _sections(nb: Notebook, heads, level: int) -> list[Group]:
+    starts = _section_starts(heads, level)
     groups: list[Group] = []
     preamble = Group(raw_name="", title="", first_cell=1)
     current = preamble
@@ -213,8 +265,10 @@ def _split(nb: Notebook, mode: str, diags: list[Diagnostic],
            an: Analysis | None) -> tuple[str, list[Group]]:
     """Tags always win; headings win where they give enough steps; otherwise a notebook large
     enough is split where its data flow narrows (`flow`); else one step, with NB304."""
-    if mode in ("auto", "tags") and has_step_tags(nb):
+    if mode == "tags" and has_step_tags(nb):
         return "tags", split_by_tags(nb, diags)
+    if mode == "auto" and has_step_tags(nb):  # tags add steps to the notebook's sections
+        return "tags", split_by_tags(nb, diags, heading_starts(nb))
     if mode == "tags":
         diags.append(Diagnostic("NB304", "no step tags found (--split tags); using one step",
                                 path=nb.path))
@@ -284,7 +338,7 @@ def join_groups(groups: list[Group], joins: tuple[tuple[int, int], ...] | list) 
         head = target[i]
         if head not in out:
             out[head] = Group(raw_name=g.raw_name, title=g.title, cells=[], prev=[], tags=[],
-                              first_cell=g.first_cell)
+                              first_cell=g.first_cell, from_heading=g.from_heading)
         joined = out[head]
         joined.cells.extend(g.cells)
         joined.prev.extend(p for p in (renamed.get(p, p) for p in g.prev)
@@ -309,7 +363,7 @@ def assign_names(groups: list[Group], taken: set[str], nb: Notebook,
                 cand = f"{base}_{n}"
                 n += 1
             base = cand
-        if from_tags and base != g.raw_name:
+        if from_tags and not g.from_heading and base != g.raw_name:
             diags.append(Diagnostic("NB307", f"step name {g.raw_name!r} is used as {base!r}",
                                     path=nb.path, cell=g.first_cell, line=1, col=0))
         used.add(base)
