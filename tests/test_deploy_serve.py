@@ -102,6 +102,25 @@ def test_manifests_only_for_a_verified_serving_path(served, plain):
     assert "Serve the model" not in (plain / "deploy/README.md").read_text()
 
 
+def test_converting_again_changes_nothing(tmp_path):
+    """A plain convert keeps the proof's verdict, and the serving files are the same bytes."""
+    from capture_helpers import captured_project, copy_project
+
+    from nb2pipe.api import convert
+
+    project = copy_project(captured_project("churn"), tmp_path / "churn_pipeline")
+    first = convert(SAMPLES / "churn.ipynb", project)  # in another folder: its relative paths
+    assert first.ok
+    ours = {KSERVE, DEPLOYMENT, "churn_pipeline/serve.py", "churn_pipeline/_service.py",
+            "deploy/argo-workflow.yaml", "requirements.lock"}
+    assert not ours & set(first.written), first.written  # nothing of these depends on where
+    before = {p: p.read_bytes() for p in project.rglob("*") if p.is_file()}
+    again = convert(SAMPLES / "churn.ipynb", project)
+    assert again.ok and again.status == "unchanged", again.written
+    assert {p: p.read_bytes() for p in project.rglob("*") if p.is_file()} == before
+    assert (project / KSERVE).is_file() and (project / DEPLOYMENT).is_file()
+
+
 def test_no_manifests_when_the_image_cannot_serve(served, monkeypatch):
     from nb2pipe.emit import serve_k8s
 
