@@ -75,8 +75,9 @@ def _fill_image(docs: list[dict[str, Any]], default: str, image: str | None) -> 
 
 def _fill_model_source(docs: list[dict[str, Any]], plan: Any, repo: dict[str, Any],
                        run: str | None) -> None:
-    """The model URI and S3 endpoint: the emitted defaults become the artifact repository's
-    settings; `run` pins a workflow's model whatever the file says."""
+    """The model URI and S3 endpoint of the init container that fetches the model: the
+    emitted defaults become the artifact repository's settings; `run` pins a workflow's model
+    whatever the file says."""
     from nb2pipe.emit import k8s, serve_k8s
 
     bucket = str(repo.get("bucket") or k8s.DEFAULT_BUCKET)
@@ -89,20 +90,12 @@ def _fill_model_source(docs: list[dict[str, Any]], plan: Any, repo: dict[str, An
     env_now = {"AWS_ENDPOINT_URL": serve_k8s.s3_endpoint_url(endpoint, insecure),
                "S3_USE_HTTPS": "0" if insecure else "1", "S3_VERIFY_SSL": "0" if insecure else "1"}
     for doc in docs:
-        if doc["kind"] == "ServiceAccount":
-            notes = doc.setdefault("metadata", {}).setdefault("annotations", {})
-            wanted = serve_k8s.kserve_s3_annotations(endpoint, insecure)
-            for key, old in serve_k8s.kserve_s3_annotations(k8s.DEFAULT_ENDPOINT, True).items():
-                if notes.get(key) == old:
-                    notes[key] = wanted[key]
         for c in containers(doc):
             args = c.get("args") or []
             if args and (args[0] == emitted_uri or (run and "://" in str(args[0]))):
                 args[0] = uri
             for e in c.get("env") or []:
-                if e.get("name") == "STORAGE_URI" and (e.get("value") == emitted_uri or run):
-                    e["value"] = uri
-                elif e.get("value") is not None and emitted_env.get(e.get("name")) == e["value"]:
+                if e.get("value") is not None and emitted_env.get(e.get("name")) == e["value"]:
                     e["value"] = env_now[e["name"]]
 
 

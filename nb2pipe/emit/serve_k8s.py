@@ -5,10 +5,11 @@ and Service, for clusters without KServe), plus the container's entry `python -m
 Where the model comes from: the step that fits it publishes the model's value folder (what
 `_runtime.save_value` wrote: `value.joblib` + `meta.json`) a second time, unarchived, at a
 fixed key of the pipeline's artifact repository: `<name>/serving/latest/<model>` and
-`<name>/serving/<workflow name>/<model>` (pinned runs). Both manifests fetch that key with
-KServe's storage initializer into /mnt/models: KServe injects it for `STORAGE_URI` on the
-`kserve-container`; the Deployment runs the same image as an init container. Credentials are
-one Secret with KServe's key names, attached to the serving service account.
+`<name>/serving/<workflow name>/<model>` (pinned runs). Both manifests fetch that key into
+/mnt/models with the same init container: KServe's storage initializer image, run by us rather
+than injected by KServe for a `STORAGE_URI` (KServe injects it without a security context, so
+a namespace enforcing the `restricted` Pod Security Standard refuses the pod: kserve#5373),
+with the repository's credentials from one Secret.
 
 Only for a project whose serving path was verified, whose data is in the image (the service
 replays the training slice on it, as `nb2pipe serve` does, and proves the run's model still
@@ -28,8 +29,8 @@ from nb2pipe.planning.model import PipelinePlan, Step
 SERVICE_MODULES = ("fastapi", "uvicorn")  # the `serve` extra, pinned in the image's lock
 PORT = 8080
 MODEL_DIR = "/mnt/models"  # where KServe's storage initializer puts the storageUri's files
-KSERVE_CONTAINER = "kserve-container"  # the name KServe mounts /mnt/models into
-# KServe's storage initializer, pinned: the image KServe injects, reused by the Deployment.
+KSERVE_CONTAINER = "kserve-container"  # the custom predictor's container, as KServe names it
+# KServe's storage initializer (arguments: source URI, target folder), pinned.
 STORAGE_INITIALIZER = "kserve/storage-initializer:v0.21.0"
 KSERVE_API = "serving.kserve.io/v1beta1"
 LATEST = "latest"
@@ -84,7 +85,8 @@ def service_account(plan: PipelinePlan) -> str:
 
 
 def credentials_secret(plan: PipelinePlan) -> str:
-    """The Secret with the artifact repository's credentials under KServe's key names."""
+    """The Secret with the artifact repository's credentials, as the storage initializer
+    reads them (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)."""
     return app_name(plan) + "-serving-s3"
 
 
@@ -181,8 +183,9 @@ def serve_container(plan: PipelinePlan, image: str, name: str,
 
 def fetch_model_container(plan: PipelinePlan, uri: str, endpoint: str,
                           insecure: bool) -> dict[str, Any]:
-    """The Deployment's init container: KServe's storage initializer, as KServe runs it
-    (arguments: source URI, target folder), with the credentials from the serving Secret."""
+    """The init container that copies the model into /mnt/models: KServe's storage
+    initializer, as KServe runs it, with the credentials from the serving Secret and the
+    restricted security context."""
     secret = credentials_secret(plan)
     return {"name": "fetch-model", "image": STORAGE_INITIALIZER,
             "imagePullPolicy": "IfNotPresent", "args": [uri, MODEL_DIR],
@@ -205,53 +208,41 @@ def _metadata(plan: PipelinePlan, name: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "labels": labels(plan), **extra}
 
 
-def kserve_s3_annotations(endpoint: str, insecure: bool) -> dict[str, str]:
-    """The S3 settings KServe's credential builder reads (from the Secret; from the service
-    account too, where it holds no Secret: IAM roles)."""
-    return {"serving.kserve.io/s3-endpoint": endpoint.split("://")[-1],
-            "serving.kserve.io/s3-usehttps": "0" if insecure else "1",
-            "serving.kserve.io/s3-verifyssl": "0" if insecure else "1"}
-
-
-def service_account_document(plan: PipelinePlan, endpoint: str,
-                             insecure: bool) -> dict[str, Any]:
-    """The account the serving pods run as. KServe reads the S3 settings from its annotations
-    and the credentials from the Secret it lists."""
+def service_account_document(plan: PipelinePlan) -> dict[str, Any]:
+    """The account the serving pods run as (not the namespace's default), without an API
+    token: the service never talks to the cluster."""
     return {"apiVersion": "v1", "kind": "ServiceAccount",
-            "metadata": _metadata(plan, service_account(plan),
-                                  annotations=kserve_s3_annotations(endpoint, insecure)),
+            "metadata": _metadata(plan, service_account(plan)),
+            "automountServiceAccountToken": False}
+
+
+def _pod(plan: PipelinePlan, image: str, uri: str, endpoint: str, insecure: bool,
+         container: str) -> dict[str, Any]:
+    """The serving pod, the same under KServe and as a Deployment."""
+    return {"serviceAccountName": service_account(plan),
             "automountServiceAccountToken": False,
-            "secrets": [{"name": credentials_secret(plan)}]}
+            "securityContext": k8s.pod_security_context(),
+            "initContainers": [k8s.work_copy_container(image),
+                               fetch_model_container(plan, uri, endpoint, insecure)],
+            "containers": [serve_container(plan, image, container, model_mount=True)],
+            "volumes": list(k8s.SCRATCH_VOLUMES) + [{"name": "model", "emptyDir": {}}]}
 
 
-def inference_service(plan: PipelinePlan, image: str, uri: str) -> dict[str, Any]:
+def inference_service(plan: PipelinePlan, image: str, uri: str, endpoint: str,
+                      insecure: bool) -> dict[str, Any]:
     """A KServe InferenceService, custom predictor. RawDeployment mode: a plain Deployment,
     Service and HPA, without Knative, whose pod-spec feature flags would refuse the pod
     security context, init containers and volumes by default."""
-    container = serve_container(plan, image, KSERVE_CONTAINER,
-                                extra_env=[{"name": "STORAGE_URI", "value": uri}])
+    pod = _pod(plan, image, uri, endpoint, insecure, KSERVE_CONTAINER)
     return {"apiVersion": KSERVE_API, "kind": "InferenceService",
             "metadata": _metadata(plan, app_name(plan), annotations={
                 "serving.kserve.io/deploymentMode": "RawDeployment"}),
-            "spec": {"predictor": {
-                "minReplicas": 1, "maxReplicas": 3,
-                "serviceAccountName": service_account(plan),
-                "automountServiceAccountToken": False,
-                "securityContext": k8s.pod_security_context(),
-                "initContainers": [k8s.work_copy_container(image)],
-                "containers": [container],
-                "volumes": list(k8s.SCRATCH_VOLUMES)}}}
+            "spec": {"predictor": {"minReplicas": 1, "maxReplicas": 3, **pod}}}
 
 
 def deployment(plan: PipelinePlan, image: str, uri: str, endpoint: str,
                insecure: bool) -> dict[str, Any]:
-    pod = {"serviceAccountName": service_account(plan),
-           "automountServiceAccountToken": False,
-           "securityContext": k8s.pod_security_context(),
-           "initContainers": [k8s.work_copy_container(image),
-                              fetch_model_container(plan, uri, endpoint, insecure)],
-           "containers": [serve_container(plan, image, "serve", model_mount=True)],
-           "volumes": list(k8s.SCRATCH_VOLUMES) + [{"name": "model", "emptyDir": {}}]}
+    pod = _pod(plan, image, uri, endpoint, insecure, "serve")
     return {"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": _metadata(plan, app_name(plan)),
             "spec": {"replicas": 1, "selector": {"matchLabels": selector(plan)},
@@ -270,8 +261,8 @@ def kserve_documents(plan: PipelinePlan, image: str | None = None, bucket: str |
                      run: str = LATEST) -> list[dict[str, Any]]:
     endpoint = endpoint or k8s.DEFAULT_ENDPOINT
     uri = model_uri(plan, bucket or k8s.DEFAULT_BUCKET, run)
-    return [service_account_document(plan, endpoint, insecure),
-            inference_service(plan, image or k8s.default_image(plan), uri)]
+    return [service_account_document(plan),
+            inference_service(plan, image or k8s.default_image(plan), uri, endpoint, insecure)]
 
 
 def deployment_documents(plan: PipelinePlan, image: str | None = None,
@@ -280,8 +271,8 @@ def deployment_documents(plan: PipelinePlan, image: str | None = None,
     endpoint = endpoint or k8s.DEFAULT_ENDPOINT
     uri = model_uri(plan, bucket or k8s.DEFAULT_BUCKET, run)
     image = image or k8s.default_image(plan)
-    return [service_account_document(plan, endpoint, insecure),
-            deployment(plan, image, uri, endpoint, insecure), service(plan)]
+    return [service_account_document(plan), deployment(plan, image, uri, endpoint, insecure),
+            service(plan)]
 
 
 # ---- files ------------------------------------------------------------------------------------
@@ -348,16 +339,17 @@ def readme_lines(plan: PipelinePlan, image: str) -> list[str]:
         "replays the training slice on the image's data, loads that model from "
         f"`{MODEL_DIR}`, checks that it still gives the notebook's predictions, then listens on "
         f"port {PORT} (`POST /predict`, Open Inference Protocol v2 under `/v2`, "
-        "`/health/live`, `/health/ready`). Both manifests fetch the model with KServe's "
-        f"storage initializer; edit the bucket in their `s3://` URI and the endpoint if you "
-        "changed the artifact repository, or let `nb2pipe submit` fill them in from "
+        "`/health/live`, `/health/ready`). Both manifests fetch the model into "
+        f"`{MODEL_DIR}` with the same init container, KServe's storage initializer "
+        f"(`{STORAGE_INITIALIZER}`), run with the restricted security context (the one KServe "
+        "would inject for a `STORAGE_URI` has none, and a restricted namespace refuses it); "
+        "edit the bucket in the `s3://` URI and the endpoint if you changed the artifact "
+        "repository, or let `nb2pipe submit` fill them in from "
         "`argo-artifact-repository.yaml`.", "",
-        "Once per namespace, the repository's credentials under the key names KServe reads:", "",
+        "Once per namespace, the repository's credentials for the init container:", "",
         "```",
         f"kubectl create secret generic {secret} -n ml --from-literal=AWS_ACCESS_KEY_ID="
         "ACCESS_KEY --from-literal=AWS_SECRET_ACCESS_KEY=SECRET_KEY",
-        f"kubectl annotate secret {secret} -n ml " + " ".join(
-            f"{k}={v}" for k, v in kserve_s3_annotations(k8s.DEFAULT_ENDPOINT, True).items()),
         "```", "",
         f"With KServe (`{KSERVE_FILE}`: an InferenceService, custom predictor, "
         "RawDeployment mode), or without it (`serve-deployment.yaml`: a Deployment and a "
