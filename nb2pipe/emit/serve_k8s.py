@@ -28,7 +28,7 @@ from nb2pipe.planning.model import PipelinePlan, Step
 
 SERVICE_MODULES = ("fastapi", "uvicorn")  # the `serve` extra, pinned in the image's lock
 PORT = 8080
-MODEL_DIR = "/mnt/models"  # where KServe's storage initializer puts the storageUri's files
+MODEL_DIR = "/mnt/models"  # where the model is fetched to (KServe's own convention)
 KSERVE_CONTAINER = "kserve-container"  # the custom predictor's container, as KServe names it
 # KServe's storage initializer (arguments: source URI, target folder), pinned.
 STORAGE_INITIALIZER = "kserve/storage-initializer:v0.21.0"
@@ -164,15 +164,12 @@ def _all_secrets_deploy(plan: PipelinePlan):
     return replace(step.deploy, secrets=tuple(k8s.all_secrets(plan)))
 
 
-def serve_container(plan: PipelinePlan, image: str, name: str,
-                    extra_env: list[dict[str, Any]] | None = None,
-                    model_mount: bool = False) -> dict[str, Any]:
+def serve_container(plan: PipelinePlan, image: str, name: str) -> dict[str, Any]:
     step = model_step(plan)
     assert step is not None
-    mounts = k8s.scratch_mounts() + (
-        [{"name": "model", "mountPath": MODEL_DIR, "readOnly": True}] if model_mount else [])
+    mounts = k8s.scratch_mounts() + [{"name": "model", "mountPath": MODEL_DIR, "readOnly": True}]
     return {"name": name, "image": image, "imagePullPolicy": "IfNotPresent",
-            "command": serve_command(plan), "env": env(plan) + (extra_env or []),
+            "command": serve_command(plan), "env": env(plan),
             "ports": [{"containerPort": PORT, "name": "http", "protocol": "TCP"}],
             **probes(),
             # the replay fits the model again: size the pod like the step that fits it
@@ -224,7 +221,7 @@ def _pod(plan: PipelinePlan, image: str, uri: str, endpoint: str, insecure: bool
             "securityContext": k8s.pod_security_context(),
             "initContainers": [k8s.work_copy_container(image),
                                fetch_model_container(plan, uri, endpoint, insecure)],
-            "containers": [serve_container(plan, image, container, model_mount=True)],
+            "containers": [serve_container(plan, image, container)],
             "volumes": list(k8s.SCRATCH_VOLUMES) + [{"name": "model", "emptyDir": {}}]}
 
 
