@@ -26,7 +26,7 @@ from nb2pipe.api import convert
 pytest.importorskip("kubernetes")
 jsonschema = pytest.importorskip("jsonschema")
 
-from deploy_schemas import k8s_errors, strict  # noqa: E402
+from deploy_schemas import k8s_errors, restricted_violations, strict  # noqa: E402
 
 SCHEMA = Path(__file__).parent / "schemas" / "argo-workflows-v3.6.19.schema.json"
 IMAGE_REF = "{{workflow.parameters.nb2pipe-image}}"
@@ -137,37 +137,6 @@ def argo_pods(wf: dict) -> list[dict]:
             pod[key] = _merge_by_name(pod[key], patch.get(key, []))
         pods.append(pod)
     return pods
-
-
-def restricted_violations(pod: dict) -> list[str]:
-    """The `restricted` Pod Security Standard (v1.29+), container by container."""
-    found = []
-    pod_sc = pod.get("securityContext", {})
-    for c in pod.get("initContainers", []) + pod["containers"]:
-        sc = c.get("securityContext", {})
-        where = c["name"]
-        if sc.get("allowPrivilegeEscalation") is not False:
-            found.append(f"{where}: allowPrivilegeEscalation is not false")
-        caps = sc.get("capabilities", {})
-        if "ALL" not in caps.get("drop", []):
-            found.append(f"{where}: capabilities not dropped")
-        if set(caps.get("add", [])) - {"NET_BIND_SERVICE"}:
-            found.append(f"{where}: adds capabilities")
-        if sc.get("privileged"):
-            found.append(f"{where}: privileged")
-        if not sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")):
-            found.append(f"{where}: may run as root")
-        if sc.get("runAsUser", pod_sc.get("runAsUser")) == 0:
-            found.append(f"{where}: runs as uid 0")
-        seccomp = sc.get("seccompProfile", pod_sc.get("seccompProfile", {})).get("type")
-        if seccomp not in ("RuntimeDefault", "Localhost"):
-            found.append(f"{where}: no seccomp profile")
-    for v in pod.get("volumes", []):
-        allowed = {"name", "emptyDir", "configMap", "secret", "persistentVolumeClaim",
-                   "projected", "downwardAPI", "ephemeral", "csi"}
-        if set(v) - allowed:
-            found.append(f"volume {v['name']}: {sorted(set(v) - allowed)}")
-    return found
 
 
 @pytest.mark.parametrize("name", SAMPLE_NAMES)

@@ -67,6 +67,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="argo: an artifact repository the cluster already has (a "
                              "ConfigMap and its key, as in Argo's artifactRepositoryRef) "
                              "instead of deploy/argo-artifact-repository.yaml")
+    parser.add_argument("--serve", choices=["kserve", "deployment"],
+                        help="apply the serving manifests instead of running the pipeline: "
+                             "deploy/serve-kserve.yaml (a KServe InferenceService) or "
+                             "deploy/serve-deployment.yaml (Deployment + Service)")
+    parser.add_argument("--model-run", metavar="WORKFLOW",
+                        help="--serve: the model of this Argo workflow (its name) instead of "
+                             "the latest one the pipeline published")
     parser.add_argument("--host", help="kfp: the Kubeflow Pipelines API endpoint (default: "
                                         "$KF_PIPELINES_ENDPOINT)")
     parser.add_argument("--experiment", help="kfp: experiment name, found or created "
@@ -474,6 +481,12 @@ def main(args: argparse.Namespace) -> int:
         print(f"nb2pipe: error: {project}: no such project folder", file=sys.stderr)
         return ExitCode.USAGE
     try:
+        if args.serve:
+            from nb2pipe.deploy.submit_serve import submit_serving
+
+            return submit_serving(args)
+        if args.model_run:
+            raise SubmitError("--model-run goes with --serve")
         return submit_argo(args) if args.engine == "argo" else submit_kfp(args)
     except SubmitError as exc:
         print(f"nb2pipe submit: {exc}", file=sys.stderr)

@@ -70,6 +70,10 @@ def _template(plan: PipelinePlan, step: Step, pvc: bool) -> dict[str, Any]:
             seen.add(flow.path)
             out_arts.append({"name": k8s.file_artifact(flow.path),
                              "path": f"{k8s.WORKDIR}/{flow.path}"})
+    if not pvc:  # the model the serving manifests fetch (serve_k8s.py)
+        from nb2pipe.emit import serve_k8s
+
+        out_arts += serve_k8s.publish_artifacts(plan, step)
     for path in ([] if pvc else k8s.exported_files(plan, step)):
         out_arts.append({"name": k8s.file_artifact(path), "path": f"{k8s.WORKDIR}/{path}",
                          "optional": True})
@@ -380,6 +384,9 @@ def deploy_readme(plan: PipelinePlan) -> str:
     if measured:
         lines += ["Requests and memory limits from the last local run (tags still win):", ""]
         lines += [f"- `{name}`: {why}" for name, why in measured] + [""]
+    from nb2pipe.emit import serve_k8s
+
+    lines += serve_k8s.readme_lines(plan, image)
     lines += ["## Kubeflow Pipelines", "",
               "`kfp-pipeline.yaml` is written when the `kfp` extra is installed "
               "(`pip install nb2pipe[kfp]`), or later with `nb2pipe compile-kfp .`; submit it "

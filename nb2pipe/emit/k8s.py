@@ -259,6 +259,10 @@ def secret_command(plan: PipelinePlan) -> str:
 # ---- what a cluster needs besides the Workflow ---------------------------------------------
 
 ARTIFACT_REPOSITORY_KEY = "nb2pipe"
+# The artifact repository ConfigMap's defaults (the user edits them; `nb2pipe submit` reads
+# the edited file back).
+DEFAULT_BUCKET = "nb2pipe-artifacts"
+DEFAULT_ENDPOINT = "minio.argo:9000"
 
 
 def service_account_name(plan: PipelinePlan) -> str:
@@ -295,7 +299,7 @@ def artifact_repository_documents(plan: PipelinePlan) -> list[dict[str, Any]]:
     edit: an S3-compatible bucket (AWS S3, MinIO, GCS's S3 interface) whose credentials come
     from a Secret. Settings for GCS, Azure and the rest follow Argo's
     configure-artifact-repository guide under the same key."""
-    repo = {"s3": {"bucket": "nb2pipe-artifacts", "endpoint": "minio.argo:9000",
+    repo = {"s3": {"bucket": DEFAULT_BUCKET, "endpoint": DEFAULT_ENDPOINT,
                    "insecure": True,
                    "keyFormat": "{{workflow.name}}/{{pod.name}}",
                    "accessKeySecret": {"name": artifact_repository_name(plan),

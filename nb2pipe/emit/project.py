@@ -73,6 +73,10 @@ def resolve_requirements(plan: PipelinePlan) -> tuple[list[str], list[str]]:
     modules = set(plan.imported_modules)
     for mod in list(modules):
         modules.update(RUNTIME_EXTRAS.get(mod, []))
+    from nb2pipe.emit import serve_k8s
+
+    if serve_k8s.deploys(plan):  # the image serves too (python -m <pkg>.serve)
+        modules.update(serve_k8s.SERVICE_MODULES)
     for mod in sorted(modules):
         if mod in sys.stdlib_module_names or mod in plan.local_modules or mod == plan.package:
             continue

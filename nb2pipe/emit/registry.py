@@ -83,6 +83,15 @@ def _serving(plan: PipelinePlan, description: str, capture: dict | None) -> dict
     return serving_files(plan, capture)
 
 
+@register("serve_k8s")
+def _serve_k8s(plan: PipelinePlan, description: str) -> dict[str, str]:
+    """deploy/serve-kserve.yaml, deploy/serve-deployment.yaml and the image's serving entry,
+    when the verified serving path can run on a cluster."""
+    from nb2pipe.emit.serve_k8s import serve_k8s_files
+
+    return serve_k8s_files(plan)
+
+
 def emit_all(plan: PipelinePlan, description: str = "",
              capture: dict | None = None) -> dict[str, str]:
     files: dict[str, str] = {}
