@@ -18,7 +18,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ pytest.importorskip("kubernetes")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 from deploy_helpers import loopback_server, yaml_docs  # noqa: E402
+from servers import free_port  # noqa: E402
 from deploy_schemas import (argo_errors, k8s_errors, kserve_errors, kserve_models,  # noqa: E402
                             restricted_violations)
 
@@ -302,12 +302,6 @@ def test_the_workflow_publishes_the_model_where_the_manifests_fetch_it(served):
 
 # ---- the image's entry, for real on 127.0.0.1 --------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _env() -> dict[str, str]:
     return {**os.environ, "NB2PIPE_WORKDIR": str(SAMPLES), "MPLBACKEND": "Agg",
             "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
@@ -345,7 +339,7 @@ def _serve(project: Path, model: Path, port: int) -> subprocess.Popen:
 def test_the_container_command_serves_the_run_model(served, run_model):
     httpx = pytest.importorskip("httpx")
     server = _server_container(_pods(served)["deployment"])
-    port = _free_port()
+    port = free_port()
     proc = _serve(served, run_model, port)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -390,11 +384,11 @@ def test_the_container_command_refuses_a_model_that_disagrees(served, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "model" / "meta.json").is_file()
-    proc = _serve(served, tmp_path / "model", _free_port())
+    proc = _serve(served, tmp_path / "model", free_port())
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 1, out
     assert "does not reproduce the notebook's predictions" in out and "Traceback" not in out
-    proc = _serve(served, tmp_path / "nothing-here", _free_port())
+    proc = _serve(served, tmp_path / "nothing-here", free_port())
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 1 and "meta.json missing" in out, out
 

@@ -9,25 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from sample_nb import write_sample
+from servers import BUILT, EXT, jupyter_lab
 
 HERE = Path(__file__).resolve().parent
-EXT = HERE.parent / "jupyter_extension"
 CHROMIUM = os.environ.get("NB2PIPE_CHROMIUM", "/usr/bin/chromium")
-# the front end built in this checkout (npm run build:prod) is served ahead of an installed
-# copy, so the test always exercises the code next to it
-BUILT = EXT / "nb2pipe_jupyterlab" / "labextension" / "package.json"
 
 pytestmark = pytest.mark.browser
 
@@ -47,15 +40,9 @@ def _missing() -> str | None:
 
     installed = any((Path(p) / "nb2pipe-jupyterlab" / "package.json").is_file()
                     for p in jupyter_path("labextensions"))
-    if not BUILT.is_file() and not installed:
+    if not (BUILT / "package.json").is_file() and not installed:
         return "the nb2pipe-jupyterlab extension is not built/installed (pip install jupyter_extension)"
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -65,54 +52,8 @@ def lab(tmp_path):
         pytest.skip(reason)
     root = tmp_path / "root"
     write_sample(root / "sales.ipynb")
-    port, token = _free_port(), secrets.token_hex(16)
-    home = tmp_path / "home"
-    labconfig = home / ".jupyter" / "labconfig"
-    labconfig.mkdir(parents=True)
-    (labconfig / "page_config.json").write_text(json.dumps(  # no "news?" pop-up in the shots
-        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
-    env = dict(os.environ, HOME=str(home), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-               JUPYTER_CONFIG_DIR=str(home / ".jupyter"), JUPYTER_PLATFORM_DIRS="1")
-    if BUILT.is_file():
-        share = tmp_path / "share"
-        (share / "labextensions").mkdir(parents=True)
-        (share / "labextensions" / "nb2pipe-jupyterlab").symlink_to(BUILT.parent)
-        env["JUPYTER_PATH"] = os.pathsep.join(
-            [str(share)] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p])
-    log = (tmp_path / "lab.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-         "--ServerApp.ip=127.0.0.1", "--LabApp.extension_manager=readonly",
-         f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
-         f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
-         "--LabApp.news_url=None",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                req = urllib.request.Request(f"{url}/api/status",
-                                             headers={"Authorization": f"token {token}"})
-                urllib.request.urlopen(req, timeout=2).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.flush()
-                    pytest.fail("jupyter lab did not start:\n"
-                                + (tmp_path / "lab.log").read_text()[-3000:])
-                time.sleep(0.3)
-        yield {"url": url, "token": token, "root": root, "log": tmp_path / "lab.log"}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with jupyter_lab(tmp_path, root) as server:
+        yield server
 
 
 def test_convert_button_writes_the_pipeline_and_the_panel_shows_the_steps(lab, tmp_path):

@@ -7,26 +7,22 @@ no longer matches), and opens the Deploy dialog (dry run; a real submit
 without a cluster). A screenshot of each state goes to a folder this test prints
 ($NB2PIPE_ARTIFACTS/workbench when set).
 
-The lab loads the installed nb2pipe-jupyterlab (.ci/setup.d/60-jupyter.sh). To try a build
-that is not installed, point NB2PIPE_LABEXTENSION at its folder
-(jupyter_extension/nb2pipe_jupyterlab/labextension after `npm run build:prod`): it is put
-first on JUPYTER_PATH, where JupyterLab looks first.
+The lab loads the checkout's own build (jupyter_extension/nb2pipe_jupyterlab/labextension,
+tests/servers.py), else the installed nb2pipe-jupyterlab; NB2PIPE_LABEXTENSION names another
+build folder.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from test_e2e_browser import CHROMIUM, EXT, HERE, _free_port, _missing
+from servers import EXT, jupyter_lab
+from test_e2e_browser import CHROMIUM, HERE, _missing
 from workbench_nb import write_workbench_sample
 
 pytestmark = pytest.mark.browser
@@ -39,56 +35,9 @@ def lab(tmp_path):
         pytest.skip(reason)
     root = tmp_path / "root"
     write_workbench_sample(root / "demand.ipynb")
-    port, token = _free_port(), secrets.token_hex(16)
-    home = tmp_path / "home"
-    labconfig = home / ".jupyter" / "labconfig"
-    labconfig.mkdir(parents=True)
-    (labconfig / "page_config.json").write_text(json.dumps(  # no "news?" pop-up in the shots
-        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
-    env = dict(os.environ, HOME=str(home), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-               JUPYTER_CONFIG_DIR=str(home / ".jupyter"), JUPYTER_PLATFORM_DIRS="1",
-               KUBECONFIG=str(tmp_path / "no-kubeconfig"))  # no cluster: submit must say so
-    build = os.environ.get("NB2PIPE_LABEXTENSION")
-    if build:
-        extra = tmp_path / "jupyter-path"
-        (extra / "labextensions").mkdir(parents=True)
-        os.symlink(Path(build).resolve(), extra / "labextensions" / "nb2pipe-jupyterlab")
-        env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(extra),
-                                                            env.get("JUPYTER_PATH")]))
-    log = (tmp_path / "lab.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-         "--ServerApp.ip=127.0.0.1", "--LabApp.extension_manager=readonly",
-         f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
-         f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
-         "--LabApp.news_url=None",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                req = urllib.request.Request(f"{url}/api/status",
-                                             headers={"Authorization": f"token {token}"})
-                urllib.request.urlopen(req, timeout=2).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.flush()
-                    pytest.fail("jupyter lab did not start:\n"
-                                + (tmp_path / "lab.log").read_text()[-3000:])
-                time.sleep(0.3)
-        yield {"url": url, "token": token, "root": root, "log": tmp_path / "lab.log"}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    # no cluster: submit must say so
+    with jupyter_lab(tmp_path, root, KUBECONFIG=str(tmp_path / "no-kubeconfig")) as server:
+        yield server
 
 
 def test_run_runs_verify_and_deploy_from_the_panel(lab, tmp_path, capsys):

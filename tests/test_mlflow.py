@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from runner_helpers import cli, cli_json, project_from
+from servers import free_port, http_ok, wait_until
 
 MODEL = [
     ("code", "import pandas as pd\nfrom sklearn.linear_model import LogisticRegression",
@@ -41,17 +39,11 @@ def templates(tmp_path_factory):
     return tmp_path_factory.mktemp("mlflow_templates")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     pytest.importorskip("mlflow")
     root = tmp_path_factory.mktemp("mlflow_server")
-    port = _free_port()
+    port = free_port()
     exe = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
     proc = subprocess.Popen(
         [exe, "server", "--backend-store-uri", f"sqlite:///{root}/mlflow.db",
@@ -60,19 +52,8 @@ def server(tmp_path_factory):
         stdout=open(root / "server.log", "wb"), stderr=subprocess.STDOUT,
         start_new_session=True)
     uri = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2) as resp:
-                if resp.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            pytest.fail("the MLflow server did not start:\n"
-                        + (root / "server.log").read_text()[-3000:])
-        time.sleep(0.25)
+    wait_until(http_ok(f"{uri}/health"), proc, "the MLflow server", root / "server.log",
+               every=0.25)
     yield uri
     os.killpg(proc.pid, 15)
     try:

@@ -17,11 +17,9 @@ import hashlib
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -32,6 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sample_nb import write_sample
+from servers import free_port, stop, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = int(os.environ.get("NB2PIPE_FUZZ_EXAMPLES", "30"))
@@ -57,12 +56,6 @@ sys.addaudithook(hook)
 from jupyter_server.serverapp import main
 sys.exit(main())
 '''
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
@@ -107,7 +100,7 @@ def server(tmp_path_factory):
                    env=env, check=True, capture_output=True)
     launcher = base / "launch.py"
     launcher.write_text(LAUNCHER)
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     log = (base / "server.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, str(launcher), "--no-browser", "--allow-root",
@@ -117,20 +110,10 @@ def server(tmp_path_factory):
         cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     srv = Server(f"http://127.0.0.1:{port}", token, root, outside, base / "audit.log")
     try:
-        deadline = time.monotonic() + 120  # start-up on a loaded machine; not a speed test
-        while not srv.status_answers():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail("jupyter server did not start:\n"
-                            + (base / "server.log").read_text()[-3000:])
-            time.sleep(0.3)
+        wait_until(srv.status_answers, proc, "jupyter server", base / "server.log")
         yield srv
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         log.close()
 
 
