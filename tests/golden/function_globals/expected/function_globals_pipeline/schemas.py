@@ -140,7 +140,9 @@ def known_categories(categories: list[str]) -> pa.Check:
     """Every value one of the captured categories, compared by name as the profile recorded
     them (an object column may hold 1 and "1")."""
     return pa.Check(
-        lambda s: _keys(s).isin(categories), name="isin", error=f"isin({categories})"
+        lambda s: _keys(s).isin(categories),
+        name="known_categories",
+        error=f"isin({categories})",
     )
 
 
