@@ -82,6 +82,9 @@ CASES = {
     "category dtype": lambda d: d.assign(plan=d.plan.astype("category")),
     "missing column": lambda d: d.drop(columns=["plan"]),
     "duplicate column names": lambda d: pd.concat([d, d[["amount"]] * 0], axis=1),
+    "no rows": lambda d: d.iloc[:0],
+    "one row": lambda d: d.iloc[:1],
+    "all missing where some were": lambda d: d.assign(age=np.nan),
     "a series": lambda d: d["amount"],
     "not a table": lambda d: [1, 2, 3],
 }

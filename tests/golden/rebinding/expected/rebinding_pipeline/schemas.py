@@ -60,6 +60,14 @@ def _key(value: Any) -> str:
 
 
 def _keys(series: Any) -> Any:
+    """Each value's category name; without a Python call per value where the dtype tells."""
+    import pandas as pd
+
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return series.astype(str)
+    if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
+        return series  # strings are their own names
     return series.map(_key)
 
 
