@@ -177,7 +177,7 @@ def checks_job(lay: Layout, plan: PipelinePlan, opts: Options,
     steps: list[dict[str, Any]] = [
         {"uses": CHECKOUT},
         {"uses": SETUP_PYTHON, "with": _python(lay, opts)},
-        {"name": "Install the pipeline's pinned requirements, its test requirements and nb2pipe",
+        {"name": "Install the pipeline's pinned requirements and nb2pipe",
          "run": _install(opts, "-r", shlex.quote(_in(lay.project, TEST_FILE)))},
         {"name": "The generated pipeline is up to date with the notebook",
          "run": f"nb2pipe check {shlex.quote(lay.notebook)} -o {shlex.quote(lay.project)}"},
