@@ -20,16 +20,19 @@ GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(d.name for d in GOLDEN.iterdir() if (d / "notebook.ipynb").exists())
 REGEN = os.environ.get("NB2PIPE_REGEN_GOLDEN") == "1"
 PIN = re.compile(r"==[0-9][^\s\"]*")
+PANDERA = re.compile(r"pandera(\[pandas\])?>=[0-9.]+,<[0-9.]+")
 
 
 def _normalize(rel: str, text: str) -> str:
     """Installed versions differ between environments: pins and their hashes are masked."""
     if rel == "requirements.lock":  # which distributions, too (tests/test_image.py checks them)
         return "".join(ln for ln in text.splitlines(True) if ln.startswith("#")) + "<pins>\n"
-    if rel in ("requirements.txt", "pyproject.toml"):
+    if rel in ("requirements.txt", "requirements-test.txt", "pyproject.toml"):
         # requires-python follows the pinned versions' own Requires-Python
         text = re.sub(r'^requires-python = ">=3\.\d+"$', 'requires-python = ">=3.<minor>"',
                       text, flags=re.M)
+        # the pandera range follows the pinned pandas (nb2pipe.emit.project.pandera_requirement)
+        text = PANDERA.sub("pandera<range>", text)
         return PIN.sub("==<version>", text)
     if rel == "nb2pipe.lock.json":
         data = json.loads(text)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from nb2pipe.deploy.install_spec import InstallSpec, detect, extra_requirements, given
 from nb2pipe.planning.model import PLAN_FILE, PipelinePlan
+from nb2pipe.emit.project import TEST_FILE
 from nb2pipe.diagnostics import ExitCode
 import argparse
 import os
@@ -177,8 +178,7 @@ def checks_job(lay: Layout, plan: PipelinePlan, opts: Options,
         {"uses": CHECKOUT},
         {"uses": SETUP_PYTHON, "with": _python(lay, opts)},
         {"name": "Install the pipeline's pinned requirements and nb2pipe",
-         "run": _install(opts, "-r", shlex.quote(_in(lay.project, "requirements.txt")),
-                         "pytest")},
+         "run": _install(opts, "-r", shlex.quote(_in(lay.project, TEST_FILE)))},
         {"name": "The generated pipeline is up to date with the notebook",
          "run": f"nb2pipe check {shlex.quote(lay.notebook)} -o {shlex.quote(lay.project)}"},
         {"name": "Generated tests", "run": "python -m pytest -q tests", **in_proj,

@@ -4,13 +4,16 @@
   each step run on its captured inputs reproduces its captured outputs (a step whose logic
   changes fails); without one, skipped stubs that say what to fill in.
 - `tests/test_data_quality.py`: the data the first steps load, checked against the captured
-  profiles (`_quality.check`: missing values, dtypes, ranges, mean/std, categories, shares).
+  profiles, as pandera schemas (`<pkg>/schemas.py`: dtypes, missing values, ranges,
+  mean/std, categories, shares).
 - `tests/test_model_performance.py`: metrics (a `pipeline-metrics` cell, assignments from
   known metric functions such as `accuracy_score`/`r2_score`, or metric-named scalars) stay
   within a tolerance of the captured values.
 - `<pkg>/validate.py`: run the steps checking the data (`python -m <pkg>.validate`), failing
-  with a report; `<pkg>/_quality.py` and `<pkg>/_compare.py` are nb2pipe's own modules copied
-  so the project runs without nb2pipe; `<pkg>/_profiles.py` holds the profiles it checks.
+  with a report; `<pkg>/_compare.py` is nb2pipe's own module copied so the project runs
+  without nb2pipe; `<pkg>/_profiles.py` holds the captured profiles (the runtime reads their
+  column names); `<pkg>/schemas.py` holds the pandera schemas built from them
+  (`nb2pipe.validation.quality.check` is the reference they agree with).
 - `tests/fixtures/capture.json`: the captured baseline (types, fingerprints, samples,
   profiles); the fixture value files themselves are added by `api.convert`.
 """
@@ -25,6 +28,7 @@ from typing import Any
 from nb2pipe.emit import pyfmt, template
 from nb2pipe.emit.package import header
 from nb2pipe.planning.model import PipelinePlan
+from nb2pipe.validation import quality
 
 ABS_TOL, REL_TOL = 0.02, 0.05  # metric tolerance: max(ABS_TOL, REL_TOL * |captured|)
 
@@ -71,18 +75,112 @@ def profiles_module(plan: PipelinePlan, capture: dict | None) -> str:
             + pyfmt.block(loads, 0, "PROFILES = ") + "\n")
 
 
+# dtypes pandera's engines know by these names in every pandera the requirement allows
+# (0.20 for pandas 1.5 to 0.3x for pandas 3); another dtype is checked by `dtype_is` alone
+PANDERA_DTYPES = frozenset(
+    [f"{k}{b}" for k in ("int", "uint", "Int", "UInt") for b in (8, 16, 32, 64)]
+    + ["float16", "float32", "float64", "Float32", "Float64", "bool", "boolean", "object",
+       "str", "string", "category", "datetime64[ns]"])
+STRING_DTYPES = ("str", "string")  # values are the category names themselves
+
+
+def _column_schema(base: dict[str, Any]) -> pyfmt.Br:
+    """`pa.Column(...)` for one profiled column: what `quality.check` tests, as pandera
+    checks with the margins computed here from the same tolerances."""
+    dtype = base["dtype"]
+    checks: list[pyfmt.Item] = [f"dtype_is({pyfmt.q(dtype)})"]
+    if base["missing"]:
+        share = base["missing"] / max(base["count"], 1)
+        checks.append(f"missing_share_below({pyfmt.lit(float(share))})")
+    tol = quality.TOLERANCES
+    if base["kind"] == "numeric" and "min" in base:
+        span = base["max"] - base["min"]
+        margin = tol["range_margin"] * (span if span > 0 else max(abs(base["max"]), 1.0)) \
+            + tol["range_std"] * (base.get("std") or 0.0)
+        low, high = base["min"] - margin, base["max"] + margin
+        # none beyond three margins; a few (range_share) just outside: rare tails
+        checks.append(pyfmt.Br("pa.Check.in_range(", [pyfmt.lit(low - 2 * margin),
+                                                      pyfmt.lit(high + 2 * margin)], ")"))
+        checks.append(pyfmt.Br("mostly_in_range(", [pyfmt.lit(low), pyfmt.lit(high)], ")"))
+        std = base.get("std")
+        if std is not None and std > 0:
+            checks.append(pyfmt.Br("mean_near(", [pyfmt.lit(float(base["mean"])),
+                                                  pyfmt.lit(float(std))], ")"))
+            checks.append(f"std_near({pyfmt.lit(float(std))})")
+    elif base["kind"] == "categorical" and "categories" in base:
+        names = sorted(base["categories"])
+        isin = "pa.Check.isin(" if dtype in STRING_DTYPES else "known_categories("
+        checks.append(pyfmt.Br(isin, [pyfmt.data(names)], ")"))
+        checks.extend(pyfmt.Br("share_near(", [pyfmt.q(c), pyfmt.lit(float(base["categories"][c]))],
+                               ")") for c in names)
+    args: list[pyfmt.Item] = [pyfmt.q(dtype) if dtype in PANDERA_DTYPES else "None",
+                              f"nullable={base['missing'] > 0}",
+                              pyfmt.Br("checks=[", checks, "]", "coll")]
+    return pyfmt.Br("pa.Column(", args, ")")
+
+
+def schema_variable(step: str, name: str) -> str:
+    """The module-level name of a table's schema (`from <pkg>.schemas import ...`)."""
+    return f"{step}__{name}"
+
+
+def schemas_module(plan: PipelinePlan, capture: dict | None) -> str:
+    """`<pkg>/schemas.py` for the tables the validation step checks. Only profiles are read:
+    values built from a secret are never profiled (the capture hides them)."""
+    checked = _checked(plan, capture)
+    profiles = {s: {n: capture["steps"][s]["outputs"][n]["profile"] for n in names}
+                for s, names in checked.items()} if capture else {}
+    return header(plan) + schemas_source(plan.notebook, plan.package, profiles)
+
+
+def schemas_source(notebook: str, package: str,
+                   profiles: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """A pandera DataFrameSchema per profiled table (step -> name -> profile): dtypes,
+    nullability, ranges, categories; the tolerance and proportion checks pandera has no
+    built-in for; and the `check`/`report` the validation step and data-quality tests call."""
+    blocks = []
+    table: list[pyfmt.Item] = []
+    for step, names in _sorted(profiles).items():
+        for name, prof in names.items():
+            key = f"{step}.{name}"
+            cols = pyfmt.Br("{", pyfmt.dict_items(
+                (pyfmt.q(c), _column_schema(prof["columns"][c])) for c in sorted(prof["columns"])),
+                "}", "coll")
+            schema = pyfmt.Br("pa.DataFrameSchema(", [cols, f"name={pyfmt.q(key)}"], ")")
+            var = schema_variable(step, name)
+            blocks.append(pyfmt.block(schema, 0, f"{var} = "))
+            table.append(f"{pyfmt.q(key)}: {var}")
+    if blocks:
+        blocks.insert(0, "require_pandera()")
+    blocks.append(pyfmt.block(pyfmt.Br("{", table, "}", "coll"), 0, "SCHEMAS = "))
+    tolerances = ("# the tolerances of nb2pipe's checks (the margins below are computed from "
+                  "them)\n"
+                  + pyfmt.block(pyfmt.data(dict(quality.TOLERANCES)), 0, "TOLERANCES = "))
+    doc = pyfmt.docstring(
+        f"pandera schemas of the tables captured from {notebook} (`nb2pipe convert "
+        "--capture`).\n\n"
+        f"    from {package}.schemas import SCHEMAS\n"
+        "    SCHEMAS[\"step.name\"].validate(frame)\n\n"
+        "Each column: its dtype, whether it may hold missing values, the observed range with "
+        "a\nmargin, the known categories; the checks pandera has no built-in for (a few values "
+        "just\noutside the range, mean and spread, category shares: bias) are custom checks "
+        f"below.\n`python -m {package}.validate` and tests/test_data_quality.py use them.", 0)
+    return doc + "\n\n" + template.render(
+        "schemas.py", blocks={"TOLERANCES": tolerances, "SCHEMAS": "\n\n".join(blocks)})
+
+
 def validate_module(plan: PipelinePlan) -> str:
     p = plan.package
     doc = pyfmt.docstring(
         "Run the pipeline checking the data against the captured profiles.\n\n"
         f"    python -m {p}.validate [--param NAME=VALUE ...]\n\n"
         f"Like `{p}.pipeline.run`, but after each step whose output tables were profiled when "
-        "the\nnotebook was captured, the tables are checked (`_quality.check`); bad data stops "
+        "the\nnotebook was captured, the tables are checked (`schemas.check`); bad data stops "
         "the run\nwith a DataQualityError that lists every problem.\n", 0)
     no_profiles = (f"no captured profiles: run `nb2pipe convert {plan.notebook} --capture`; "
                    "running without checks")
-    imports = (pyfmt.from_import(p, ["_quality", "_runtime", "pipeline"]) + "\n"
-               + pyfmt.from_import(f"{p}._profiles", ["CHECKED", "PROFILES"]))
+    imports = (pyfmt.from_import(p, ["_runtime", "pipeline", "schemas"]) + "\n"
+               + pyfmt.from_import(f"{p}._profiles", ["CHECKED"]))
     return header(plan) + doc + "\n\n" + template.render(
         "validate.py", values={"NO_PROFILES": no_profiles}, blocks={"IMPORTS": imports})
 
@@ -154,10 +252,10 @@ def quality_test(plan: PipelinePlan, capture: dict | None) -> str:
         "Data-quality tests: the data as the pipeline loads it now, against the profiles\n"
         f"captured from {plan.notebook}: no missing values where there were none, dtypes, "
         "values within\nthe observed range (with a margin), mean/std, categories within the "
-        "known set and their\nshares within tolerance (bias). Tolerances: "
-        f"`{p}._quality.TOLERANCES`.", 0)
-    imports = (pyfmt.from_import(p, ["_quality", "validate"]) + "\n"
-               + pyfmt.from_import(f"{p}._profiles", ["CHECKED", "PROFILES"]))
+        "known set and their\nshares within tolerance (bias): the pandera schemas of "
+        f"`{p}.schemas`.", 0)
+    imports = (pyfmt.from_import(p, ["schemas", "validate"]) + "\n"
+               + pyfmt.from_import(f"{p}._profiles", ["CHECKED"]))
     return header(plan) + doc + "\n\n" + template.render(
         "test_data_quality.py", values={"LAST_STEP": last}, blocks={"IMPORTS": imports})
 
@@ -235,9 +333,9 @@ def test_files(plan: PipelinePlan, capture: dict | None) -> dict[str, str]:
         "tests/test_data_quality.py": quality_test(plan, capture),
         "tests/test_model_performance.py": performance_test(plan, capture),
         "tests/test_pipeline.py": pipeline_test(plan, capture),
-        f"{p}/_quality.py": header(plan) + _source("validation/quality.py"),
         f"{p}/_compare.py": header(plan) + _source("validation/compare.py"),
         f"{p}/_profiles.py": profiles_module(plan, capture),
+        f"{p}/schemas.py": schemas_module(plan, capture),
         f"{p}/validate.py": validate_module(plan),
     }
     if capture:

@@ -1,14 +1,12 @@
 """Data profiles, data-quality checks and drift statistics for tables.
 
 This module is self-contained (stdlib + numpy + pandas, imported lazily): nb2pipe injects its
-source into the notebook's kernel to profile captured values, and copies it into every
-generated package as `_quality.py`, so the generated validation step and data-quality tests
-run without nb2pipe. It works with pandas 1.5 and pandas 3.
+source into the notebook's kernel to profile captured values. It works with pandas 1.5 and
+pandas 3.
 
-Why not pandera: a profile-driven check needs proportions (bias), mean/std bands and drift
-statistics that pandera would only run as custom checks, and the generated package would gain
-a dependency pinned against both pandas lines. The checks here are small and shared by the
-tests, the validation step and `nb2pipe drift`.
+The generated package checks data with pandera schemas built from these profiles
+(`nb2pipe.emit.tests.schemas_source`, margins from TOLERANCES); `check` here is the reference
+they agree with, case for case (tests/test_schemas.py). nb2pipe itself does not need pandera.
 """
 
 from __future__ import annotations

@@ -14,5 +14,5 @@ def loaded():
 
 @pytest.mark.parametrize("step,name", CASES)
 def test_data_matches_captured_profile(loaded, step, name):
-    problems = _quality.check(loaded[step][name], PROFILES[step][name])
-    assert not problems, "\n" + _quality.report({f"{step}.{name}": problems})
+    problems = schemas.check(loaded[step][name], schemas.SCHEMAS[f"{step}.{name}"])
+    assert not problems, "\n" + schemas.report({f"{step}.{name}": problems})

@@ -7,7 +7,7 @@ from typing import Any
 
 # __IMPORTS__
 
-DataQualityError = _quality.DataQualityError
+DataQualityError = schemas.DataQualityError
 NO_PROFILES = "__NO_PROFILES__"
 
 
@@ -16,7 +16,7 @@ def check_step(step: str, outputs: dict[str, Any]) -> dict[str, list[str]]:
     problems = {}
     for name in CHECKED.get(step, []):
         if name in outputs:
-            found = _quality.check(outputs[name], PROFILES[step][name])
+            found = schemas.check(outputs[name], schemas.SCHEMAS[f"{step}.{name}"])
             if found:
                 problems[f"{step}.{name}"] = found
     return problems
@@ -50,7 +50,7 @@ def run_steps(
                 if problems:
                     raise DataQualityError(
                         f"step {name}: the data does not look like the data the notebook "
-                        "was captured with:\n" + _quality.report(problems)
+                        "was captured with:\n" + schemas.report(problems)
                     )
             if name == stop_after:
                 break

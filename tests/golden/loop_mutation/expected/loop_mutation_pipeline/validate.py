@@ -4,7 +4,7 @@
     python -m loop_mutation_pipeline.validate [--param NAME=VALUE ...]
 
 Like `loop_mutation_pipeline.pipeline.run`, but after each step whose output tables were profiled when the
-notebook was captured, the tables are checked (`_quality.check`); bad data stops the run
+notebook was captured, the tables are checked (`schemas.check`); bad data stops the run
 with a DataQualityError that lists every problem.
 """
 
@@ -15,10 +15,10 @@ import importlib
 import sys
 from typing import Any
 
-from loop_mutation_pipeline import _quality, _runtime, pipeline
-from loop_mutation_pipeline._profiles import CHECKED, PROFILES
+from loop_mutation_pipeline import _runtime, pipeline, schemas
+from loop_mutation_pipeline._profiles import CHECKED
 
-DataQualityError = _quality.DataQualityError
+DataQualityError = schemas.DataQualityError
 NO_PROFILES = "no captured profiles: run `nb2pipe convert notebook.ipynb --capture`; running without checks"
 
 
@@ -27,7 +27,7 @@ def check_step(step: str, outputs: dict[str, Any]) -> dict[str, list[str]]:
     problems = {}
     for name in CHECKED.get(step, []):
         if name in outputs:
-            found = _quality.check(outputs[name], PROFILES[step][name])
+            found = schemas.check(outputs[name], schemas.SCHEMAS[f"{step}.{name}"])
             if found:
                 problems[f"{step}.{name}"] = found
     return problems
@@ -61,7 +61,7 @@ def run_steps(
                 if problems:
                     raise DataQualityError(
                         f"step {name}: the data does not look like the data the notebook "
-                        "was captured with:\n" + _quality.report(problems)
+                        "was captured with:\n" + schemas.report(problems)
                     )
             if name == stop_after:
                 break
