@@ -175,3 +175,34 @@ def test_the_proof_fails_when_the_post_processing_is_left_out(notebook_factory, 
     bad = serving_proof._against_notebook(serving_proof.run_proof(raw, tmp_path), "names",
                                           expected)
     assert not bad["ok"] and "other names than the notebook" in bad["why"]
+
+
+def test_a_prediction_clipped_in_place_is_served_clipped(notebook_factory, tmp_path):
+    serving = _derive(_notebook(notebook_factory, tmp_path, *REGRESSION,
+                                "pred = model.predict(X_test)\npred = np.clip(pred, 0, None)"))
+    assert serving.output == "pred" and serving.post_note == ""
+    assert _roles(serving)["pred = np.clip(pred, 0, None)"] == "post"
+
+
+def test_a_table_of_request_columns_and_predictions_is_served(notebook_factory, tmp_path):
+    """Post-processing may read the request's own rows (`X_test`): for a request they are the
+    request's, not the training replay's."""
+    path = _notebook(notebook_factory, tmp_path, *REGRESSION,
+                     "pred = model.predict(X_test)\n"
+                     'table = pd.DataFrame({"x": X_test["x"], "price": np.expm1(pred)})')
+    res = convert(path, tmp_path / "out", capture=True)
+    assert "NB313" in [d.code for d in res.diagnostics], [d.format() for d in res.diagnostics]
+    text = (tmp_path / "out" / "out" / "serving.py").read_text()
+    probe = (text + "\nimport pandas as pd\nstate = learn(%r)\n"
+             "rows = pd.DataFrame({'x': [0.5, -1.0], 'z': [0.0, 2.0]})\n"
+             "print(predict(rows, state).to_json(orient='split'))" % str(tmp_path))
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["columns"] == ["x", "price"]
+    assert [row[0] for row in answer["data"]] == [0.5, -1.0]  # the request's x, not training's
+    assert all(row[1] > 0 for row in answer["data"])

@@ -3,7 +3,9 @@
 Derived from the analysis, never guessed (issue 16, item 1):
 
 * the **prediction** is the last kept statement `P = M.predict(A)` (or `predict_proba`) with
-  `A` a plain name; cells tagged `serve:model` narrow the search to themselves;
+  `A` a plain name, also inside an expression that is not evaluation
+  (`P = np.expm1(M.predict(A))`); cells tagged `serve:model` narrow the search to themselves;
+  what the notebook does with `P` afterwards is post-processing (planning/serving_post.py);
 * the **raw frame** `D` is the value a statement binds from a data file it reads, in the
   backward slice of `A`: a request's rows take its place;
 * forward from `D`, the **request-derived names** R: a split (`train_test_split`) passes the
@@ -60,7 +62,8 @@ def derive(an: Analysis) -> tuple[ServingPlan | None, list[Diagnostic]]:
     nb = an.notebook
     tags = {c.index: c.tags for c in nb.cells}
     kept = [st for st in an.stmts if not st.stripped]
-    pred = _find_prediction(kept, tags, an)
+    targets = post.target_names(an)
+    pred = _find_prediction(kept, tags, an, targets)
     if pred is None:
         return None, []
 
@@ -71,7 +74,7 @@ def derive(an: Analysis) -> tuple[ServingPlan | None, list[Diagnostic]]:
                                  path=nb.name, cell=where.cell, line=where.line, col=where.col)]
 
     before = [st for st in kept if st.seq < pred.stmt.seq]
-    after = post.derive_post(an, pred.stmt, _target_name(pred.stmt), _source)
+    after = post.derive_post(an, pred.stmt, _target_name(pred.stmt), _source, targets)
     post_reads = set(after.reads) - {pred.input, pred.model}
     learn = _backward(before, {pred.input, pred.model} | post_reads, an)
     reads = [st for st in _backward(before, {pred.input}, an)
@@ -127,14 +130,13 @@ def _predict_call(node: ast.expr) -> ast.Call | None:
     return found[0] if len(found) == 1 else None
 
 
-def _find_prediction(kept: list[Stmt], tags: dict[int, tuple[str, ...]],
-                     an: Analysis) -> _Prediction | None:
+def _find_prediction(kept: list[Stmt], tags: dict[int, tuple[str, ...]], an: Analysis,
+                     targets: set[str]) -> _Prediction | None:
     """The last `P = M.predict(A)`, also inside an expression (`np.expm1(M.predict(A))`,
     `M.predict_proba(A)[:, 1]`) that is not evaluation; `predict` before `predict_proba`
     (the label is what a service answers with); only in `serve:model` cells when any cell
     has that tag."""
     tagged = {c for c, t in tags.items() if "serve:model" in t}
-    targets = post.target_names(an)
     found: dict[str, _Prediction] = {}
     for st in kept:
         if tagged and st.cell not in tagged:

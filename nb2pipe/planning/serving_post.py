@@ -151,10 +151,10 @@ def _post_stmt(st: Stmt, role: str, reason: str, code: str) -> ServingStmt:
                        reason=reason, code=code, serve=role in ("predict", "post"))
 
 
-def derive_post(an: Analysis, predict: Stmt, prediction: str, source) -> PostPath:
+def derive_post(an: Analysis, predict: Stmt, prediction: str, source,
+                targets: set[str]) -> PostPath:
     """The post-processing of `prediction` (bound by `predict`); `source(st)` gives a
-    statement's code."""
-    targets = target_names(an)
+    statement's code, `targets` the target's names (`target_names`)."""
     derived = {prediction}
     late: set[str] = set()
     out = [_post_stmt(predict, "predict", "the model's answer", source(predict))]
@@ -177,9 +177,12 @@ def derive_post(an: Analysis, predict: Stmt, prediction: str, source) -> PostPat
 
 def _settle(out: list[ServingStmt], included: list[Stmt], prediction: str,
             predict: Stmt) -> PostPath:
-    """Pick the answer: the one value the included statements end in."""
-    consumed = {n for st in included for n in st.reads}
-    leaves = sorted({n for st in included for n in st.binds} - consumed)
+    """Pick the answer: the one value the included statements end in (bound and not read
+    by a later one; `pred = np.clip(pred, 0, None)` ends in its own name)."""
+    live = {prediction}
+    for st in included:
+        live = (live - set(st.reads)) | st.binds
+    leaves = sorted(live)
     pre = set(predict.reads)
     if not included:
         return PostPath(tuple(out), "", tuple(sorted(pre)))

@@ -185,7 +185,8 @@ def predict_array(rows: pd.DataFrame, state: State):
     if not isinstance(rows, pd.DataFrame) or rows.empty:
         raise ServingError("a request needs at least one row")
     ns = _request_namespace(rows, state)
-    ns.update(state.post_learned)
+    for name, value in state.post_learned.items():  # the request's own names come first
+        ns.setdefault(name, value)
     ns[MODEL] = state.model
     _post_process(ns)
     return ns[OUTPUT]
