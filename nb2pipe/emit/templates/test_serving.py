@@ -94,12 +94,12 @@ def _names(response, column):
 
 
 def _column(svc, kinds, nullable=None):
-    for c in svc.columns:
-        name = str(c)
-        if svc.kinds[name] in kinds and (
-            nullable is None or svc.nullable[name] == nullable
-        ):
-            return name
+    """The first request column of one of `kinds` (in that order of preference)."""
+    for kind in kinds:
+        for c in svc.columns:
+            name = str(c)
+            if svc.kinds[name] == kind and nullable in (None, svc.nullable[name]):
+                return name
     pytest.skip(f"no request column of kind {'/'.join(kinds)}")
 
 
@@ -121,7 +121,7 @@ def test_a_good_request_gets_the_serving_modules_answers(service, state):
 
 def test_a_missing_column_is_named(service, state):
     svc, client = service
-    column = _column(svc, ("int", "float", "bool", "str"), nullable=False)
+    column = _column(svc, ("float", "int", "str", "bool"), nullable=False)
     row = _records(svc, state)[0]
     del row[column]
     _names(_post(client, [row]), column)
@@ -135,21 +135,22 @@ def test_an_extra_column_is_named(service, state):
 
 def test_a_wrong_type_is_named(service, state):
     svc, client = service
-    column = _column(svc, ("int", "float"))
-    row = dict(_records(svc, state)[0], **{column: "not a number"})
+    column = _column(svc, ("int", "float", "str"))
+    wrong = 12345 if svc.kinds[column] == "str" else "not a number"
+    row = dict(_records(svc, state)[0], **{column: wrong})
     _names(_post(client, [row]), column)
 
 
 def test_a_null_where_training_had_none_is_named(service, state):
     svc, client = service
-    column = _column(svc, ("int", "float", "bool", "str"), nullable=False)
+    column = _column(svc, ("float", "int", "str", "bool"), nullable=False)
     row = dict(_records(svc, state)[0], **{column: None})
     _names(_post(client, [row]), column)
 
 
 def test_a_nan_where_training_had_none_is_named(service, state):
     svc, client = service
-    column = _column(svc, ("float",), nullable=False)
+    column = _column(svc, ("float", "int", "str", "bool"), nullable=False)
     row = _records(svc, state)[0]
     row[column] = float("nan")
     body = json.dumps(
