@@ -348,7 +348,8 @@ def _same_path(old, new) -> bool:
     """The same derivation (the plan file keeps no code: compare the statements' roles)."""
     def shape(sp):
         return ([(s.key, s.role, s.serve, s.wants, s.learned) for s in sp.statements],
-                sp.model, sp.input, sp.frame, sp.prediction)
+                sp.model, sp.input, sp.frame, sp.prediction, sp.served,
+                [s.key for s in sp.post if s.role == "post"])
 
     return shape(old) == shape(new)
 

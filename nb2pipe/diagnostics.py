@@ -243,19 +243,22 @@ _CODES = [
          "a cell `serve:skip` when only training needs it, `serve:include` when new rows "
          "must go through it, and the cell of the prediction to serve `serve:model`."),
     Code("NB312", WARNING, "serving path disagrees with the notebook",
-         "With --capture, nb2pipe replays the training slice and runs the derived serving "
-         "path on the raw rows behind the notebook's evaluation set, as one batch and row by "
-         "row. Its predictions differed from the notebook's (or it failed), so no serving.py "
-         "is written: a service that silently disagrees with the notebook would be worse "
-         "than none. Usual causes: a statistic of the evaluation set itself (ranks, a "
-         "groupby transform), row order that matters, encodings that depend on the batch.",
+         "With --capture (and at `nb2pipe verify`), nb2pipe replays the training slice and "
+         "runs the derived serving path, with the notebook's post-processing of the "
+         "prediction, on the raw rows behind the notebook's evaluation set, as one batch and "
+         "row by row. Its answers differed from the notebook's (or it failed), so no "
+         "serving.py is written (verify fails when the project ships one): a service that "
+         "silently disagrees with the notebook would be worse than none. Usual causes: a "
+         "statistic of the evaluation set itself (ranks, a groupby transform), row order "
+         "that matters, encodings that depend on the batch.",
          "Compute such statistics on the training data and apply them to the test data; tag "
          "cells `serve:skip` / `serve:include` to steer which statements new rows go "
          "through."),
     Code("NB313", INFO, "serving path verified",
-         "The derived serving path gave the notebook's own predictions for the raw rows "
-         "behind its evaluation set (as one batch and row by row), so <package>/serving.py "
-         "was written and `nb2pipe serve` can serve it.",
+         "The derived serving path gave the notebook's own predictions (after the "
+         "notebook's post-processing of them) for the raw rows behind its evaluation set "
+         "(as one batch and row by row), so <package>/serving.py was written and `nb2pipe "
+         "serve` can serve it. `nb2pipe status` and the JupyterLab panel show it.",
          "Nothing to do."),
     Code("NB314", INFO, "a heading splits a tagged step",
          "The notebook has both `step:NAME` tags and markdown headings that split it into "

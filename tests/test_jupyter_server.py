@@ -43,7 +43,7 @@ async def test_preview_returns_the_plan_without_writing(jp_fetch, jp_root_dir, n
     assert "clean_step" in steps["summarize"]["upstream"]
     assert "print(" in steps["summarize"]["body"]  # the stripped code comes along
     assert data["outdir"] == "work/sales_pipeline"
-    assert data["check"]["converted"] is False
+    assert data["check"]["converted"] is False and data["check"]["serving"] is None
     assert not (jp_root_dir / "work" / "sales_pipeline").exists()
 
 
@@ -58,6 +58,10 @@ async def test_convert_then_check(jp_fetch, jp_root_dir, notebook):
 
     r = await jp_fetch("nb2pipe", "check", params={"path": notebook})
     assert json.loads(r.body)["stale"] is False
+    # whether the project has a verified serving path (issue 16): this one predicts nothing
+    serving = json.loads(r.body)["serving"]
+    assert (serving["verified"], serving["status"]) == (False, "none")
+    assert data["check"]["serving"] == serving
     readme = jp_root_dir / "work" / "sales_pipeline" / "README.md"
     readme.write_text(readme.read_text() + "\nmy note\n")
     data = json.loads((await jp_fetch("nb2pipe", "check", params={"path": notebook})).body)

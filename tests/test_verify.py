@@ -58,6 +58,9 @@ def test_models_without_comparable_state_compare_by_predictions():
 # ---- verify on real notebooks ------------------------------------------------------------------
 
 
+SERVED_SAMPLES = ("churn", "house_prices", "reviews_tagged")  # train a model and predict
+
+
 @pytest.mark.kernel
 @pytest.mark.parametrize("name", SAMPLE_NAMES)
 def test_verify_passes_on_every_sample(name):
@@ -68,6 +71,14 @@ def test_verify_passes_on_every_sample(name):
     project = captured_project(name)
     report = verify(SAMPLES / f"{name}.ipynb", project)
     assert report.ok, report.format()
+    # the serving proof runs too, against this run of the notebook (issue 16, item 2)
+    if name in SERVED_SAMPLES:
+        assert (report.serving.status, report.serving.code, report.serving.shipped) == (
+            "verified", "NB313", True), report.format()
+        assert "serving (its serving.py): verified [NB313]" in report.format()
+        assert report.to_json()["serving"]["status"] == "verified"
+    else:
+        assert report.serving is None, report.format()
     counts = report.counts()
     assert counts.get(EQUAL, 0) >= 5
     # every step compared something, the last step's values included
@@ -235,3 +246,57 @@ def test_fixtures_of_names_sharing_an_object_are_one_bundle(tmp_path, notebook_f
     assert metas[0] == metas[1] and metas[0]["bundle"] == ["a", "b"]
     proc = run_generated_tests(project, "tests/test_steps.py")
     assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+@pytest.mark.kernel
+def test_verify_fails_when_the_shipped_serving_module_disagrees(tmp_path, monkeypatch):
+    """A serving.py that computes its fill values and caps from the request (not training)
+    gives other predictions: verify's serving proof finds it and verify fails."""
+    from nb2pipe.validation.verify import verify
+    from capture_helpers import SAMPLES
+
+    monkeypatch.setenv("NB2PIPE_WORKDIR", str(SAMPLES))
+    project = copy_project(captured_project("churn"), tmp_path / "churn_pipeline")
+    module = project / package_of(project) / "serving.py"
+    text = module.read_text()
+    needle = "        n = self.seen.get(slot, 0)\n"
+    assert needle in text
+    module.write_text(text.replace(needle, "        return thunk()  # the request's own\n"
+                                           + needle))
+    report = verify(SAMPLES / "churn.ipynb", project, recheck=False, serving=True)
+    assert report.serving.status == "not verified" and report.serving.code == "NB312"
+    assert not report.ok and "NOT VERIFIED [NB312]" in report.format()
+    assert all(v.status != DIFFERENT for s in report.steps for v in s.values)
+
+
+@pytest.mark.kernel
+def test_verify_says_why_a_project_has_no_serving_module(tmp_path, notebook_factory):
+    """No serving.py and a path that disagrees with the notebook: verify reports NB312 and
+    still passes (the pipeline itself is the notebook's)."""
+    import numpy as np
+    import pandas as pd
+
+    from nb2pipe.api import convert
+    from nb2pipe.validation.verify import verify
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "z": rng.normal(size=200)})
+    frame["label"] = (frame.x + frame.z > 0).astype(int)
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    nb = notebook_factory([
+        ("code", "import pandas as pd\nfrom sklearn.model_selection import train_test_split\n"
+                 "from sklearn.linear_model import LogisticRegression"),
+        ("code", 'df = pd.read_csv("data.csv")\nX = df[["x", "z"]]\ny = df["label"]\n'
+                 "X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)\n"
+                 'X_test["x"] = X_test["x"].rank(pct=True)\n'
+                 'X_train["x"] = X_train["x"].rank(pct=True)'),
+        ("code", "model = LogisticRegression().fit(X_train, y_train)\n"
+                 "y_pred = model.predict(X_test)"),
+    ])
+    res = convert(nb, tmp_path / "rank_pipeline")
+    assert res.ok, [d.format() for d in res.diagnostics]
+    report = verify(nb, tmp_path / "rank_pipeline", recheck=False)
+    assert (report.serving.status, report.serving.code, report.serving.shipped) == (
+        "not verified", "NB312", False), report.format()
+    assert "alone gets another answer" in report.serving.message
+    assert report.ok, report.format()

@@ -329,6 +329,23 @@ def serving_section(plan: PipelinePlan) -> list[str]:
         runs = "runs" if st.serve else "training only"
         why = st.reason + (f"; from training: {', '.join(st.learned)}" if st.learned else "")
         out.append(f"| {st.cell} | {st.line} | `{_md(first)}` | {runs} | {_md(why)} |")
+    return out + [""] + post_processing_section(sv)
+
+
+def post_processing_section(sv) -> list[str]:
+    """README lines: what the notebook does with the prediction, and which of it a request
+    gets (planning/serving_post.py)."""
+    if not sv.post:
+        return []
+    answer = (f"A request is answered with `{sv.served}`" + (
+        f", the notebook's post-processing of `{sv.prediction}`." if sv.output else
+        f", the model's answer." + (f" {sv.post_note}." if sv.post_note else "")))
+    out = [f"After the model: the statements that use its prediction. {answer}", "",
+           "| cell | line | statement | for a request | why |", "|---|---|---|---|---|"]
+    for st in sv.post:
+        first = st.code.splitlines()[0] if st.code else st.key
+        runs = "runs" if st.serve else "left out"
+        out.append(f"| {st.cell} | {st.line} | `{_md(first)}` | {runs} | {_md(st.reason)} |")
     return out + [""]
 
 

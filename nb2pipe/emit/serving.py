@@ -19,26 +19,48 @@ def _statement(st) -> dict:
 def module_text(plan: PipelinePlan, serving: ServingPlan) -> str:
     """The generated serving module for `serving` (proven or not)."""
     table = [_statement(st) for st in serving.statements]
-    predict_code = f"{serving.prediction} = {serving.model}.{serving.method}({serving.input})"
+    post = [{"key": st.key, "code": st.code} for st in serving.post if st.serve]
+    if not post:  # a plan from before post-processing was derived
+        post = [{"key": "predict", "code": f"{serving.prediction} = {serving.model}."
+                                           f"{serving.method}({serving.input})"}]
     return template.render("serving.py", values={
         "DATA_FILE": serving.data_file, "FRAME": serving.frame, "MODEL": serving.model,
         "INPUT": serving.input, "PREDICTION": serving.prediction, "METHOD": serving.method,
-        "PREDICT_CODE": predict_code,
+        "OUTPUT": serving.served,
         # the package folder is one level below the project root
         "WORKDIR": posixpath.normpath(plan.workdir or "."),
-    }, blocks={"STATEMENTS": pyfmt.block(pyfmt.data(table), 0, prefix="STATEMENTS = ")})
+    }, blocks={"STATEMENTS": pyfmt.block(pyfmt.data(table), 0, prefix="STATEMENTS = "),
+               "POST": pyfmt.block(pyfmt.data(post), 0, prefix="POST = "),
+               "POST_READS": pyfmt.block(pyfmt.data(list(serving.post_reads)), 0,
+                                         prefix="POST_READS = ")})
+
+
+def served_cell(serving: ServingPlan) -> int:
+    """The cell of the statement that makes the served value."""
+    made = [st.cell for st in serving.post if st.serve]
+    return max(made) if made else serving.predict_cell
+
+
+def served_record(plan: PipelinePlan, capture: dict | None) -> dict:
+    """What the capture recorded of the served value in the notebook ({} when nothing): its
+    step's record, at the end of the step whose cells make it."""
+    serving = plan.serving
+    if not capture or serving is None:
+        return {}
+    cell = served_cell(serving)
+    for step in plan.steps:
+        if cell in step.cells or serving.served in step.outputs:
+            rec = capture.get("steps", {}).get(step.name, {}).get("outputs", {}).get(
+                serving.served)
+            if rec:
+                return rec
+    return {}
 
 
 def _prediction_fixture(plan: PipelinePlan, capture: dict | None) -> str:
     """The captured predictions' value folder, relative to the project ("" when none)."""
-    serving = plan.serving
-    for step in plan.steps:
-        if capture and serving is not None and serving.prediction in step.outputs:
-            rec = capture.get("steps", {}).get(step.name, {}).get("outputs", {}).get(
-                serving.prediction) or {}
-            if rec.get("fixture"):
-                return f"tests/fixtures/{rec['fixture']}"
-    return ""
+    rec = served_record(plan, capture)
+    return f"tests/fixtures/{rec['fixture']}" if rec.get("fixture") else ""
 
 
 def serving_files(plan: PipelinePlan, capture: dict | None = None) -> dict[str, str]:

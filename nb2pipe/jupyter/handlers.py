@@ -174,14 +174,18 @@ class _Handler(APIHandler):
         return data
 
     def _status(self, nb: Path, out: Path) -> dict[str, Any]:
-        """Blocking (hashes files): called from the worker threads."""
+        """Blocking (hashes files): called from the worker threads. `serving`: whether the
+        project has a verified serving path, and why not (planning/serving_status.py; None
+        before a conversion)."""
         from nb2pipe.hooks.check import staleness
+        from nb2pipe.planning.serving_status import project_serving_status
 
         state = staleness(nb, out)
         return {"stale": state.stale, "converted": state.converted,
                 "problems": state.problems() if state.stale else [],
                 "summary": state.summary(), "edited": list(state.edited),
-                "not_nb2pipe": state.not_nb2pipe}
+                "not_nb2pipe": state.not_nb2pipe,
+                "serving": project_serving_status(out) if state.converted else None}
 
     async def _off_loop(self, what: str, fn, *args) -> Any:
         """fn(*args) in a worker thread, given up after the configured timeout (504). The

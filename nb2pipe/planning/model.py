@@ -144,7 +144,9 @@ class ServingStmt:
     key: str  # "s<seq>": names the statement in the generated serving module
     cell: int
     line: int
-    role: str  # read | request | split | training | fit | import | def | class | setup
+    # read | request | split | training | fit | import | def | class | setup; after the
+    # prediction (ServingPlan.post): predict | post | excluded
+    role: str
     reason: str  # why it is on the request path or training-only (README)
     code: str  # the notebook's statement
     serve: bool  # runs for a request
@@ -176,6 +178,17 @@ class ServingPlan:
     verified: bool = False  # the proof found the service equal to the notebook
     proof: str = ""  # what the proof compared, or why it failed
     required: tuple[str, ...] = ()  # raw columns a request must have (found by the proof)
+    # the prediction statement and the statements that consume its value, in notebook order
+    # (planning/serving_post.py): role predict/post run for a request, excluded ones do not
+    post: tuple[ServingStmt, ...] = ()
+    output: str = ""  # the name a request is answered with ("": the prediction itself)
+    post_reads: tuple[str, ...] = ()  # names post-processing reads from training (`le`)
+    post_note: str = ""  # why the raw prediction is served although statements consume it
+
+    @property
+    def served(self) -> str:
+        """The name whose value answers a request."""
+        return self.output or self.prediction
 
     def unproven(self) -> ServingPlan:
         """The derivation alone (what planning the notebook again gives)."""
@@ -252,7 +265,7 @@ class PipelinePlan:
         if data["serving"] is None:
             del data["serving"]
         elif not include_code:
-            for st in data["serving"]["statements"]:
+            for st in data["serving"]["statements"] + data["serving"]["post"]:
                 for k in ("code", "learn_code", "serve_code"):
                     st.pop(k, None)
         if not include_code:
@@ -318,14 +331,20 @@ def _tupled(value: Any) -> Any:
     return value
 
 
+def _serving_stmt_from_json(data: dict[str, Any]) -> ServingStmt:
+    """A serving statement without its code (the plan file keeps none)."""
+    return ServingStmt(**{"code": "", "learn_code": "", "serve_code": "",
+                          **{k: _tupled(v) for k, v in _known(ServingStmt, data).items()}})
+
+
 def _serving_from_json(data: dict[str, Any] | None) -> ServingPlan | None:
     if data is None:
         return None
-    stmts = tuple(ServingStmt(**{"code": "", "learn_code": "", "serve_code": "", **{k: _tupled(v) for k, v in
-                                                _known(ServingStmt, s).items()}})
-                  for s in data.get("statements", ()))
-    plain = {k: _tupled(v) for k, v in _known(ServingPlan, data).items() if k != "statements"}
-    return ServingPlan(**plain, statements=stmts)
+    plain = {k: _tupled(v) for k, v in _known(ServingPlan, data).items()
+             if k not in ("statements", "post")}
+    return ServingPlan(**plain, statements=tuple(map(_serving_stmt_from_json,
+                                                     data.get("statements", ()))),
+                       post=tuple(map(_serving_stmt_from_json, data.get("post", ()))))
 
 
 def _step_from_json(data: dict[str, Any]) -> Step:

@@ -3,7 +3,9 @@
 Derived from the analysis, never guessed (issue 16, item 1):
 
 * the **prediction** is the last kept statement `P = M.predict(A)` (or `predict_proba`) with
-  `A` a plain name; cells tagged `serve:model` narrow the search to themselves;
+  `A` a plain name, also inside an expression that is not evaluation
+  (`P = np.expm1(M.predict(A))`); cells tagged `serve:model` narrow the search to themselves;
+  what the notebook does with `P` afterwards is post-processing (planning/serving_post.py);
 * the **raw frame** `D` is the value a statement binds from a data file it reads, in the
   backward slice of `A`: a request's rows take its place;
 * forward from `D`, the **request-derived names** R: a split (`train_test_split`) passes the
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from nb2pipe.analysis import rules
 from nb2pipe.analysis.model import Analysis, Stmt
 from nb2pipe.diagnostics import Diagnostic
+from nb2pipe.planning import serving_post as post
 from nb2pipe.planning import serving_rewrite as rewrite
 from nb2pipe.planning.model import ServingPlan, ServingStmt
 
@@ -59,7 +62,8 @@ def derive(an: Analysis) -> tuple[ServingPlan | None, list[Diagnostic]]:
     nb = an.notebook
     tags = {c.index: c.tags for c in nb.cells}
     kept = [st for st in an.stmts if not st.stripped]
-    pred = _find_prediction(kept, tags)
+    targets = post.target_names(an)
+    pred = _find_prediction(kept, tags, an, targets)
     if pred is None:
         return None, []
 
@@ -70,7 +74,9 @@ def derive(an: Analysis) -> tuple[ServingPlan | None, list[Diagnostic]]:
                                  path=nb.name, cell=where.cell, line=where.line, col=where.col)]
 
     before = [st for st in kept if st.seq < pred.stmt.seq]
-    learn = _backward(before, {pred.input, pred.model}, an)
+    after = post.derive_post(an, pred.stmt, _target_name(pred.stmt), _source, targets)
+    post_reads = set(after.reads) - {pred.input, pred.model}
+    learn = _backward(before, {pred.input, pred.model} | post_reads, an)
     reads = [st for st in _backward(before, {pred.input}, an)
              if any(f.mode == "read" and f.path for f in st.files) and len(st.binds) == 1]
     if len(reads) != 1:
@@ -90,7 +96,8 @@ def derive(an: Analysis) -> tuple[ServingPlan | None, list[Diagnostic]]:
         input=pred.input, frame=next(iter(read.binds)),
         data_file=next(f.path for f in read.files if f.mode == "read" and f.path),
         statements=tuple(stmts), learned=tuple(learned),
-        predict_cell=pred.stmt.cell, predict_line=pred.stmt.line), []
+        predict_cell=pred.stmt.cell, predict_line=pred.stmt.line, post=after.stmts,
+        output=after.output, post_reads=tuple(sorted(post_reads)), post_note=after.note), []
 
 
 def derive_safely(an: Analysis) -> tuple[ServingPlan | None, list[Diagnostic]]:
@@ -113,9 +120,22 @@ def _target_name(st: Stmt) -> str:
     return target.id
 
 
-def _find_prediction(kept: list[Stmt], tags: dict[int, tuple[str, ...]]) -> _Prediction | None:
-    """The last `P = M.predict(A)`; `predict` before `predict_proba` (the label is what a
-    service answers with); only in `serve:model` cells when any cell has that tag."""
+def _predict_call(node: ast.expr) -> ast.Call | None:
+    """The one `M.predict(A)` / `M.predict_proba(A)` call in an expression (None: none or
+    several)."""
+    found = [c for c in ast.walk(node) if isinstance(c, ast.Call)
+             and isinstance(c.func, ast.Attribute) and c.func.attr in PREDICT_METHODS
+             and isinstance(c.func.value, ast.Name) and len(c.args) == 1
+             and not c.keywords and isinstance(c.args[0], ast.Name)]
+    return found[0] if len(found) == 1 else None
+
+
+def _find_prediction(kept: list[Stmt], tags: dict[int, tuple[str, ...]], an: Analysis,
+                     targets: set[str]) -> _Prediction | None:
+    """The last `P = M.predict(A)`, also inside an expression (`np.expm1(M.predict(A))`,
+    `M.predict_proba(A)[:, 1]`) that is not evaluation; `predict` before `predict_proba`
+    (the label is what a service answers with); only in `serve:model` cells when any cell
+    has that tag."""
     tagged = {c for c, t in tags.items() if "serve:model" in t}
     found: dict[str, _Prediction] = {}
     for st in kept:
@@ -123,14 +143,17 @@ def _find_prediction(kept: list[Stmt], tags: dict[int, tuple[str, ...]]) -> _Pre
             continue
         node = st.node
         if not (isinstance(node, ast.Assign) and len(node.targets) == 1
-                and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Call)):
+                and isinstance(node.targets[0], ast.Name)):
             continue
-        call = node.value
+        call = _predict_call(node.value)
+        if call is None:
+            continue
         func = call.func
-        if (isinstance(func, ast.Attribute) and func.attr in PREDICT_METHODS
-                and isinstance(func.value, ast.Name) and len(call.args) == 1
-                and not call.keywords and isinstance(call.args[0], ast.Name)):
-            found[func.attr] = _Prediction(st, func.value.id, call.args[0].id, func.attr)
+        assert isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+        model, data = func.value.id, call.args[0].id
+        if call is not node.value and post.exclusion(st, {model, data}, targets, set(), an):
+            continue  # `acc = accuracy_score(y_test, model.predict(X_test))`: evaluation
+        found[func.attr] = _Prediction(st, model, data, func.attr)
     return found.get("predict") or found.get("predict_proba")
 
 

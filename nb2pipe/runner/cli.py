@@ -200,6 +200,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  {name:<{width}}  stale   {why[0]['kind']}: {why[0]['detail']}")
             for r in why[1:]:
                 print(f"  {'':<{width}}          {r['kind']}: {r['detail']}")
+        if st.get("serving") is not None:
+            from nb2pipe.planning.serving_status import format_serving_status
+
+            print(format_serving_status(st["serving"]))
         for note in st.get("notes", []):
             print(f"note: {note}")
     return ExitCode.FINDINGS if st["stale"] else ExitCode.OK

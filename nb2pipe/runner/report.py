@@ -60,8 +60,11 @@ def project_status(project_dir: Path, param_items: list[str] | None = None) -> d
     finally:
         store.close()
     stale = [s for s in project.order if steps[s]["stale"]]
+    from nb2pipe.planning.serving_status import project_serving_status
+
     return {"project": str(project.root), "package": project.package, "stale": stale,
-            "steps": steps, "notes": _conversion_notes(project)}
+            "steps": steps, "notes": _conversion_notes(project),
+            "serving": project_serving_status(project.root)}
 
 
 def _conversion_notes(project: Project) -> list[str]:

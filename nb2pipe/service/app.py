@@ -15,7 +15,7 @@ training range are served and flagged in the response (`drift`) and logged.
 
 import logging
 import math
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 MAX_ROWS = 10_000
 MAX_CATEGORIES = 100  # more distinct strings than this: a free-text column, not an enum
@@ -44,7 +44,7 @@ class Service:
 
     def row_model(self):
         """The pydantic model of one request row (the OpenAPI schema shows it)."""
-        from pydantic import ConfigDict, Field, create_model
+        from pydantic import AllowInfNan, ConfigDict, Field, create_model
 
         fields: dict[str, Any] = {}
         for c in self.columns + self.optional:
@@ -56,6 +56,8 @@ class Service:
                 typ = {"int": int, "float": float, "bool": bool}.get(kind, str)
             if self.nullable[name]:
                 typ = Optional[typ]
+            elif typ is float:  # a NaN literal (JSON's common extension) is a null too
+                typ = Annotated[float, AllowInfNan(False)]
             required = c in self.columns and not self.nullable[name]
             note = ("in training: " + " to ".join(f"{v:g}" for v in self.ranges[name])
                     + " (values outside are served and flagged as drift)"
@@ -113,6 +115,7 @@ def _v2_datatype(kind: str) -> str:
 def build_app(service: Service):
     """The FastAPI application: records, Open Inference Protocol v2, health, OpenAPI."""
     from fastapi import FastAPI, HTTPException, Request
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from pydantic import BaseModel, Field
 
@@ -126,6 +129,10 @@ def build_app(service: Service):
     async def _unexpected(request: Request, exc: Exception):  # never a traceback to a client
         LOG.exception("prediction failed")
         return JSONResponse({"detail": f"{type(exc).__name__}: {exc}"}, status_code=500)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        return JSONResponse({"detail": _problems(exc.errors())}, status_code=422)
 
     def answer(records: list[dict[str, Any]]) -> dict[str, Any]:
         if not records:
@@ -183,6 +190,13 @@ def build_app(service: Service):
              "data": data}], "parameters": {"drift": result["drift"]}}
 
     return app
+
+
+def _problems(errors) -> list[dict[str, Any]]:
+    """Validation errors without the offending input: it may be a NaN, which JSON cannot
+    carry (the default answer would then be a 500), or 10,000 rows not worth echoing."""
+    return [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")),
+             "type": str(e.get("type", ""))} for e in errors]
 
 
 def _records_model(row_model):

@@ -6,6 +6,11 @@ evaluation set, as one batch and row by row, against the replay's predictions. T
 predictions must in turn be the notebook's own: their fingerprint must equal the one the
 capture recorded in the notebook's kernel (same hashing as capture.KERNEL_SETUP). Both equal:
 the path is verified and `serving.py` is written. Otherwise no serving.py and NB312 says why.
+"Predictions" are the served value: the prediction after the notebook's post-processing
+(planning/serving_post.py), compared with the notebook's own value of that name.
+
+`nb2pipe verify` runs the same proof (`prove_against_dump`) against the value its own run of
+the notebook left, instead of the capture's fingerprint.
 """
 
 from __future__ import annotations
@@ -41,28 +46,36 @@ def fingerprint(v):
     elif isinstance(v, np.ndarray) and v.dtype.kind != "O":
         h.update(f"{v.dtype}{v.shape}".encode())
         h.update(np.ascontiguousarray(v).tobytes())
-    else:
-        return None
+    else:  # as the capture hashes other values: their cloudpickle bytes
+        import cloudpickle
+        h.update(cloudpickle.dumps(v))
     return "sha256:" + h.hexdigest()
 
 try:
     state = mod.learn(sys.argv[2])
     result = mod.prove(state)
     result["reference"] = fingerprint(state.reference)
+    if len(sys.argv) > 3:  # the notebook's own value, dumped by nb2pipe verify's run
+        import cloudpickle
+        with open(sys.argv[3], "rb") as fh:
+            result["notebook_same"] = bool(mod.same(state.reference, cloudpickle.load(fh)))
 except Exception as exc:
     result = {"ok": False, "why": f"the training replay failed: {type(exc).__name__}: {exc}"}
 print("\n" + json.dumps(result, default=str))
 '''
 
 
-def run_proof(module_text: str, notebook_folder: Path) -> dict[str, Any]:
-    """Run the proof child on `module_text`; its JSON result (ok, why, rows, ...)."""
+def run_proof(module_text: str, notebook_folder: Path, notebook_value: Path | None = None
+              ) -> dict[str, Any]:
+    """Run the proof child on `module_text`; its JSON result (ok, why, rows, ...). With
+    `notebook_value` (a cloudpickle of the notebook's served value), also `notebook_same`."""
+    extra = [str(notebook_value)] if notebook_value is not None else []
     with tempfile.TemporaryDirectory(prefix="nb2pipe-serving-") as tmp:
         module = Path(tmp) / "serving_under_proof.py"
         module.write_text(module_text, encoding="utf-8")
         try:
             done = subprocess.run([sys.executable, "-c", _CHILD, str(module),
-                                   str(notebook_folder)], capture_output=True, text=True,
+                                   str(notebook_folder), *extra], capture_output=True, text=True,
                                   timeout=PROOF_TIMEOUT, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             return {"ok": False, "why": f"the proof took longer than {PROOF_TIMEOUT} s"}
@@ -75,16 +88,47 @@ def run_proof(module_text: str, notebook_folder: Path) -> dict[str, Any]:
 
 
 def captured_fingerprint(plan: PipelinePlan, capture: dict[str, Any] | None) -> str | None:
-    """The fingerprint the capture recorded for the notebook's prediction."""
-    if capture is None or plan.serving is None:
-        return None
-    name = plan.serving.prediction
-    for step in plan.steps:
-        if name in step.outputs:
-            rec = capture.get("steps", {}).get(step.name, {}).get("outputs", {}).get(name)
-            if rec:
-                return rec.get("fingerprint")
-    return None
+    """The fingerprint the capture recorded for the notebook's served value."""
+    from nb2pipe.emit.serving import served_record
+
+    return served_record(plan, capture).get("fingerprint")
+
+
+def _against_notebook(result: dict[str, Any], served: str, expected: str | None
+                      ) -> dict[str, Any]:
+    """The proof's result, failed unless the replay's served value is the notebook's own
+    (`notebook_same` from verify's dump, else the capture's fingerprint)."""
+    if not result.get("ok"):
+        return result
+    if "notebook_same" in result:
+        same = result["notebook_same"]
+    elif expected is None:
+        return {"ok": False, "why": f"the capture recorded no fingerprint of {served} to "
+                                    "compare with"}
+    else:
+        same = result.get("reference") == expected
+    if not same:
+        return {"ok": False, "why": "replaying the notebook's code outside the notebook gave "
+                                    f"other {served} than the notebook"}
+    return result
+
+
+def verdict(plan: PipelinePlan, result: dict[str, Any]) -> tuple[Any, Diagnostic]:
+    """(the serving plan marked verified or not, NB313 or NB312) for a proof result."""
+    serving = plan.serving
+    assert serving is not None
+    where = {"path": plan.notebook, "cell": serving.predict_cell, "line": serving.predict_line}
+    if not result.get("ok"):
+        why = result.get("why", "unknown")
+        return replace(serving, verified=False, proof=why), Diagnostic(
+            "NB312", f"no serving.py: the serving path for {serving.model}.{serving.method}"
+                     f"({serving.input}) does not reproduce the notebook: {why}", **where)
+    proof = (f"{result['rows']} evaluation rows as one batch and {result['single_rows']} "
+             f"one at a time gave the notebook's {serving.served}; a request needs the "
+             f"columns {', '.join(result['required'])}")
+    return replace(serving, verified=True, proof=proof,
+                   required=tuple(result["required"])), Diagnostic(
+        "NB313", f"serving path verified: {proof}", **where)
 
 
 def prove_plan(plan: PipelinePlan, notebook_folder: Path, capture: dict[str, Any] | None
@@ -96,23 +140,17 @@ def prove_plan(plan: PipelinePlan, notebook_folder: Path, capture: dict[str, Any
     serving = plan.serving
     if serving is None:
         return plan, []
-    where = {"path": plan.notebook, "cell": serving.predict_cell, "line": serving.predict_line}
-    expected = captured_fingerprint(plan, capture)
-    result = run_proof(module_text(plan, serving), notebook_folder)
-    if result.get("ok") and expected is None:
-        result = {"ok": False, "why": f"the capture recorded no fingerprint of "
-                                      f"{serving.prediction} to compare with"}
-    elif result.get("ok") and result.get("reference") != expected:
-        result = {"ok": False, "why": "replaying the notebook's code outside the notebook "
-                                      f"gave other {serving.prediction} than the notebook"}
-    if not result.get("ok"):
-        why = result.get("why", "unknown")
-        return replace(plan, serving=replace(serving, verified=False, proof=why)), [Diagnostic(
-            "NB312", f"no serving.py: the serving path for {serving.model}.{serving.method}"
-                     f"({serving.input}) does not reproduce the notebook: {why}", **where)]
-    proof = (f"{result['rows']} evaluation rows as one batch and {result['single_rows']} "
-             f"one at a time gave the notebook's {serving.prediction}; a request needs the "
-             f"columns {', '.join(result['required'])}")
-    return replace(plan, serving=replace(serving, verified=True, proof=proof,
-                                         required=tuple(result["required"]))), [Diagnostic(
-        "NB313", f"serving path verified: {proof}", **where)]
+    result = _against_notebook(run_proof(module_text(plan, serving), notebook_folder),
+                               serving.served, captured_fingerprint(plan, capture))
+    marked, diag = verdict(plan, result)
+    return replace(plan, serving=marked), [diag]
+
+
+def prove_against_dump(plan: PipelinePlan, text: str, notebook_folder: Path,
+                       notebook_value: Path) -> tuple[Any, Diagnostic]:
+    """For `nb2pipe verify`: the serving module `text` against the notebook's served value
+    as a fresh run of the notebook left it (`notebook_value`, a cloudpickle)."""
+    assert plan.serving is not None
+    result = _against_notebook(run_proof(text, notebook_folder, notebook_value),
+                               plan.serving.served, None)
+    return verdict(plan, result)

@@ -13,6 +13,8 @@
    When something differs, the notebook
    runs a second time: a value that differs between two notebook runs is reported as
    nondeterministic (unseeded randomness), not as a conversion bug.
+4. The serving path (validation/serving_verify.py): the serving proof against the value the
+   notebook run left for the served prediction.
 
 Also the `nb2pipe verify` subcommand (`configure`, `main`).
 """
@@ -241,6 +243,7 @@ class VerifyReport:
     steps: list[StepResult] = field(default_factory=list)
     notebook_error: str = ""
     notes: list[str] = field(default_factory=list)
+    serving: Any = None  # serving_verify.ServingCheck: the serving proof against this run
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -254,7 +257,12 @@ class VerifyReport:
     @property
     def ok(self) -> bool:
         c = self.counts()
-        return not self.notebook_error and not c.get(DIFFERENT) and not c.get(ERROR)
+        # a serving.py the project ships must still give the notebook's predictions; a
+        # project without one only hears why it has none
+        serving_fails = (self.serving is not None and self.serving.shipped
+                         and self.serving.status != "verified")
+        return (not self.notebook_error and not c.get(DIFFERENT) and not c.get(ERROR)
+                and not serving_fails)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -280,6 +288,8 @@ class VerifyReport:
                     v.status, v.status)
                 lines.append(f"  {v.name:<{width}}  {mark}" + (f"  {v.detail}" if v.detail
                                                                 else ""))
+        if self.serving is not None:
+            lines.append(self.serving.format())
         lines.extend(self.notes)
         c = self.counts()
         summary = ", ".join(f"{n} {k}" for k, n in sorted(c.items())) or "nothing compared"
@@ -327,8 +337,9 @@ def _same_in_notebook_runs(dump_a: Path, dump_b: Path, step: str, name: str) -> 
 
 
 def verify(notebook: Path, project: Path, timeout: int = 600,
-           recheck: bool = True) -> VerifyReport:
-    """Compare the notebook with its generated pipeline, step by step."""
+           recheck: bool = True, serving: bool = True) -> VerifyReport:
+    """Compare the notebook with its generated pipeline, step by step, and (`serving`) its
+    serving path with the notebook's predictions."""
     from nb2pipe.validation.capture import plan_steps, run_hooked
 
     plan = PipelinePlan.load(project)
@@ -365,6 +376,10 @@ def verify(notebook: Path, project: Path, timeout: int = 600,
                         v.detail = ("the notebook itself gives another value on a second run "
                                     "(unseeded randomness?), so this is not a conversion bug; "
                                     "seed it to verify it. Pipeline: " + v.detail)
+        if serving:
+            from nb2pipe.validation.serving_verify import check_serving
+
+            report.serving = check_serving(notebook, project, plan, tmp / "nb1")
         return report
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

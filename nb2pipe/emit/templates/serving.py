@@ -6,8 +6,9 @@ training data file and keeps what the request path needs from training: the mode
 of training-only names (as they were when each request statement ran), and every statistic a
 request statement computes from data (a median fill value, a quantile cap), recorded per
 statement and occurrence. `predict(rows, state)` runs the request path on new rows with those
-values, never statistics of the request. `prove(state)` compares `predict` on the raw rows
-behind the notebook's evaluation set with the notebook's own predictions for them.
+values, never statistics of the request, then the model and the notebook's post-processing of
+its answer (POST). `prove(state)` compares `predict` on the raw rows behind the notebook's
+evaluation set with the notebook's own (post-processed) predictions for them.
 """
 
 from __future__ import annotations
@@ -28,11 +29,16 @@ MODEL = "__MODEL__"
 INPUT = "__INPUT__"
 PREDICTION = "__PREDICTION__"
 METHOD = "__METHOD__"
-PREDICT_CODE = "__PREDICT_CODE__"
+OUTPUT = "__OUTPUT__"  # the value a request is answered with (after post-processing)
 WORKDIR = "__WORKDIR__"  # the notebook's folder, relative to the project root
 SINGLE_ROWS = 25  # rows the proof also sends one at a time
 
 # __STATEMENTS__
+
+# the prediction statement and the notebook's post-processing of its value, in order
+# __POST__
+
+# __POST_READS__
 
 
 class ServingError(Exception):
@@ -49,7 +55,8 @@ class State:
     columns: list | None = None  # the model input's columns
     raw: Any = None  # the raw frame as read
     test_labels: list | None = None  # raw row labels of the evaluation set, in order
-    reference: Any = None  # the notebook's predictions for them
+    reference: Any = None  # the notebook's (post-processed) predictions for them
+    post_learned: dict = field(default_factory=dict)  # POST_READS as at the prediction
     required: list = field(default_factory=list)  # raw columns a request must have
     optional: list = field(default_factory=list)  # raw columns that change nothing
 
@@ -133,18 +140,30 @@ def learn(workdir: str | os.PathLike | None = None) -> State:
                 state.test_labels = list(ns[st["wants"][0]].index)
         ctx.key = None
         state.model = ns[MODEL]
-        exec(_compiled(PREDICT_CODE, "predict"), ns)
+        state.post_learned = {n: ns[n] for n in POST_READS if n in ns}
+        _post_process(ns)
     finally:
         os.chdir(here)
         sys.path.remove(str(folder))
-    state.reference = ns[PREDICTION]
+    state.reference = ns[OUTPUT]
     if isinstance(ns[INPUT], pd.DataFrame):
         state.columns = list(ns[INPUT].columns)
     return state
 
 
+def _post_process(ns: dict) -> None:
+    """The prediction and the notebook's post-processing, in `ns`."""
+    for st in POST:
+        exec(_compiled(st["code"], st["key"]), ns)
+
+
 def transform(rows: pd.DataFrame, state: State):
     """The model's input for `rows`: the request path with the training state."""
+    return _request_namespace(rows, state)[INPUT]
+
+
+def _request_namespace(rows: pd.DataFrame, state: State) -> dict:
+    """The request path's names for `rows`, the model's input aligned to training."""
     ctx = _Context(state, learning=False)
     ns = _namespace(ctx)
     for st in STATEMENTS:
@@ -156,22 +175,30 @@ def transform(rows: pd.DataFrame, state: State):
             ns[FRAME] = rows.copy()
             continue
         exec(_compiled(st["request"], st["key"]), ns)
-    model_input = ns[INPUT]
     if state.columns is not None:  # dummy columns a batch lacks are 0, extra ones go
-        model_input = model_input.reindex(columns=state.columns, fill_value=0)
-    return model_input
+        ns[INPUT] = ns[INPUT].reindex(columns=state.columns, fill_value=0)
+    return ns
 
 
 def predict_array(rows: pd.DataFrame, state: State):
-    """The model's answers for `rows`, as the notebook's `METHOD` gives them."""
+    """The answers for `rows`: the model's `METHOD`, post-processed as in the notebook."""
     if not isinstance(rows, pd.DataFrame) or rows.empty:
         raise ServingError("a request needs at least one row")
-    return getattr(state.model, METHOD)(transform(rows, state))
+    ns = _request_namespace(rows, state)
+    for name, value in state.post_learned.items():  # the request's own names come first
+        ns.setdefault(name, value)
+    ns[MODEL] = state.model
+    _post_process(ns)
+    return ns[OUTPUT]
 
 
 def predict(rows: pd.DataFrame, state: State) -> pd.DataFrame:
-    """One row of answers per request row (column `prediction`)."""
-    answers = np.asarray(predict_array(rows, state))
+    """One row of answers per request row (column `prediction`, or the columns of a table
+    the notebook makes of its predictions)."""
+    answers = predict_array(rows, state)
+    if isinstance(answers, pd.DataFrame):
+        return answers.set_axis(rows.index, axis=0)
+    answers = np.asarray(answers)
     if answers.ndim == 1:
         return pd.DataFrame({"prediction": answers}, index=rows.index)
     return pd.DataFrame(

@@ -1,0 +1,60 @@
+"""Does a generated project have a verified serving path, and if not, why (issue 16, item 7)?
+
+Read from the project's plan file (the proof's verdict, written by `convert --capture`) and
+its `<package>/serving.py`; nothing is executed, so `nb2pipe status` and the JupyterLab panel
+can ask it cheaply. `nb2pipe verify` runs the proof again against the notebook.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from nb2pipe.planning.model import PipelinePlan
+
+
+def _answer(status: str, code: str, reason: str, **extra: Any) -> dict[str, Any]:
+    return {"verified": status == "verified", "status": status, "code": code,
+            "reason": reason, **extra}
+
+
+def serving_status(plan: PipelinePlan, project: Path) -> dict[str, Any]:
+    """{verified, status, code, reason, ...}: status is verified | not verified | not proven |
+    no serving path | none (the notebook predicts nothing); code the NB31x that says why."""
+    sv = plan.serving
+    if sv is None:
+        note = next((d for d in plan.diagnostics if d.code == "NB311"), None)
+        if note is not None:
+            return _answer("no serving path", "NB311", note.message)
+        return _answer("none", "", "the notebook makes no prediction with a fitted model "
+                                   "(`P = model.predict(X)`)")
+    where = {"model": sv.model, "prediction": sv.prediction, "output": sv.served,
+             "module": f"{plan.package}/serving.py"}
+    if sv.verified and (project / plan.package / "serving.py").is_file():
+        return _answer("verified", "NB313", sv.proof, **where)
+    if sv.verified:
+        return _answer("not verified", "NB313", f"{plan.package}/serving.py is missing: "
+                                                "convert again", **where)
+    if sv.proof:
+        return _answer("not verified", "NB312", sv.proof, **where)
+    return _answer("not proven", "", "convert with --capture to prove the serving path "
+                                     "against the notebook's predictions", **where)
+
+
+def project_serving_status(project: Path) -> dict[str, Any] | None:
+    """`serving_status` of the project at `project` (None: no readable plan there)."""
+    from nb2pipe.untrusted import NotNb2pipe
+
+    try:
+        plan = PipelinePlan.load(project)
+    except (FileNotFoundError, NotNb2pipe, OSError):
+        return None
+    return serving_status(plan, project)
+
+
+def format_serving_status(st: dict[str, Any]) -> str:
+    """One line for `nb2pipe status`."""
+    if st["verified"]:
+        return f"serving: verified ({st['module']} answers with {st['output']}; `nb2pipe serve`)"
+    code = f" [{st['code']}]" if st["code"] else ""
+    return f"serving: {st['status']}{code}: {st['reason']}"
