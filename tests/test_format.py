@@ -272,3 +272,18 @@ def test_every_block_black_formats_is_announced_ahead(tmp_path, monkeypatch):
         announced = set(package.code_blocks(res.plan))
         assert set(asked) <= announced, set(asked) - announced
         asked.clear()
+
+
+@pytest.mark.parametrize("sample", ["churn", "house_prices"])
+def test_captured_projects_are_black_formatted(sample):
+    """A capture adds what a dry run cannot show: the serving module and its tests, the
+    pandera schemas, the fixtures' tests."""
+    from capture_helpers import captured_project
+
+    project = captured_project(sample)
+    files = {str(p.relative_to(project)): p.read_text(encoding="utf-8")
+             for p in sorted(project.rglob("*.py")) if ".nb2pipe" not in p.parts
+             and "build-context" not in p.parts}
+    assert any(rel.endswith("serving.py") for rel in files) and any(
+        rel.endswith("schemas.py") for rel in files)
+    assert _unstable(files) == []

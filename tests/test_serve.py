@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from servers import free_port
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
@@ -26,19 +26,13 @@ GOOD = {"gender": "Male", "age": 40.0, "region": "north", "contract": "month-to-
         "monthly_charges": 80.5, "total_charges": 240.0, "support_calls": 4}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     from capture_helpers import captured_project, copy_project
 
     project = copy_project(captured_project("churn"),
                            tmp_path_factory.mktemp("s") / "churn_pipeline")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "NB2PIPE_WORKDIR": str(ROOT / "sample_notebooks"),
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     # a recorded run: the service serves its model (from the store), not a refit

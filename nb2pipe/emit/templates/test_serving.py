@@ -18,9 +18,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = "__PACKAGE__"
-FIXTURE = (
-    "__FIXTURE__"  # the captured predictions (value folder), "" when none was captured
-)
+# the captured predictions (a value folder), "" when none was captured
+FIXTURE = "__FIXTURE__"
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / ".nb2pipe" / "reports" / "serving-performance.json"
 UNKNOWN = "nb2pipe-not-a-column"
