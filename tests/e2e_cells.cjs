@@ -280,6 +280,17 @@ async function editAndTime(page, index, text, done, arg) {
       .map(d => ({ items: Array.from(d.querySelectorAll('li')).map(li => li.textContent),
         links: d.querySelectorAll('a').length })));
     await shot('removed-files.png');
+
+    // 10. a converted notebook that predicts with a model: the panel says whether its
+    // serving path is verified (this one was converted without --capture: not proven yet)
+    await openNotebook(page, url, token, 'served.ipynb');
+    if (!(await page.locator('#nb2pipe-panel').isVisible())) {
+      await page.locator('.jp-SideBar .lm-TabBar-tab[data-id="nb2pipe-panel"]').click();
+    }
+    const serving = page.locator('#nb2pipe-panel .nb2pipe-serving');
+    await serving.waitFor({ timeout: 60000 });
+    result.serving = await serving.innerText();
+    await shot('serving-status.png');
     result.consoleErrors = consoleErrors.filter(t => /nb2pipe/i.test(t));
     result.ok = true;
   } catch (error) {

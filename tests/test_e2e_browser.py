@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -120,6 +121,11 @@ def test_cells_show_their_step_diagnostics_and_the_dag_routes_around_nodes(lab, 
     shutil.copy(samples / "churn.ipynb", lab["root"] / "churn.ipynb")
     shutil.copytree(samples / "data", lab["root"] / "data")
     _big_notebook(lab["root"] / "big.ipynb")
+    # converted before the browser opens it: the panel shows its serving path's state
+    shutil.copy(samples / "churn.ipynb", lab["root"] / "served.ipynb")
+    subprocess.run([sys.executable, "-m", "nb2pipe", "convert", "served.ipynb"],
+                   cwd=lab["root"], check=True, capture_output=True, timeout=300,
+                   env=dict(os.environ, PYTHONPATH=str(HERE.parent)))
     shots = Path(os.environ.get("NB2PIPE_ARTIFACTS", tmp_path)) / "cells"
     shots.mkdir(parents=True, exist_ok=True)
     print(f"screenshots: {shots}")
@@ -213,8 +219,9 @@ def test_cells_show_their_step_diagnostics_and_the_dag_routes_around_nodes(lab, 
     # every code cell in the DOM is marked (a windowed notebook leaves some out of it)
     assert seen["bigStepCells"] == seen["bigCodeCells"] >= 250, seen
     assert any(r["method"] == "POST" for r in seen["bigPreviewRequests"])
+    assert seen["serving"].startswith("Serving: not proven: convert with --capture"), seen
     assert seen["consoleErrors"] == []
-    for name in ("cells-by-step.png", "diagnostic-on-cell.png", "dag.png",
+    for name in ("serving-status.png", "cells-by-step.png", "diagnostic-on-cell.png", "dag.png",
                  "diagnostic-after-edit.png", "convert-failed-notice.png", "big-notebook.png",
                  "convert-kept-hand-edit.png", "tagged-step.png", "removed-files.png"):
         assert (shots / name).stat().st_size > 10_000, name

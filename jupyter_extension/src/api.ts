@@ -43,6 +43,17 @@ export interface ICheck {
   problems: string[];
   summary: string;
   edited: string[];
+  serving?: IServing | null; // null before a conversion
+}
+
+/** Whether the project has a verified serving path (nb2pipe/planning/serving_status.py). */
+export interface IServing {
+  verified: boolean;
+  status: string; // verified | not verified | not proven | no serving path | none
+  code: string;
+  reason: string;
+  module?: string;
+  output?: string;
 }
 
 /** One code cell as the preview sees it (nb2pipe/jupyter/cellmarks.py). */

@@ -4,7 +4,15 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { NotebookPanel } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
 
-import { IConversion, IDiagnostic, IPreview, IStep, convert, previewContent } from './api';
+import {
+  IConversion,
+  IDiagnostic,
+  IPreview,
+  IServing,
+  IStep,
+  convert,
+  previewContent
+} from './api';
 import { slimNotebook, stepColor } from './cellmarks';
 import { drawDag } from './dag';
 import { pipelineIcon } from './icon';
@@ -273,6 +281,9 @@ export class PipelinePanel extends Widget {
           : `Not converted yet (output: ${pv.outdir})`
       );
       root.appendChild(status);
+      if (pv.check.serving && pv.check.serving.status !== 'none') {
+        root.appendChild(servingLine(pv.check.serving, pv.outdir));
+      }
     }
     if (this._result) {
       root.appendChild(this._renderResult(this._result));
@@ -467,4 +478,18 @@ function planKey(preview: IPreview): string {
   return JSON.stringify(
     (preview.plan?.steps ?? []).map(s => [s.name, s.cells, s.inputs, s.outputs, s.upstream])
   );
+}
+
+/** The serving path's state under the pipeline's status: verified (how to serve it), or why
+ * not with the diagnostic's code (`nb2pipe explain CODE`). */
+function servingLine(sv: IServing, outdir: string): HTMLElement {
+  const line = document.createElement('div');
+  line.className =
+    'nb2pipe-serving ' + (sv.verified ? 'nb2pipe-serving-ok' : 'nb2pipe-serving-no');
+  line.textContent = sv.verified
+    ? `Serving: verified — ${sv.module} answers with ${sv.output}; serve it with ` +
+      `nb2pipe serve ${outdir}`
+    : `Serving: ${sv.status}${sv.code ? ` [${sv.code}]` : ''}: ${sv.reason}`;
+  line.title = sv.reason;
+  return line;
 }
