@@ -185,7 +185,7 @@ def render(results: list[dict]) -> str:
         f"median of {r['repeats']} (papermill warmed up once; nb2pipe from an empty store)", "",
         "Each step runs in its own process (forked from a warm one) and hands a frame on as "
         "an uncompressed Arrow IPC file, hashed once (its content address) and memory-mapped "
-        "by the next step; where zstd saves a tenth or more, the step's process then writes "
+        "by the next step; where zstd saves a fifth or more, the step's process then writes "
         "the stored copy compressed while the next step runs, and the run ends once every "
         "stored copy is complete. papermill keeps the frame in one kernel's memory.", ""]
     for r in results:
