@@ -4,6 +4,7 @@ identical values are stored once; DataFrames are stored compressed."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import os
@@ -15,7 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from runner_helpers import SLOW, TOY, check_store_consistent, cli, cli_json, db, project_from
+from runner_helpers import (SLOW, TOY, check_store_consistent, cli, cli_json, db, project_from,
+                            uncompressed_ipc)
 
 
 @pytest.fixture(scope="session")
@@ -220,11 +222,15 @@ def test_identical_values_are_stored_once_and_frames_compressed(templates, tmp_p
     sha = shas[("make", "frame")]
     folder = project / ".nb2pipe" / "artifacts" / sha[:2] / sha
     assert [d for d in artifact_dirs(project) if d == sha] == [sha]
-    import pyarrow.parquet as pq
-
-    meta = pq.ParquetFile(folder / "value.parquet").metadata
-    assert meta.row_group(0).column(0).compression == "ZSTD"
-    # an artifact written before (pandas' default snappy) still loads
+    # stored as a zstd-compressed Arrow IPC file, addressed by its uncompressed bytes
+    meta = json.loads((folder / "meta.json").read_text())
+    assert (meta["format"], meta["file"], meta["compression"]) == ("arrow", "value.arrow",
+                                                                     "zstd")
+    raw = uncompressed_ipc(folder / "value.arrow")
+    assert hashlib.sha256(raw).hexdigest() == sha
+    assert (folder / "value.arrow").stat().st_size < len(raw) / 2
+    check_store_consistent(project)
+    # an artifact written before (Parquet, pandas' default snappy) still loads
     import pandas as pd
 
     old = tmp_path / "old" / "frame"

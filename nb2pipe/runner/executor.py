@@ -189,9 +189,15 @@ class _Run:
     """One run of a project: a small state machine over its steps (StepStatus).
 
     schedule() moves pending steps on (skipped, cached or launched) until nothing more can
-    start; handle() takes a worker event (a step started or exited, the worker died) and
-    ingests or fails the step; fail() is the one place a step failure is recorded; finish()
-    closes the run in the store."""
+    start; handle() takes a worker event (a step started, handed its values on, exited, the
+    worker died) and ingests or fails the step; fail() is the one place a step failure is
+    recorded; finish() closes the run in the store.
+
+    A step run by the zygote hands its values on before compressing their stored copies
+    (StepStatus.STORING): the steps after it start from the hand-off files meanwhile. Its
+    values enter the store, and its row is committed, only when its process has exited with
+    them complete; a step that started from a hand-off is ingested only after the step that
+    handed it on, and fails if that one could not store its values. The run ends after all."""
 
     def __init__(self, project_dir: Path, params: dict[str, Any] | None,
                  param_items: list[str] | None, *, jobs: int, no_cache: bool, display: Any):
@@ -225,7 +231,10 @@ class _Run:
         self.status: dict[str, StepStatus] = {s: StepStatus.PENDING for s in project.order}
         self.outputs: dict[str, dict[str, str]] = {}  # step -> value name -> artifact sha
         self.errors: dict[str, str] = {}
-        self.running: dict[str, float] = {}  # step -> start time
+        self.running: dict[str, float] = {}  # step -> start time (its process is alive)
+        self.handoff: dict[str, Path] = {}  # sha -> hand-off folder of a value made this run
+        self.exited: dict[str, dict] = {}  # step -> its exit event, ingested after upstreams
+        self.written: dict[str, list] = {}  # step -> data files it wrote, copied at hand-off
         self.events: queue.Queue = queue.Queue()
         self.worker: _Worker | None = None
 
@@ -260,7 +269,7 @@ class _Run:
             self.store.set_step(self.run_id, step, status=StepStatus.SKIPPED.value, error=why)
             self.set_status(step, StepStatus.SKIPPED, why)
             return True
-        if not all(self.status[u].done for u in ups) or len(self.running) >= self.jobs:
+        if not all(self.status[u].handed_on for u in ups) or len(self.running) >= self.jobs:
             return False
         comps = self.fp.components(self.project.steps[step], self._inputs_of(step))
         fpr = fingerprint(comps)
@@ -282,14 +291,17 @@ class _Run:
         (d / "out").mkdir()
         for name, sha in (comps["inputs"] or {}).items():
             link = d / "in" / name
+            # a value made in this run is read from its uncompressed hand-off copy
+            source = self.handoff.get(sha) or self.store.artifact_dir(sha)
             try:
-                os.symlink(self.store.artifact_dir(sha), link, target_is_directory=True)
+                os.symlink(source, link, target_is_directory=True)
             except OSError:
-                shutil.copytree(self.store.artifact_dir(sha), link)
+                shutil.copytree(source, link)
         req = {"key": step, "step": step, "inputs": str(d / "in"), "outputs": str(d / "out"),
                "params": {p: self.fp.params[p] for p in st.params if p in self.fp.params},
                "stdout": str(d / "stdout.log"), "stderr": str(d / "stderr.log"),
-               "result": str(d / "result.json"),
+               "result": str(d / "result.json"), "ready": str(d / "ready.json"),
+               "handoff": str(self.tmp / "handoff"),
                # values built from a secret: the step masks them in its own logs
                "mask": sorted(n for n, _ in self.project.plan.secret_derived)}
         if self.worker is None:
@@ -306,8 +318,47 @@ class _Run:
         kind = event.get("event")
         if kind == "started":
             self.store.set_step(self.run_id, event["key"], pid=event["pid"])
+        elif kind == "handed-on":
+            self.handed_on(event["key"])
         elif kind == "exited":
-            step = event["key"]
+            self.exited[event["key"]] = event
+        elif kind == "worker-exit":
+            log = self.mask(_read_text(self.tmp / "zygote.log")[-2000:])
+            for step in list(self.running):
+                if step not in self.exited:
+                    self.fail(step, "the worker process died" + (f":\n{log}" if log else ""))
+                    self.running.pop(step)
+            self.worker = None
+        self._ingest_exited()
+
+    def handed_on(self, step: str) -> None:
+        """The step's values are written and handed on; its stored copies are on their way."""
+        try:
+            metas = json.loads((self.tmp / step / "ready.json").read_text())["metas"]
+        except (OSError, ValueError, KeyError):
+            return  # its exit says what happened
+        shas = {n: m["sha256"] for n, m in metas.items() if m.get("persisted", True)}
+        kept = set(shas) | {n for n, m in metas.items() if m.get("persisted", True) is False}
+        if any(n not in kept for n in self.project.steps[step].outputs):
+            return  # ingest fails it ("did not return ...")
+        try:  # the files it wrote, copied now: a step started from here may change them
+            self.written[step] = self._store_written(self.project.steps[step])
+        except OSError:
+            return  # e.g. disk full: not handed on; ingest tries again and reports it
+        for sha in shas.values():
+            self.handoff[sha] = self.tmp / "handoff" / sha
+        self.outputs[step] = shas
+        self.store.set_step(self.run_id, step, status=StepStatus.STORING.value)
+        self.set_status(step, StepStatus.STORING)
+
+    def _ingest_exited(self) -> None:
+        """Ingest the steps that exited, each only once no step it read from is still storing
+        (its inputs are in the store, or their producer failed)."""
+        for step in [s for s in self.project.order if s in self.exited]:
+            ups = self.project.steps[step].upstream
+            if any(self.status[u] is StepStatus.STORING for u in ups):
+                continue
+            event = self.exited.pop(step)
             try:
                 self.ingest(step, event.get("returncode"))
                 if "peak_rss_kb" in event and step not in self.errors:
@@ -317,12 +368,6 @@ class _Run:
                 self.fail(step, self.mask(f"could not store the outputs: "
                                           f"{type(exc).__name__}: {exc}"))
             self.running.pop(step, None)
-        elif kind == "worker-exit":
-            log = self.mask(_read_text(self.tmp / "zygote.log")[-2000:])
-            for step in list(self.running):
-                self.fail(step, "the worker process died" + (f":\n{log}" if log else ""))
-                self.running.pop(step)
-            self.worker = None
 
     def ingest(self, step: str, returncode: int | None) -> None:
         """A step's process exited: store its outputs, files, metrics and logs, or fail it."""
@@ -334,12 +379,22 @@ class _Run:
         except (OSError, ValueError):
             result = None
         if result is None or not result.get("ok"):
-            self.fail(step, self.mask(_failure(result, returncode)), logs)
+            self.fail(step, self.mask(_failure(result, returncode, self.status[step])), logs)
             return
         st = self.project.steps[step]
+        lost = [u for u in st.upstream if self.status[u] is StepStatus.FAILED]
+        if lost:  # it started from values that never reached the store: not kept either
+            self.fail(step, f"upstream {', '.join(lost)} failed while storing the values "
+                            "this step read", logs)
+            return
         metas, not_persisted = self._store_values(d, result)
+        handed = self.outputs.get(step)
+        if handed is not None and handed != {n: m["sha256"] for n, m in metas.items()}:
+            raise RuntimeError("the stored values differ from the ones handed on "
+                               "(please report)")
+        written = self.written.pop(step) if step in self.written else self._store_written(st)
         self.store.record_finished(self.run_id, step, metas=metas,
-                                   written=self._store_written(st), metrics=_metrics(
+                                   written=written, metrics=_metrics(
                                        st, result, metas, self.store), logs=logs,
                                    ended=time.time(), not_persisted=not_persisted)
         self.outputs[step] = {n: m["sha256"] for n, m in metas.items()}
@@ -426,12 +481,13 @@ class _Run:
         return written
 
 
-def _failure(result: dict | None, returncode: int | None) -> str:
+def _failure(result: dict | None, returncode: int | None, status: StepStatus) -> str:
     if result is not None:
         return result.get("error", "failed")
+    storing = " while storing its values" if status is StepStatus.STORING else ""
     if returncode is not None and returncode < 0:
-        return f"killed by signal {-returncode}"
-    return f"the step process exited with code {returncode} without a result"
+        return f"killed by signal {-returncode}{storing}"
+    return f"the step process exited with code {returncode}{storing} without a result"
 
 
 def _metrics(st, result: dict, metas: dict[str, dict],

@@ -220,7 +220,8 @@ class _Logger:
         for key in self.run["lineage"]:
             step, out = key.split(".", 1)
             meta = self.run["step_runs"][step]["outputs"].get(out)
-            if out in self.hidden or not meta or meta["format"] not in ("parquet", "npy"):
+            tabular = ("arrow", "parquet", "npy")
+            if out in self.hidden or not meta or meta["format"] not in tabular:
                 continue
             cols, head = _head(self.project.root, meta)
             if head is None or (want is not None and len(cols) != want):
@@ -254,6 +255,16 @@ def _head(root: Path, meta: dict[str, Any]) -> tuple[list[str], Any]:
             if arr.ndim != 2:
                 return [], None
             return [str(i) for i in range(arr.shape[1])], np.array(arr[:_EXAMPLE_ROWS])
+        if meta["format"] == "arrow":
+            import pyarrow as pa
+
+            with pa.memory_map(str(path)) as source:
+                reader = pa.ipc.open_file(source)
+                cols = [n for n in reader.schema.names if not n.startswith("__index_level_")]
+                if reader.num_record_batches == 0:
+                    return cols, None
+                first = reader.get_batch(0).slice(0, _EXAMPLE_ROWS).select(cols)
+                return cols, first.to_pandas()
         import pyarrow.parquet as pq
 
         pf = pq.ParquetFile(path)

@@ -6,8 +6,8 @@ import sys
 import time
 from typing import Any, TextIO
 
-STYLE = {"pending": "dim", "running": "yellow", "finished": "green", "cached": "cyan",
-         "failed": "bold red", "skipped": "magenta", "interrupted": "red"}
+STYLE = {"pending": "dim", "running": "yellow", "storing": "yellow", "finished": "green",
+         "cached": "cyan", "failed": "bold red", "skipped": "magenta", "interrupted": "red"}
 
 
 class PlainProgress:
@@ -63,7 +63,7 @@ class RichProgress(PlainProgress):
         t.add_column("")
         now = time.time()
         for step, (status, detail) in self.rows.items():
-            el = f"{now - self.started[step]:.1f}s" if status == "running" and \
+            el = f"{now - self.started[step]:.1f}s" if status in ("running", "storing") and \
                 step in self.started else ""
             t.add_row(step, f"[{STYLE.get(status, '')}]{status}[/]", el,
                       detail.splitlines()[0][:80] if detail else "")

@@ -11,6 +11,10 @@ Protocol (JSON lines): the runner writes requests on our stdin; we answer on the
 (our original stdout): {"event": "ready"}, {"event": "started", "key", "pid"},
 {"event": "exited", "key", "pid", "returncode"}. End of stdin means the runner is gone: the
 zygote kills its children and exits (on Linux it also dies with the runner, PR_SET_PDEATHSIG).
+A child also writes {"event": "handed-on", "key"} once its values are written and their
+content addresses known (in the request's "ready" file), hard-linked under the request's
+"handoff" folder: the runner may start the next steps from there while the child goes on
+compressing its stored copies. Its "exited" event still comes last.
 
 Only the standard library is imported here, besides the generated package.
 """
@@ -21,6 +25,7 @@ import importlib
 import json
 import os
 import selectors
+import shutil
 import signal
 import sys
 import time
@@ -28,7 +33,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-PRELOAD = ("pyarrow", "pyarrow.parquet", "joblib", "cloudpickle")
+PRELOAD = ("pyarrow", "joblib", "cloudpickle")  # tables are Arrow IPC (pyarrow itself)
 
 
 def _die_with_parent() -> None:
@@ -128,8 +133,48 @@ def _mask_logs(req: dict, seen: dict[str, Any], result: dict[str, Any]) -> None:
                 result[key] = result[key].replace(t, "***")
 
 
-def run_request(package: str, req: dict) -> int:
-    """Run one step (in the current process) and write its result file; returns the exit code."""
+def hand_off(outputs: Path, handoff: Path, metas: dict[str, dict]) -> None:
+    """Each written value's files, hard-linked (copied where links fail) under
+    handoff/<sha256>/: the next steps read them there while this step replaces its own
+    copies with compressed ones and the runner moves those into the store."""
+    for name, meta in metas.items():
+        if meta.get("persisted", True) is False:
+            continue
+        dest = handoff / meta["sha256"]
+        if dest.exists():
+            continue
+        part = handoff / f".{meta['sha256']}.{os.getpid()}"
+        part.mkdir(parents=True)
+        for file in (meta["file"], "meta.json"):
+            try:
+                os.link(outputs / name / file, part / file)
+            except OSError:
+                shutil.copyfile(outputs / name / file, part / file)
+        try:
+            os.rename(part, dest)
+        except OSError:  # a twin value (same content) got there first
+            shutil.rmtree(part, ignore_errors=True)
+
+
+def _announcer(runtime: Any, req: dict, msg_fd: int | None) -> Any:
+    """The on_ready callback of a step run by the zygote: hand the values on, say so. None
+    without a message fd, or for a package generated before run_step took one."""
+    if msg_fd is None or not req.get("handoff") or not req.get("ready") or \
+            "on_ready" not in runtime.run_step.__code__.co_varnames:
+        return None
+
+    def on_ready(metas: dict[str, dict]) -> None:
+        hand_off(Path(req["outputs"]), Path(req["handoff"]), metas)
+        _write_json(Path(req["ready"]), {"metas": metas})
+        os.write(msg_fd, (json.dumps({"event": "handed-on", "key": req["key"]})
+                          + "\n").encode())
+
+    return on_ready
+
+
+def run_request(package: str, req: dict, msg_fd: int | None = None) -> int:
+    """Run one step (in the current process) and write its result file; returns the exit code.
+    With a message fd, the values are handed on before their stored copies are compressed."""
     result: dict[str, Any] = {"ok": False}
     started = time.time()
     seen: dict[str, Any] = {}
@@ -139,8 +184,10 @@ def run_request(package: str, req: dict) -> int:
         if hook is not None:
             sys.setprofile(hook)
         try:
+            on_ready = _announcer(runtime, req, msg_fd)
             metas = runtime.run_step(req["step"], Path(req["inputs"]), Path(req["outputs"]),
-                                     req.get("params") or {})
+                                     req.get("params") or {},
+                                     **({"on_ready": on_ready} if on_ready else {}))
         finally:
             sys.setprofile(None)
         scalars = {}
@@ -185,14 +232,13 @@ def _child(package: str, req: dict, msg_fd: int, zygote_pid: int) -> None:
         _die_with_parent()  # not inherited through fork: a step dies with its zygote
         if os.getppid() != zygote_pid:
             os._exit(1)
-        os.close(msg_fd)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
         _redirect(req)
         np = sys.modules.get("numpy")
         if np is not None:  # a fresh process would draw fresh entropy, so does a fork
             np.random.seed()
-        code = run_request(package, req)
+        code = run_request(package, req, msg_fd)
     finally:
         os._exit(code)
 

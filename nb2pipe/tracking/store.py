@@ -31,11 +31,13 @@ from typing import Any, Iterator
 
 class StepStatus(str, Enum):
     """The states of a step in a run, as the store records them and the runner moves them:
-    pending -> running -> finished | failed; pending -> cached | skipped; running or pending ->
-    interrupted."""
+    pending -> running [-> storing] -> finished | failed; pending -> cached | skipped; running,
+    storing or pending -> interrupted. Storing: its values are written and handed on to the
+    next steps; its process is still compressing their stored copies."""
 
     PENDING = "pending"
     RUNNING = "running"
+    STORING = "storing"
     FINISHED = "finished"
     CACHED = "cached"
     FAILED = "failed"
@@ -52,6 +54,11 @@ class StepStatus(str, Enum):
     def done(self) -> bool:
         """Its outputs are there for the steps after it."""
         return self in (StepStatus.FINISHED, StepStatus.CACHED)
+
+    @property
+    def handed_on(self) -> bool:
+        """Its outputs can be read by the steps after it (from the store or the hand-off)."""
+        return self.done or self is StepStatus.STORING
 
     @property
     def blocks(self) -> bool:
@@ -600,7 +607,7 @@ class Store:
                                "'the run process died (killed?)') WHERE id=? AND "
                                "status='running'", (rid,))
                     db.execute("UPDATE step_runs SET status='interrupted' WHERE run_id=? AND "
-                               "status IN ('running', 'pending')", (rid,))
+                               "status IN ('running', 'storing', 'pending')", (rid,))
         for d in (self.root / "tmp").iterdir():
             try:
                 pid = int(d.name.rsplit("-", 1)[1])
