@@ -144,6 +144,15 @@ async function editAndTime(page, index, text, done, arg) {
       null, { timeout: 60000 });
     await page.locator('.jp-SideBar .lm-TabBar-tab[data-id="nb2pipe-panel"]').click();
     await page.locator('#nb2pipe-panel .nb2pipe-dag-node').first().waitFor({ timeout: 30000 });
+    // a cell is marked once JupyterLab renders it, which on a loaded machine can come late
+    // for the last ones: bring the last cell into view and wait for its mark
+    const churnCells = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell');
+    await churnCells.last().scrollIntoViewIfNeeded();
+    await page.waitForFunction(() => {
+      const cells = document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell');
+      return cells.length > 0 && !!cells[cells.length - 1].dataset.nb2pipeStep;
+    }, null, { timeout: 60000 });
+    await churnCells.first().scrollIntoViewIfNeeded();
     result.cells = await cellState(page);
     await shot('cells-by-step.png');
 
