@@ -122,4 +122,4 @@ def test_step_entrypoint_runs_one_step_from_serialized_values(converted, tmp_pat
     import json
 
     meta = json.loads((values / "df" / "meta.json").read_text())
-    assert meta["format"] == "parquet"
+    assert meta["format"] == "arrow"  # Arrow IPC: the hand-off format between steps

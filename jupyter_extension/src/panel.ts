@@ -15,6 +15,7 @@ import {
 } from './api';
 import { slimNotebook, stepColor } from './cellmarks';
 import { drawDag } from './dag';
+import { el as h } from './dom';
 import { pipelineIcon } from './icon';
 import { Workbench } from './workbench';
 
@@ -26,21 +27,6 @@ export interface IPanelOptions {
 
 /** Quiet time after an edit before the notebook is analyzed again. */
 export const PREVIEW_DEBOUNCE_MS = 800;
-
-function h<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  cls = '',
-  text = ''
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (cls) {
-    node.className = cls;
-  }
-  if (text) {
-    node.textContent = text;
-  }
-  return node;
-}
 
 export class PipelinePanel extends Widget {
   private _notebook: NotebookPanel | null = null;

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nb2pipe.tracking.store import pid_alive
+
 CANCEL_GRACE = 5.0  # seconds between SIGTERM (the runner records "interrupted") and SIGKILL
 KEEP_OUTPUT = 200_000  # characters of a job's stdout/stderr kept for the panel
 
@@ -182,7 +184,7 @@ class JobManager:
             _signal_all(below, pgid, signal.SIGKILL)
             job.done.wait(grace)
         # a kernel (own session) may outlive its killed parent: no process of the job stays
-        _signal_all([p for p in below if _alive(p)], pgid, signal.SIGKILL)
+        _signal_all([p for p in below if pid_alive(p)], pgid, signal.SIGKILL)
 
     def shutdown(self) -> None:
         """The server stops: no job outlives it, and their output folders go."""
@@ -194,12 +196,3 @@ class JobManager:
         for job in kept:
             shutil.rmtree(job.folder, ignore_errors=True)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
