@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -287,14 +288,23 @@ def test_the_workflow_publishes_the_model_where_the_manifests_fetch_it(served):
             for art in tpl.get("outputs", {}).get("artifacts", []):
                 if art["name"].startswith("serving-"):
                     published[art["name"]] = (tpl["name"], art)
-        assert set(published) == {"serving-latest", "serving-run"}, doc["kind"]
+        assert set(published) == {"serving-latest", "serving-run", "serving-state-latest",
+                                  "serving-state-run"}, doc["kind"]
         step, latest = published["serving-latest"]
         model_out = next(a for a in next(t for t in spec["templates"] if t["name"] == step)
                          ["outputs"]["artifacts"] if a["name"] == plan.serving.model)
         assert latest["path"] == model_out["path"]  # the model's value folder, as saved
         assert latest["archive"] == {"none": {}}  # files, not Argo's tar: KServe copies files
-        assert latest["s3"] == {"key": key}
-        assert published["serving-run"][1]["s3"]["key"] == key.replace(
+        # the folder the manifests fetch holds the model and, beside it, the run's state
+        assert latest["s3"] == {"key": f"{key}/{plan.serving.model}"}
+        state = published["serving-state-latest"][1]
+        assert published["serving-state-latest"][0] == step
+        assert state["path"] == model_out["path"].rsplit("/", 1)[0] + "/_serving"
+        assert state["s3"] == {"key": f"{key}/_serving"} and state["archive"] == {"none": {}}
+        assert state["optional"] is True and "optional" not in latest
+        assert published["serving-run"][1]["s3"]["key"] == f"{key}/{plan.serving.model}".replace(
+            "/latest/", "/{{workflow.name}}/")
+        assert published["serving-state-run"][1]["s3"]["key"] == f"{key}/_serving".replace(
             "/latest/", "/{{workflow.name}}/")
     # the pipeline variant without an artifact repository publishes nothing
     assert "serving-" not in (served / "deploy/argo-workflow-pvc.yaml").read_text()
@@ -308,17 +318,21 @@ def _env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def run_model(served):
-    """The model folder `nb2pipe run` stored: what the Workflow's step publishes."""
+def run_model(served, tmp_path_factory):
+    """What the Workflow's step publishes and the init container fetches to /mnt/models: the
+    model's value folder and the serving state `nb2pipe run` stored, side by side."""
     from nb2pipe.tracking.store import Store
 
     subprocess.run([sys.executable, "-m", "nb2pipe", "run", str(served)], env=_env(),
                    check=True, capture_output=True, timeout=900)
     store = Store(served, create=False)
+    fetched = tmp_path_factory.mktemp("mnt") / "models"
     try:
-        step = _plan(served).serving.model
-        row = store.latest_finished("train")
-        return store.artifact_dir(store.outputs_of(row["id"])[step])
+        model = _plan(served).serving.model
+        outputs = store.outputs_of(store.latest_finished("train")["id"])
+        for name in (model, "_serving"):
+            shutil.copytree(store.artifact_dir(outputs[name]), fetched / name)
+        return fetched
     finally:
         store.close()
 
@@ -371,7 +385,7 @@ def test_the_container_command_serves_the_run_model(served, run_model):
             proc.kill()
 
 
-def test_the_container_command_refuses_a_model_that_disagrees(served, tmp_path):
+def test_the_container_command_refuses_a_model_that_disagrees(served, run_model, tmp_path):
     """A model that does not give the notebook's predictions never serves: exit 1."""
     code = ("import sys, numpy as np\n"
             "from pathlib import Path\n"
@@ -379,15 +393,22 @@ def test_the_container_command_refuses_a_model_that_disagrees(served, tmp_path):
             "from churn_pipeline import _runtime\n"
             "m = DummyClassifier(strategy='constant', constant=1)\n"
             "m.fit(np.zeros((2, 1)), [0, 1])\n"
-            f"_runtime.save_value(m, Path({str(tmp_path / 'model')!r}))\n")
+            f"_runtime.save_value(m, Path({str(tmp_path / 'models' / 'model')!r}))\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=served, env=_env(),
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "model" / "meta.json").is_file()
-    proc = _serve(served, tmp_path / "model", free_port())
+    assert (tmp_path / "models" / "model" / "meta.json").is_file()
+    # the run's state beside another model: refused
+    shutil.copytree(run_model / "_serving", tmp_path / "models" / "_serving")
+    proc = _serve(served, tmp_path / "models", free_port())
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 1, out
-    assert "does not reproduce the notebook's predictions" in out and "Traceback" not in out
+    assert "do not reproduce the notebook's predictions" in out and "Traceback" not in out
+    # a model without its state: refused, saying which is missing
+    shutil.rmtree(tmp_path / "models" / "_serving")
+    proc = _serve(served, tmp_path / "models", free_port())
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 1 and "_serving: not a value folder" in out, out
     proc = _serve(served, tmp_path / "nothing-here", free_port())
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 1 and "meta.json missing" in out, out
@@ -417,7 +438,7 @@ def test_dry_run_fills_image_namespace_and_model_source(served, capsys, which):
                                "--model-run", "churn-pipeline-x7k2q")
     assert code == 0, err
     text = json.dumps(docs)
-    assert "/serving/churn-pipeline-x7k2q/model" in text and "/serving/latest/" not in text
+    assert "/serving/churn-pipeline-x7k2q\"" in text and "/serving/latest" not in text
 
 
 def _with(doc: dict, default_image: str, image: str, namespace: str) -> dict:
@@ -442,7 +463,7 @@ def test_dry_run_takes_bucket_and_endpoint_from_the_artifact_repository(served, 
     assert code == 0, err
     fetch = _fetch(next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]
                    ["spec"])
-    assert fetch["args"][0] == "s3://team-ml/churn-pipeline/serving/latest/model"
+    assert fetch["args"][0] == "s3://team-ml/churn-pipeline/serving/latest"
     env = {e["name"]: e.get("value") for e in fetch["env"]}
     assert env["AWS_ENDPOINT_URL"] == "https://s3.eu-west-1.amazonaws.com"
     assert env["S3_USE_HTTPS"] == "1"

@@ -123,6 +123,24 @@ def test_staleness_reasons_param_data_package(toy):
         st["steps"]["load"]["reasons"]
 
 
+def test_staleness_reads_the_data_where_the_steps_do(toy, tmp_path):
+    """NB2PIPE_WORKDIR moves the notebook's folder for the steps; a changed file there makes
+    its reader stale (the hashes were once taken in the plan's folder: a cached, wrong run)."""
+    moved = tmp_path / "elsewhere"
+    (moved / "data").mkdir(parents=True)
+    (moved / "data" / "vals.txt").write_text("1\n2\n3\n")
+    env = {"NB2PIPE_WORKDIR": str(moved)}
+    assert cli("run", toy, env=env).returncode == 0
+    (moved / "data" / "vals.txt").write_text("1\n2\n5\n")
+    rc, st = cli_json("status", toy, env=env)
+    assert st["steps"]["load"]["reasons"] == [{"kind": "data",
+                                                "detail": "data/vals.txt changed"}]
+    rc, out = cli_json("run", toy, env=env)
+    assert rc == 0 and out["steps"]["load"] == "finished"
+    rc, show = cli_json("runs", "show", toy, "2")
+    assert show["metrics"]["total"] == pytest.approx((2 + 4 + 10) + 3 + (2 + 4 + 10) * 10)
+
+
 def test_parameters_compare_and_show_json(toy):
     assert cli("run", toy).returncode == 0
     rc, out = cli_json("run", toy, "--param", "scale=3")

@@ -83,8 +83,8 @@ def _fill_model_source(docs: list[dict[str, Any]], plan: Any, repo: dict[str, An
     bucket = str(repo.get("bucket") or k8s.DEFAULT_BUCKET)
     endpoint = str(repo.get("endpoint") or k8s.DEFAULT_ENDPOINT)
     insecure = bool(repo.get("insecure", False)) if repo else True
-    emitted_uri = serve_k8s.model_uri(plan)
-    uri = serve_k8s.model_uri(plan, bucket, run or serve_k8s.LATEST)
+    emitted_uri = serve_k8s.serving_uri(plan)
+    uri = serve_k8s.serving_uri(plan, bucket, run or serve_k8s.LATEST)
     emitted_env = {"AWS_ENDPOINT_URL": serve_k8s.s3_endpoint_url(k8s.DEFAULT_ENDPOINT, True),
                    "S3_USE_HTTPS": "0", "S3_VERIFY_SSL": "0"}
     env_now = {"AWS_ENDPOINT_URL": serve_k8s.s3_endpoint_url(endpoint, insecure),

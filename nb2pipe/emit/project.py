@@ -312,8 +312,9 @@ def serving_section(plan: PipelinePlan) -> list[str]:
     if sv is None:
         return []
     if sv.verified:
-        status = (f"Verified: {_md(sv.proof)}. `nb2pipe serve .` serves it "
-                  f"(`{plan.package}/serving.py`).")
+        status = (f"Verified: {_md(sv.proof)}. A run stores what the statements below learn "
+                  "from training (`_serving`, beside the model); `nb2pipe serve .` serves the "
+                  f"model and state of the latest run (`{plan.package}/serving.py`).")
     elif sv.proof:
         status = f"Not served: the proof failed ({_md(sv.proof)}), so there is no serving.py."
     else:

@@ -3,18 +3,19 @@ InferenceService with a custom predictor) and deploy/serve-deployment.yaml (a pl
 and Service, for clusters without KServe), plus the container's entry `python -m <pkg>.serve`.
 
 Where the model comes from: the step that fits it publishes the model's value folder (what
-`_runtime.save_value` wrote: `value.joblib` + `meta.json`) a second time, unarchived, at a
-fixed key of the pipeline's artifact repository: `<name>/serving/latest/<model>` and
-`<name>/serving/<workflow name>/<model>` (pinned runs). Both manifests fetch that key into
+`_runtime.save_value` wrote: `value.joblib` + `meta.json`) and the serving state it learned
+beside it (`_serving`: fill values, fitted encoders, training columns) a second time,
+unarchived, under a fixed key of the pipeline's artifact repository: `<name>/serving/latest/`
+and `<name>/serving/<workflow name>/` (pinned runs). Both manifests fetch that key into
 /mnt/models with the same init container: KServe's storage initializer image, run by us rather
 than injected by KServe for a `STORAGE_URI` (KServe injects it without a security context, so
 a namespace enforcing the `restricted` Pod Security Standard refuses the pod: kserve#5373),
 with the repository's credentials from one Secret.
 
-Only for a project whose serving path was verified, whose data is in the image (the service
-replays the training slice on it, as `nb2pipe serve` does, and proves the run's model still
-gives the notebook's predictions before it listens), and where FastAPI and uvicorn are
-installed, so the image's lock pins them.
+Only for a project whose serving path was verified, whose data is in the image (the step that
+fits the model replays the training slice on it to learn the serving state), and where FastAPI
+and uvicorn are installed, so the image's lock pins them. The service learns nothing: it loads
+the run's model and state and proves them on the evaluation rows before it listens.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 from nb2pipe.emit import k8s
 from nb2pipe.emit.package import header
 from nb2pipe.planning.model import PipelinePlan, Step
+from nb2pipe.planning.serving_status import SERVING_STATE, model_step
 
 SERVICE_MODULES = ("fastapi", "uvicorn")  # the `serve` extra, pinned in the image's lock
 PORT = 8080
@@ -35,7 +37,7 @@ STORAGE_INITIALIZER = "kserve/storage-initializer:v0.21.0"
 KSERVE_API = "serving.kserve.io/v1beta1"
 LATEST = "latest"
 RUN_KEY = "{{workflow.name}}"
-# the serving process replays the training slice before it listens: up to 15 minutes
+# the serving process proves the model on the evaluation rows before it listens
 STARTUP_PERIOD, STARTUP_FAILURES = 10, 90
 
 
@@ -49,8 +51,8 @@ def not_deployed_reason(plan: PipelinePlan) -> str | None:
     if model_step(plan) is None:
         return f"no step hands on the model {sv.model!r}"
     if not plan.data_in_image:
-        return ("the service replays the training slice on the training data, which "
-                "--no-data-in-image keeps out of the image")
+        return ("the step that fits the model learns the serving state from the training "
+                "data, which --no-data-in-image keeps out of the image")
     missing = [m for m in SERVICE_MODULES if not _installed(m)]
     if missing:
         return (f"{' and '.join(missing)} not installed where the notebook was converted, so "
@@ -66,14 +68,6 @@ def _installed(module: str) -> bool:
     from importlib.util import find_spec
 
     return find_spec(module) is not None
-
-
-def model_step(plan: PipelinePlan) -> Step | None:
-    """The last step that outputs the model (a later refit or mutation is a new version)."""
-    if plan.serving is None:
-        return None
-    found = [s for s in plan.steps if plan.serving.model in s.outputs]
-    return found[-1] if found else None
 
 
 def app_name(plan: PipelinePlan) -> str:
@@ -101,26 +95,33 @@ def labels(plan: PipelinePlan) -> dict[str, str]:
 
 # ---- the model in the artifact repository --------------------------------------------------
 
-def model_key(plan: PipelinePlan, run: str = LATEST) -> str:
-    """Key of the model's value folder: `latest` (every finished fit) or a workflow's name."""
-    assert plan.serving is not None
-    return f"{app_name(plan)}/serving/{run}/{plan.serving.model}"
+def serving_key(plan: PipelinePlan, run: str = LATEST) -> str:
+    """Key of the folder with the model's value folder and the serving state: `latest`
+    (every finished fit) or a workflow's name."""
+    return f"{app_name(plan)}/serving/{run}"
 
 
-def model_uri(plan: PipelinePlan, bucket: str = k8s.DEFAULT_BUCKET, run: str = LATEST) -> str:
-    return f"s3://{bucket}/{model_key(plan, run)}"
+def serving_uri(plan: PipelinePlan, bucket: str = k8s.DEFAULT_BUCKET,
+                run: str = LATEST) -> str:
+    """What the init container fetches into MODEL_DIR: the model and its serving state."""
+    return f"s3://{bucket}/{serving_key(plan, run)}"
 
 
 def publish_artifacts(plan: PipelinePlan, step: Step) -> list[dict[str, Any]]:
-    """Extra output artifacts of the step that fits the model: its value folder, unarchived
-    (KServe's storage initializer copies files, it does not untar Argo's archives), at the
-    `latest` key and at the workflow's own key."""
+    """Extra output artifacts of the step that fits the model: its value folder and the
+    serving state, unarchived (KServe's storage initializer copies files, it does not untar
+    Argo's archives), at the `latest` key and at the workflow's own key. The state is
+    optional (a run that could not learn it still trains); a service then finds the state
+    of another fit beside the model and refuses it (its proof fails)."""
     if not deploys(plan) or step is not model_step(plan):
         return []
     assert plan.serving is not None
-    path = f"{k8s.VALUES_OUT}/{plan.serving.model}"
-    return [{"name": f"serving-{which}", "path": path, "archive": {"none": {}},
-             "s3": {"key": model_key(plan, run)}}
+    values = ((plan.serving.model, "serving", False),
+              (SERVING_STATE, "serving-state", True))
+    return [{"name": f"{prefix}-{which}", "path": f"{k8s.VALUES_OUT}/{name}",
+             "archive": {"none": {}}, "s3": {"key": f"{serving_key(plan, run)}/{name}"},
+             **({"optional": True} if optional else {})}
+            for name, prefix, optional in values
             for which, run in (("latest", LATEST), ("run", RUN_KEY))]
 
 
@@ -139,8 +140,8 @@ def serve_command(plan: PipelinePlan) -> list[str]:
 
 
 def probes() -> dict[str, Any]:
-    """Startup waits for the training replay and the proof (the server listens only after
-    them); readiness and liveness then use the service's own endpoints."""
+    """Startup waits for loading the model and state and for the proof (the server listens
+    only after them); readiness and liveness then use the service's own endpoints."""
     def get(path: str, period: int, failures: int) -> dict[str, Any]:
         return {"httpGet": {"path": path, "port": PORT}, "periodSeconds": period,
                 "failureThreshold": failures, "timeoutSeconds": 5}
@@ -152,7 +153,7 @@ def probes() -> dict[str, Any]:
 
 def env(plan: PipelinePlan) -> list[dict[str, Any]]:
     """As the steps': the notebook folder, a headless matplotlib, and every secret a step reads
-    (the training replay runs their statements)."""
+    (the request path runs the notebook's statements)."""
     return k8s.env(plan, _all_secrets_deploy(plan))
 
 
@@ -172,7 +173,7 @@ def serve_container(plan: PipelinePlan, image: str, name: str) -> dict[str, Any]
             "command": serve_command(plan), "env": env(plan),
             "ports": [{"containerPort": PORT, "name": "http", "protocol": "TCP"}],
             **probes(),
-            # the replay fits the model again: size the pod like the step that fits it
+            # it holds the model and the evaluation rows: sized like the step that fits it
             "resources": k8s.resources(step.deploy),
             "securityContext": k8s.container_security_context(),
             "volumeMounts": mounts}
@@ -257,7 +258,7 @@ def kserve_documents(plan: PipelinePlan, image: str | None = None, bucket: str |
                      endpoint: str | None = None, insecure: bool = True,
                      run: str = LATEST) -> list[dict[str, Any]]:
     endpoint = endpoint or k8s.DEFAULT_ENDPOINT
-    uri = model_uri(plan, bucket or k8s.DEFAULT_BUCKET, run)
+    uri = serving_uri(plan, bucket or k8s.DEFAULT_BUCKET, run)
     return [service_account_document(plan),
             inference_service(plan, image or k8s.default_image(plan), uri, endpoint, insecure)]
 
@@ -266,7 +267,7 @@ def deployment_documents(plan: PipelinePlan, image: str | None = None,
                          bucket: str | None = None, endpoint: str | None = None,
                          insecure: bool = True, run: str = LATEST) -> list[dict[str, Any]]:
     endpoint = endpoint or k8s.DEFAULT_ENDPOINT
-    uri = model_uri(plan, bucket or k8s.DEFAULT_BUCKET, run)
+    uri = serving_uri(plan, bucket or k8s.DEFAULT_BUCKET, run)
     image = image or k8s.default_image(plan)
     return [service_account_document(plan), deployment(plan, image, uri, endpoint, insecure),
             service(plan)]
@@ -281,7 +282,7 @@ DEPLOYMENT_FILE = "deploy/serve-deployment.yaml"
 def _comment(plan: PipelinePlan, what: str, path: str, engine: str) -> str:
     head = header(plan).strip().lstrip("# ")
     return (f"{head}\n{what}: the verified serving path of {plan.package}, the model from the "
-            f"artifact repository ({model_key(plan)}, published by the pipeline's step "
+            f"artifact repository ({serving_key(plan)}/, published by the pipeline's step "
             f"{model_step(plan).name}).\nApply: nb2pipe submit . --serve {engine} --image IMAGE "
             f"(or edit the image, then kubectl apply -n NAMESPACE -f {path}); see "
             "deploy/README.md")
@@ -330,11 +331,13 @@ def readme_lines(plan: PipelinePlan, image: str) -> list[str]:
     return [
         "## 4. Serve the model", "",
         f"The serving path was verified against the notebook's predictions. Step `{step.name}` "
-        f"publishes the model it fits to the artifact repository, unarchived, at "
-        f"`{model_key(plan)}` (and `{model_key(plan, RUN_KEY)}` for each run). "
+        f"publishes the model it fits and the serving state it learns to the artifact "
+        f"repository, unarchived, under `{serving_key(plan)}/` (and "
+        f"`{serving_key(plan, RUN_KEY)}/` for each run). "
         f"The service runs `python -m {plan.package}.serve` in the pipeline's image: it "
-        "replays the training slice on the image's data, loads that model from "
-        f"`{MODEL_DIR}`, checks that it still gives the notebook's predictions, then listens on "
+        f"loads that model and the serving state the same run learned (`{SERVING_STATE}`: "
+        f"fill values, fitted encoders, training columns) from `{MODEL_DIR}`, checks that "
+        "they still give the notebook's predictions, then listens on "
         f"port {PORT} (`POST /predict`, Open Inference Protocol v2 under `/v2`, "
         "`/health/live`, `/health/ready`). Both manifests fetch the model into "
         f"`{MODEL_DIR}` with the same init container, KServe's storage initializer "
@@ -361,4 +364,4 @@ def readme_lines(plan: PipelinePlan, image: str) -> list[str]:
         f"nb2pipe, set the image (`{k8s.default_image(plan)}` in the files) and apply: "
         f"`kubectl apply -n ml -f {KSERVE_FILE}`. The pods pass the `restricted` Pod Security "
         "Standard, with a read-only root filesystem; each asks for the resources of step "
-        f"`{step.name}` (the replay fits the model again).", ""]
+        f"`{step.name}`.", ""]

@@ -13,7 +13,7 @@ from nb2pipe.planning.model import PipelinePlan, ServingPlan
 def _statement(st) -> dict:
     return {"key": st.key, "role": st.role, "serve": st.serve, "wants": list(st.wants),
             "learned": list(st.learned), "learn": st.learn_code or st.code,
-            "request": st.serve_code}
+            "request": st.serve_code, "model_only": st.model_only}
 
 
 def module_text(plan: PipelinePlan, serving: ServingPlan) -> str:

@@ -158,6 +158,8 @@ class ServingStmt:
     # request (a split passes the request through; a loop over [train, test] keeps test)
     learn_code: str = ""
     serve_code: str = ""
+    # it only makes or fits the model: a run's replay, given the model it fitted, skips it
+    model_only: bool = False
 
 
 @dataclass(frozen=True)

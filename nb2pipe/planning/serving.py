@@ -89,7 +89,7 @@ def derive(an: Analysis) -> tuple[ServingPlan | None, list[Diagnostic]]:
         if st.seq in serve_keys and roles[st.seq][0] == "fit":
             return refuse(f"`{_source(st).strip()}` {roles[st.seq][1]}; a service cannot fit "
                           "on the rows it is asked about", st)
-    stmts = _serving_stmts(learn, roles, serve_keys, an)
+    stmts = _serving_stmts(learn, roles, serve_keys, an, pred.model)
     learned = sorted({n for s in stmts for n in s.learned})
     return ServingPlan(
         model=pred.model, prediction=_target_name(pred.stmt), method=pred.method,
@@ -327,7 +327,7 @@ def _serve_slice(learn: list[Stmt], roles: dict, input_name: str) -> dict[int, s
 
 
 def _serving_stmts(learn: list[Stmt], roles: dict, serve: dict[int, set[str]],
-                   an: Analysis) -> list[ServingStmt]:
+                   an: Analysis, model: str) -> list[ServingStmt]:
     free = {d.name: set(d.free) for d in an.definitions}
     defined = set(free)
     out: list[ServingStmt] = []
@@ -358,8 +358,16 @@ def _serving_stmts(learn: list[Stmt], roles: dict, serve: dict[int, set[str]],
             key=key, cell=st.cell, line=st.line, role=role, reason=reason,
             code=code, serve=on_path, wants=tuple(sorted(serve.get(st.seq, ()))),
             request=tuple(sorted(request)), learned=tuple(sorted(learned)),
-            learn_code=learn_code, serve_code=serve_code))
+            learn_code=learn_code, serve_code=serve_code,
+            model_only=_only_makes_model(st, role, on_path, model)))
     return out
+
+
+def _only_makes_model(st: Stmt, role: str, on_path: bool, model: str) -> bool:
+    """`model = Estimator(...)`, `model.fit(X, y)`: training-only statements whose only effect
+    is the model (a run that fitted it needs them no more)."""
+    return (not on_path and role in ("training", "fit") and st.kind == "code"
+            and bool(st.writes) and st.writes <= {model})
 
 
 def _source(st: Stmt) -> str:

@@ -10,7 +10,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nb2pipe.planning.model import PipelinePlan
+from nb2pipe.planning.model import PipelinePlan, Step
+
+# the value under which a run stores the serving path's learned state, beside the model
+SERVING_STATE = "_serving"
+
+
+def model_step(plan: PipelinePlan) -> Step | None:
+    """The last step that outputs the served model (a later refit or mutation is a new
+    version): the one whose run stores the serving state."""
+    if plan.serving is None:
+        return None
+    found = [s for s in plan.steps if plan.serving.model in s.outputs]
+    return found[-1] if found else None
+
+
+def state_step(plan: PipelinePlan) -> Step | None:
+    """The step that stores the serving state in a run: the model's, once the serving path
+    is verified (only then does the project have a serving.py)."""
+    if plan.serving is None or not plan.serving.verified:
+        return None
+    return model_step(plan)
 
 
 def _answer(status: str, code: str, reason: str, **extra: Any) -> dict[str, Any]:

@@ -131,6 +131,8 @@ class Fingerprinter:
                f"{pkg}/_runtime.py": self._hash_code(self.project.pkg_dir / "_runtime.py")}
         if st.uses_common:
             out[f"{pkg}/common.py"] = self._hash_code(self.project.pkg_dir / "common.py")
+        if st.serving_state:
+            out[f"{pkg}/serving.py"] = self._hash_code(self.project.pkg_dir / "serving.py")
         for m in st.modules:
             local = self.project.local_module_file(m)
             if local is not None:

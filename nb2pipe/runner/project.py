@@ -7,11 +7,13 @@ parameters, files read and written, metrics, imported modules) is in the plan.
 from __future__ import annotations
 
 import ast
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nb2pipe.planning.model import PLAN_FILE as PLAN, PipelinePlan
+from nb2pipe.planning import serving_status
 from nb2pipe.planning.params import ParamError, parse_params
 
 
@@ -32,6 +34,17 @@ class StepInfo:
     modules: tuple[str, ...]  # top-level modules its code imports (with the shared module's)
     uses_common: bool
     metrics: tuple[str, ...]
+    # it also stores the serving state (its code and the training data it replays are then
+    # part of what the step's results depend on)
+    serving_state: bool = False
+
+
+def notebook_folder(root: Path, workdir: str) -> Path:
+    """Where the steps read and write the notebook's files: NB2PIPE_WORKDIR when set, as the
+    generated `_runtime.workdir()` decides (the data hashes behind staleness must be of the
+    files the steps read), else the notebook's folder as the plan records it."""
+    env = os.environ.get("NB2PIPE_WORKDIR")
+    return Path(env).resolve() if env else (root / workdir).resolve()
 
 
 def _top_modules(lines: list[str] | tuple[str, ...]) -> set[str]:
@@ -69,7 +82,7 @@ class Project:
         if not (self.pkg_dir / "_runtime.py").exists():
             raise ProjectError(f"{root}: package {self.package}/ is missing; re-run "
                                "`nb2pipe convert`")
-        self.workdir = (self.root / self.plan.workdir).resolve()
+        self.workdir = notebook_folder(self.root, self.plan.workdir)
         self.defaults: dict[str, Any] = {}
         for name, lit in self.plan.parameters:
             try:
@@ -83,6 +96,7 @@ class Project:
             self.plan.side_effect_imports)
         self.steps: dict[str, StepInfo] = {}
         rng_from: str | None = None
+        state_step = serving_status.state_step(self.plan)
         for s in self.plan.steps:
             inputs = [tuple(x) for x in s.input_sources]
             upstream = list(s.upstream)
@@ -102,10 +116,14 @@ class Project:
             if uses_common:
                 mods |= common_mods
             outputs = list(s.outputs) + (["_rng"] if s.rng_out else [])
+            serves = state_step is not None and s.name == state_step.name
+            reads = [f.path for f in s.files if f.mode == "read"]
+            if serves:
+                reads.append(self.plan.serving.data_file)
             self.steps[s.name] = StepInfo(
                 name=s.name, inputs=tuple(inputs), params=tuple(s.params),
                 outputs=tuple(outputs), upstream=tuple(upstream),
-                reads=tuple(dict.fromkeys(f.path for f in s.files if f.mode == "read")),
+                reads=tuple(dict.fromkeys(reads)), serving_state=serves,
                 writes=tuple(dict.fromkeys(f.path for f in s.files if f.mode == "write")),
                 modules=tuple(sorted(mods)), uses_common=uses_common,
                 metrics=tuple(dict.fromkeys(list(s.metrics) + plan_metrics.get(s.name, []))))

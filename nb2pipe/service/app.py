@@ -24,23 +24,22 @@ LOG = logging.getLogger("nb2pipe.serve")
 
 class Service:
     """The serving module and its learned state, with the request schema taken from the
-    training data (the raw columns a request needs, as the proof found them)."""
+    training data (the raw columns a request needs, as the proof found them; kinds, ranges
+    and categories from the state's profile of the raw data)."""
 
     def __init__(self, serving: Any, state: Any, name: str, source: str = "") -> None:
         self.serving, self.state, self.name = serving, state, name
-        self.source = source  # where the model comes from ("run 3")
-        raw = state.raw
+        self.source = source  # where the model and its state come from ("run 3")
+        raw = state.raw  # the evaluation rows
         self.columns = [c for c in raw.columns if str(c) in set(state.required)]
         self.optional = [c for c in raw.columns if str(c) in set(state.optional)]
-        self.kinds = {str(c): _kind(raw[c]) for c in raw.columns}
+        self.kinds = dict(state.profile["kinds"])
         # null only where the notebook predicted rows with nulls (rows it dropped before
         # training, e.g. with dropna, had nulls the model never saw)
         seen = raw.loc[state.test_labels] if state.test_labels is not None else raw
         self.nullable = {str(c): bool(seen[c].isna().any()) for c in raw.columns}
-        self.ranges = {str(c): (float(raw[c].min()), float(raw[c].max()))
-                       for c in raw.columns if self.kinds[str(c)] in ("int", "float")}
-        self.categories = {str(c): sorted(map(str, raw[c].dropna().unique()))
-                           for c in raw.columns if self.kinds[str(c)] == "str"}
+        self.ranges = {c: tuple(r) for c, r in state.profile["ranges"].items()}
+        self.categories = dict(state.profile["categories"])
 
     def row_model(self):
         """The pydantic model of one request row (the OpenAPI schema shows it)."""
@@ -96,11 +95,6 @@ class Service:
                     found.append({"row": i, "column": column, "value": _plain(v),
                                   "range": [low, high]})
         return found
-
-
-def _kind(series) -> str:
-    kind = series.dtype.kind
-    return {"i": "int", "u": "int", "f": "float", "b": "bool"}.get(kind, "str")
 
 
 def _plain(v: Any) -> Any:

@@ -1,7 +1,10 @@
 """`nb2pipe serve PROJECT [--port 8080] [--host 127.0.0.1]`.
 
-Refuses to start unless the project's serving path was verified at convert --capture and,
-after the training replay, still gives the notebook's predictions on the evaluation rows."""
+Serves the model and the serving state (what the request path learned from the training
+data: fill values, fitted encoders, training columns) that one run of the pipeline stored
+together; nothing is learned at start-up. Refuses to start unless the project's serving path
+was verified at convert --capture and that run's model and state still give, on the serving
+path, the predictions the run's replay of the notebook's statements gave."""
 
 from __future__ import annotations
 
@@ -19,8 +22,9 @@ def configure(parser: Any) -> None:
                         help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     parser.add_argument("--run", default="latest", metavar="RUN",
-                        help="serve the model of this recorded run (`nb2pipe runs list`; "
-                             "default: the latest finished run of the step that fits it)")
+                        help="serve the model and serving state of this recorded run "
+                             "(`nb2pipe runs list`; default: the latest finished run of the "
+                             "step that fits it)")
 
 
 def _fail(msg: str, code: int = ExitCode.FINDINGS) -> int:
@@ -28,43 +32,52 @@ def _fail(msg: str, code: int = ExitCode.FINDINGS) -> int:
     return code
 
 
-def run_model(project: Path, plan: Any, serving: Any, ref: str):
-    """(model, where it came from) from the run store, or (None, why not): the value the
-    step that makes the model stored in the chosen run (default: its latest finished run)."""
+def _run_values(project: Path, plan: Any, ref: str) -> tuple[dict[str, Path] | None, str]:
+    """({name: value folder} of the model and the serving state one run of the model's step
+    stored, where they came from) or (None, why not). Default: its latest finished run."""
     import sqlite3
 
+    from nb2pipe.planning.serving_status import SERVING_STATE, model_step
     from nb2pipe.tracking.store import Store, StoreError
 
-    step = next((s.name for s in plan.steps if plan.serving.model in s.outputs), None)
+    step = model_step(plan)
     if step is None:
         return None, f"no step hands on {plan.serving.model}"
     try:
         store = Store(project, create=False)
     except (StoreError, OSError, sqlite3.Error) as exc:
-        return None, str(exc)
+        return None, f"no run of the pipeline yet ({exc}); run it: nb2pipe run {project}"
     try:
         if ref == "latest":
-            row = store.latest_finished(step)
+            row = store.latest_finished(step.name)
         else:
             row = store.one("SELECT * FROM step_runs WHERE run_id=? AND step=? AND status IN "
-                            "('finished', 'cached')", (store.resolve_run(ref), step))
+                            "('finished', 'cached')", (store.resolve_run(ref), step.name))
         if row is None:
-            return None, f"no finished run of step {step!r}"
-        sha = store.outputs_of(row["id"]).get(plan.serving.model)
-        if sha is None:
-            return None, f"run {row['run_id']} stored no {plan.serving.model}"
-        folder = store.artifact_dir(sha)
+            return None, (f"no finished run of step {step.name!r}; run the pipeline: "
+                          f"nb2pipe run {project}")
+        shas = store.outputs_of(row["id"])
+        where = f"run {row['run_id']}"
+        missing = [n for n in (plan.serving.model, SERVING_STATE) if n not in shas]
+        if missing:
+            why = ("stored no serving state (a run from before the project had a verified "
+                   "serving path, or learning it failed: `nb2pipe runs show "
+                   f"{row['run_id']}` has the step's log); run the pipeline again"
+                   if missing == [SERVING_STATE] else f"stored no {missing[0]}")
+            return None, f"{where} {why}"
+        return {n: store.artifact_dir(shas[n]) for n in (plan.serving.model, SERVING_STATE)
+                }, where
     except (StoreError, sqlite3.Error) as exc:
         return None, str(exc)
     finally:
         store.close()
-    runtime = importlib.import_module(f"{plan.package}._runtime")
-    return runtime.load_value(folder, plan.serving.model), f"run {row['run_id']}"
 
 
 def load_service(project: Path, ref: str = "latest"):
-    """(Service, None) or (None, why not)."""
+    """(Service, None) or (None, why not): the model and the serving state of one run, proven
+    on the serving path against the predictions that run's state recorded."""
     from nb2pipe.planning.model import PipelinePlan
+    from nb2pipe.planning.serving_status import SERVING_STATE
     from nb2pipe.service.app import Service
     from nb2pipe.untrusted import NotNb2pipe
 
@@ -78,18 +91,22 @@ def load_service(project: Path, ref: str = "latest"):
         return None, f"{project} has no verified serving path: {why}"
     sys.path.insert(0, str(project.resolve()))
     serving = importlib.import_module(f"{plan.package}.serving")
-    state = serving.learn()
-    model, source = run_model(project, plan, serving, ref)
-    if model is None and ref != "latest":
-        return None, f"cannot serve the model of run {ref}: {source}"
-    if model is None:
-        print(f"nb2pipe serve: no model in the run store ({source}): serving the model the "
-              "training replay fitted", file=sys.stderr)
-        source = "the training replay"
-    else:
-        state.model = model
-    # the run's model, on the serving path, must give the notebook's predictions (as the
-    # replay's did at convert --capture)
+    if not hasattr(serving, "for_run"):
+        return None, (f"{plan.package}/serving.py predates run-stored serving state: "
+                      "convert the notebook again")
+    folders, source = _run_values(project, plan, ref)
+    if folders is None:
+        which = "the latest run" if ref == "latest" else f"run {ref}"
+        return None, f"cannot serve the model of {which}: {source}"
+    runtime = importlib.import_module(f"{plan.package}._runtime")
+    try:
+        state = runtime.load_value(folders[SERVING_STATE], SERVING_STATE)
+        state.model = runtime.load_value(folders[plan.serving.model], plan.serving.model)
+    except Exception as exc:  # noqa: BLE001 - e.g. a state pickled by another serving.py
+        return None, f"the model or serving state of {source} cannot be loaded " \
+                     f"({type(exc).__name__}: {exc}); run the pipeline again"
+    # the run's model, on the serving path, must give the predictions the run's replay of
+    # the notebook's own statements gave (convert --capture proved those the notebook's)
     result = serving.prove(state)
     if not result.get("ok"):
         return None, (f"the model of {source} on the serving path does not reproduce the "
@@ -106,8 +123,8 @@ def main(args: Any) -> int:
     project = Path(args.project)
     if not project.is_dir():
         return _fail(f"{project}: no such folder", ExitCode.USAGE)
-    print("nb2pipe serve: replaying the training slice and checking it against the notebook...",
-          file=sys.stderr, flush=True)
+    print("nb2pipe serve: loading the model and its serving state from the run store, "
+          "checking them against the notebook's predictions...", file=sys.stderr, flush=True)
     service, why = load_service(project, args.run)
     if service is None:
         return _fail(why)

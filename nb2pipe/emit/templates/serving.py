@@ -9,6 +9,10 @@ statement and occurrence. `predict(rows, state)` runs the request path on new ro
 values, never statistics of the request, then the model and the notebook's post-processing of
 its answer (POST). `prove(state)` compares `predict` on the raw rows behind the notebook's
 evaluation set with the notebook's own (post-processed) predictions for them.
+
+A pipeline run stores the state: the step that fits the model calls `for_run(model)` with the
+model it fitted, and the run keeps the result beside the model (value `_serving`). A service
+loads both from one run (`nb2pipe serve`, `python -m PACKAGE.serve`) and learns nothing itself.
 """
 
 from __future__ import annotations
@@ -59,6 +63,10 @@ class State:
     post_learned: dict = field(default_factory=dict)  # POST_READS as at the prediction
     required: list = field(default_factory=list)  # raw columns a request must have
     optional: list = field(default_factory=list)  # raw columns that change nothing
+    # the raw data's columns as training saw them, for the request schema: kinds, the
+    # numeric columns' ranges, the string columns' categories (`raw` keeps only the
+    # evaluation rows)
+    profile: dict = field(default_factory=dict)
 
 
 class _Context:
@@ -117,17 +125,23 @@ def _notebook_folder() -> Path:
     return (Path(__file__).resolve().parent.parent / WORKDIR).resolve()
 
 
-def learn(workdir: str | os.PathLike | None = None) -> State:
-    """Replay the training slice on the training data: the state `predict` needs."""
+def learn(workdir: str | os.PathLike | None = None, model: Any = None) -> State:
+    """Replay the training slice on the training data: the state `predict` needs. With
+    `model` (the one a run fitted), the statements that only make or fit the model are
+    skipped and the predictions are that model's."""
     folder = Path(workdir) if workdir is not None else _notebook_folder()
     state = State()
     ctx = _Context(state, learning=True)
     ns = _namespace(ctx)
+    if model is not None:
+        ns[MODEL] = model
     here = os.getcwd()
     os.chdir(folder)  # the notebook reads its data relative to its folder
     sys.path.insert(0, str(folder))
     try:
         for st in STATEMENTS:
+            if model is not None and st.get("model_only"):
+                continue
             if st["serve"] and st["learned"]:
                 state.learned[st["key"]] = {
                     n: copy.deepcopy(ns[n]) for n in st["learned"]
@@ -139,6 +153,8 @@ def learn(workdir: str | os.PathLike | None = None) -> State:
             if st["role"] == "split":
                 state.test_labels = list(ns[st["wants"][0]].index)
         ctx.key = None
+        if model is not None:
+            ns[MODEL] = model
         state.model = ns[MODEL]
         state.post_learned = {n: ns[n] for n in POST_READS if n in ns}
         _post_process(ns)
@@ -148,7 +164,51 @@ def learn(workdir: str | os.PathLike | None = None) -> State:
     state.reference = ns[OUTPUT]
     if isinstance(ns[INPUT], pd.DataFrame):
         state.columns = list(ns[INPUT].columns)
+    state.profile = profile(state.raw)
+    state.raw = _evaluation_rows(state.raw, state.test_labels)
     return state
+
+
+def for_run(model: Any) -> State:
+    """The state a pipeline run stores beside the model it fitted (without the model: the
+    run stores that already). Called by the step that fits it, in the notebook's folder.
+    """
+    state = learn(model=model)
+    state.model = None
+    return state
+
+
+def _kind(series) -> str:
+    return {"i": "int", "u": "int", "f": "float", "b": "bool"}.get(
+        series.dtype.kind, "str"
+    )
+
+
+def profile(raw: pd.DataFrame) -> dict:
+    """What a request is checked against: each raw column's kind, the range of the numeric
+    ones, the values of the string ones (as the training data has them)."""
+    kinds = {str(c): _kind(raw[c]) for c in raw.columns}
+    return {
+        "kinds": kinds,
+        "ranges": {
+            str(c): (float(raw[c].min()), float(raw[c].max()))
+            for c in raw.columns
+            if kinds[str(c)] in ("int", "float")
+        },
+        "categories": {
+            str(c): sorted(map(str, raw[c].dropna().unique()))
+            for c in raw.columns
+            if kinds[str(c)] == "str"
+        },
+    }
+
+
+def _evaluation_rows(raw: pd.DataFrame, labels: list | None) -> pd.DataFrame:
+    """The raw rows behind the evaluation set, each once and in the raw order (what the
+    proof and the tests send; `.loc[labels]` on them is `.loc[labels]` on the whole)."""
+    if labels is None:
+        return raw
+    return raw[raw.index.isin(labels)]
 
 
 def _post_process(ns: dict) -> None:

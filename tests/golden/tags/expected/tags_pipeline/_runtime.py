@@ -26,6 +26,8 @@ PACKAGE = "tags_pipeline"
 # steps resolve against it, as they did in Jupyter. NB2PIPE_WORKDIR overrides it.
 NOTEBOOK_DIR = ".."
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# the value under which the step that fits the served model stores the serving state
+SERVING_STATE = "_serving"
 
 
 def load_local_secrets(path: Path | None = None) -> list[str]:
@@ -687,14 +689,43 @@ def run_step(
         outputs = func(*args, **kwargs)
         if reads:
             _check_columns(name, outputs)
-    return save_values(
+    extra = _save_serving_state(outputs, outputs_dir) if spec.get("serving_state") else {}
+
+    def ready(metas: dict[str, dict[str, Any]]) -> None:
+        if on_ready is not None:
+            on_ready({**metas, **extra})
+
+    metas = save_values(
         outputs,
         outputs_dir,
         name,
         spec.get("bundles", ()),
         readers_of(name, pipeline.STEPS),
-        on_ready,
+        ready,
     )
+    return {**metas, **extra}
+
+
+def _save_serving_state(
+    outputs: dict[str, Any], outputs_dir: Path
+) -> dict[str, dict[str, Any]]:
+    """The serving path's learned state for the model this step fitted, stored beside it
+    (value SERVING_STATE): what a service loads with the model, so it learns nothing itself.
+    An extra of the run: when it cannot be learned or stored, the step still succeeds and
+    says why (a service then refuses this run)."""
+    folder = outputs_dir / SERVING_STATE
+    try:
+        serving = importlib.import_module(f"{PACKAGE}.serving")
+        state = serving.for_run(outputs[serving.MODEL])
+        return {SERVING_STATE: save_value(state, folder, SERVING_STATE, SERVING_STATE)}
+    except Exception as exc:  # noqa: BLE001 - an extra: reported, never fatal
+        shutil.rmtree(folder, ignore_errors=True)
+        print(
+            f"warning: no serving state stored ({type(exc).__name__}: {exc}); "
+            "a service cannot serve this run's model",
+            file=sys.stderr,
+        )
+        return {}
 
 
 # ---- is a run due? (the first step of the scheduled workflow) -------------------------------
