@@ -689,7 +689,9 @@ def run_step(
         outputs = func(*args, **kwargs)
         if reads:
             _check_columns(name, outputs)
-    extra = _save_serving_state(outputs, outputs_dir) if spec.get("serving_state") else {}
+    extra: dict[str, dict[str, Any]] = {}
+    if spec.get("serving_state"):  # the step that fits the served model
+        extra = _save_serving_state(outputs, outputs_dir)
 
     def ready(metas: dict[str, dict[str, Any]]) -> None:
         if on_ready is not None:
