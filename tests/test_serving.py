@@ -290,6 +290,14 @@ def test_status_shows_a_verified_serving_path(tmp_path):
                           env=env, capture_output=True, text=True, timeout=300)
     serving = json.loads(data.stdout)["serving"]
     assert (serving["verified"], serving["code"], serving["output"]) == (True, "NB313", "y_pred")
+    # which run `nb2pipe serve` serves: none before a run stored the serving state
+    assert serving["run"] is None and "`nb2pipe run`, then `nb2pipe serve`" in text.stdout
+    env["NB2PIPE_WORKDIR"] = str(ROOT / "sample_notebooks")
+    assert subprocess.run([sys.executable, "-m", "nb2pipe", "run", str(project)], env=env,
+                          capture_output=True, timeout=900).returncode == 0
+    text = subprocess.run([sys.executable, "-m", "nb2pipe", "status", str(project)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert "`nb2pipe serve` serves run 1)" in text.stdout, text.stdout
 
 
 def test_status_says_why_there_is_no_verified_serving_path(notebook_factory, tmp_path):

@@ -54,6 +54,7 @@ export interface IServing {
   reason: string;
   module?: string;
   output?: string;
+  run?: number | null; // verified: the run `nb2pipe serve` serves (null: no run stored its state)
 }
 
 /** One code cell as the preview sees it (nb2pipe/jupyter/cellmarks.py). */

@@ -472,9 +472,12 @@ function servingLine(sv: IServing, outdir: string): HTMLElement {
   const line = document.createElement('div');
   line.className =
     'nb2pipe-serving ' + (sv.verified ? 'nb2pipe-serving-ok' : 'nb2pipe-serving-no');
+  const serve =
+    sv.run !== undefined && sv.run !== null
+      ? `serve run ${sv.run} with nb2pipe serve ${outdir}`
+      : `run the pipeline (it stores the serving state), then nb2pipe serve ${outdir}`;
   line.textContent = sv.verified
-    ? `Serving: verified — ${sv.module} answers with ${sv.output}; serve it with ` +
-      `nb2pipe serve ${outdir}`
+    ? `Serving: verified — ${sv.module} answers with ${sv.output}; ${serve}`
     : `Serving: ${sv.status}${sv.code ? ` [${sv.code}]` : ''}: ${sv.reason}`;
   line.title = sv.reason;
   return line;

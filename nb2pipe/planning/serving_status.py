@@ -1,8 +1,8 @@
 """Does a generated project have a verified serving path, and if not, why (issue 16, item 7)?
 
-Read from the project's plan file (the proof's verdict, written by `convert --capture`) and
-its `<package>/serving.py`; nothing is executed, so `nb2pipe status` and the JupyterLab panel
-can ask it cheaply. `nb2pipe verify` runs the proof again against the notebook.
+Read from the project's plan file (the proof's verdict, written by `convert --capture`), its
+`<package>/serving.py` and its run store (which run stored the serving state a service loads);
+nothing is executed, so `nb2pipe status` and the JupyterLab panel can ask it cheaply. `nb2pipe verify` runs the proof again against the notebook.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def serving_status(plan: PipelinePlan, project: Path) -> dict[str, Any]:
     where = {"model": sv.model, "prediction": sv.prediction, "output": sv.served,
              "module": f"{plan.package}/serving.py"}
     if sv.verified and (project / plan.package / "serving.py").is_file():
-        return _answer("verified", "NB313", sv.proof, **where)
+        return _answer("verified", "NB313", sv.proof, run=served_run(plan, project), **where)
     if sv.verified:
         return _answer("not verified", "NB313", f"{plan.package}/serving.py is missing: "
                                                 "convert again", **where)
@@ -59,6 +59,31 @@ def serving_status(plan: PipelinePlan, project: Path) -> dict[str, Any]:
         return _answer("not verified", "NB312", sv.proof, **where)
     return _answer("not proven", "", "convert with --capture to prove the serving path "
                                      "against the notebook's predictions", **where)
+
+
+def served_run(plan: PipelinePlan, project: Path) -> int | None:
+    """The run `nb2pipe serve` would serve: the latest finished run of the model's step that
+    stored the serving state beside the model (None: none yet, or no readable store)."""
+    import sqlite3
+
+    from nb2pipe.tracking.store import Store, StoreError
+
+    step = state_step(plan)
+    if step is None or not (project / ".nb2pipe").is_dir():
+        return None
+    try:
+        store = Store(project, create=False)
+    except (StoreError, OSError, sqlite3.Error):
+        return None
+    try:
+        row = store.latest_finished(step.name)
+        if row is None or SERVING_STATE not in store.outputs_of(row["id"]):
+            return None
+        return int(row["run_id"])
+    except (StoreError, sqlite3.Error):
+        return None
+    finally:
+        store.close()
 
 
 def project_serving_status(project: Path) -> dict[str, Any] | None:
@@ -75,6 +100,8 @@ def project_serving_status(project: Path) -> dict[str, Any] | None:
 def format_serving_status(st: dict[str, Any]) -> str:
     """One line for `nb2pipe status`."""
     if st["verified"]:
-        return f"serving: verified ({st['module']} answers with {st['output']}; `nb2pipe serve`)"
+        serve = (f"`nb2pipe serve` serves run {st['run']}" if st.get("run") is not None else
+                 "no run has stored its serving state yet: `nb2pipe run`, then `nb2pipe serve`")
+        return f"serving: verified ({st['module']} answers with {st['output']}; {serve})"
     code = f" [{st['code']}]" if st["code"] else ""
     return f"serving: {st['status']}{code}: {st['reason']}"
