@@ -156,3 +156,31 @@ def test_given_the_runs_model_the_replay_does_not_fit_it_again(churn):
     # the state keeps only the evaluation rows of the raw data (the proof's and the tests')
     assert got == {"same": True, "records": True, "proof": True, "rows": got["eval"],
                    "eval": got["eval"]}
+
+
+def test_a_state_that_would_hold_a_secret_is_never_stored(churn):
+    """Secrets never reach artifacts: a path whose request statements read a value built from
+    a secret gets no stored state, no serving manifests, and serve says why."""
+    import dataclasses
+
+    from nb2pipe.emit import package, serve_k8s
+    from nb2pipe.planning import serving_status
+    from nb2pipe.planning.model import PipelinePlan
+    from nb2pipe.service.cli import _run_values
+
+    project, _ = churn
+    plan = PipelinePlan.load(project)
+    assert serving_status.state_step(plan) is not None
+    assert '"serving_state": True' in package.pipeline_module(plan)
+    learned = sorted({n for st in plan.serving.statements for n in st.learned})
+    assert learned == ["CAP_Q"]  # the cap's quantile, set in a training-only cell
+    secret = dataclasses.replace(plan, secret_derived=(("CAP_Q", ("CAP_TOKEN",)),))
+    why = serving_status.unservable_reason(secret)
+    assert "CAP_Q, built from a secret" in why
+    assert serving_status.state_step(secret) is None
+    assert '"serving_state"' not in package.pipeline_module(secret)
+    assert serve_k8s.not_deployed_reason(secret) == why
+    assert _run_values(project, secret, "latest") == (None, why)
+    status = serving_status.serving_status(secret, project)
+    assert "not servable: the request path reads CAP_Q" in serving_status.format_serving_status(
+        status)

@@ -26,7 +26,7 @@ from typing import Any
 from nb2pipe.emit import k8s
 from nb2pipe.emit.package import header
 from nb2pipe.planning.model import PipelinePlan, Step
-from nb2pipe.planning.serving_status import SERVING_STATE, model_step
+from nb2pipe.planning.serving_status import SERVING_STATE, model_step, unservable_reason
 
 SERVICE_MODULES = ("fastapi", "uvicorn")  # the `serve` extra, pinned in the image's lock
 PORT = 8080
@@ -50,6 +50,8 @@ def not_deployed_reason(plan: PipelinePlan) -> str | None:
         return "the project has no verified serving path"
     if model_step(plan) is None:
         return f"no step hands on the model {sv.model!r}"
+    if unservable_reason(plan):
+        return unservable_reason(plan)
     if not plan.data_in_image:
         return ("the step that fits the model learns the serving state from the training "
                 "data, which --no-data-in-image keeps out of the image")

@@ -25,10 +25,30 @@ def model_step(plan: PipelinePlan) -> Step | None:
     return found[-1] if found else None
 
 
+def secret_learned(plan: PipelinePlan) -> list[str]:
+    """Names the serving state would hold whose values are built from a secret: a run never
+    stores those (planning/recompute.py), so such a path gets no stored state."""
+    if plan.serving is None:
+        return []
+    secret = {name for name, _ in plan.secret_derived}
+    held = {n for st in plan.serving.statements for n in st.learned}
+    return sorted((held | set(plan.serving.post_reads)) & secret)
+
+
+def unservable_reason(plan: PipelinePlan) -> str:
+    """Why no run can store the serving state of a verified path ("" when one can)."""
+    names = secret_learned(plan)
+    if not names:
+        return ""
+    return (f"the request path reads {', '.join(names)}, built from a secret: a run never "
+            "stores it, and a service learns nothing itself (tag the cell that reads it "
+            "`serve:skip` if new rows do not need it)")
+
+
 def state_step(plan: PipelinePlan) -> Step | None:
     """The step that stores the serving state in a run: the model's, once the serving path
-    is verified (only then does the project have a serving.py)."""
-    if plan.serving is None or not plan.serving.verified:
+    is verified (only then does the project have a serving.py) and holds no secret."""
+    if plan.serving is None or not plan.serving.verified or unservable_reason(plan):
         return None
     return model_step(plan)
 
@@ -51,7 +71,8 @@ def serving_status(plan: PipelinePlan, project: Path) -> dict[str, Any]:
     where = {"model": sv.model, "prediction": sv.prediction, "output": sv.served,
              "module": f"{plan.package}/serving.py"}
     if sv.verified and (project / plan.package / "serving.py").is_file():
-        return _answer("verified", "NB313", sv.proof, run=served_run(plan, project), **where)
+        return _answer("verified", "NB313", sv.proof, run=served_run(plan, project),
+                       unservable=unservable_reason(plan), **where)
     if sv.verified:
         return _answer("not verified", "NB313", f"{plan.package}/serving.py is missing: "
                                                 "convert again", **where)
@@ -102,6 +123,8 @@ def format_serving_status(st: dict[str, Any]) -> str:
     if st["verified"]:
         serve = (f"`nb2pipe serve` serves run {st['run']}" if st.get("run") is not None else
                  "no run has stored its serving state yet: `nb2pipe run`, then `nb2pipe serve`")
+        if st.get("unservable"):
+            serve = f"not servable: {st['unservable']}"
         return f"serving: verified ({st['module']} answers with {st['output']}; {serve})"
     code = f" [{st['code']}]" if st["code"] else ""
     return f"serving: {st['status']}{code}: {st['reason']}"

@@ -37,12 +37,14 @@ def _run_values(project: Path, plan: Any, ref: str) -> tuple[dict[str, Path] | N
     stored, where they came from) or (None, why not). Default: its latest finished run."""
     import sqlite3
 
-    from nb2pipe.planning.serving_status import SERVING_STATE, model_step
+    from nb2pipe.planning.serving_status import SERVING_STATE, model_step, unservable_reason
     from nb2pipe.tracking.store import Store, StoreError
 
     step = model_step(plan)
     if step is None:
         return None, f"no step hands on {plan.serving.model}"
+    if unservable_reason(plan):
+        return None, unservable_reason(plan)
     try:
         store = Store(project, create=False)
     except (StoreError, OSError, sqlite3.Error) as exc:
