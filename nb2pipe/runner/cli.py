@@ -175,37 +175,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _compact_after_run(args: argparse.Namespace) -> None:
-    """Compress the store's new tables after the run, off its critical path (like git's
-    detached auto-gc): by default in a detached, niced process the command does not wait for."""
-    import os
-
     from nb2pipe.tracking import compact
 
-    mode = args.compact or os.environ.get(compact.ENV_MODE, "") or "background"
-    if mode not in compact.MODES:
-        print(f"nb2pipe: warning: {compact.ENV_MODE}={mode!r} is not one of "
-              f"{', '.join(compact.MODES)}; not compacting", file=sys.stderr)
-        return
-    if mode == "off":
-        return
-    from nb2pipe.tracking.store import Store, StoreError
-
-    try:
-        store = Store(Path(args.project), create=False)
-    except StoreError:
-        return
-    try:
-        waiting = compact.candidates(store)
-    finally:
-        store.close()
-    if not waiting:
-        return
-    if mode == "background":
-        compact.start_detached(Path(args.project))
-        return
     say = (lambda _: None) if args.quiet or args.json else \
         (lambda line: print(f"compact {line}", file=sys.stderr))
-    compact.compact_store(Path(args.project), say=say)
+    try:
+        compact.after_run(Path(args.project), args.compact, say)
+    except ValueError as exc:
+        print(f"nb2pipe: warning: {exc}; not compacting", file=sys.stderr)
 
 
 def _log_mlflow(args: argparse.Namespace, run_id: int,
@@ -382,7 +359,8 @@ def _compact(args: argparse.Namespace, project: Path) -> int:
     from nb2pipe.tracking.compact import compact_store
 
     if args.background:
-        os.nice(19)
+        if hasattr(os, "nice"):
+            os.nice(19)  # after the run, on what CPU is left: a next run is not slowed
         print(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} compact {project} (pid {os.getpid()})",
               flush=True)
     quiet = args.json
