@@ -349,8 +349,15 @@ def start_detached(project: Path) -> int | None:
     import subprocess
     import sys
 
+    import nb2pipe
+
     root = Path(project) / STORE_DIR
     log_path = root / LOG_FILE
+    # the same nb2pipe as ours, whatever `python -m nb2pipe` would find from the project
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(nb2pipe.__file__).resolve().parent.parent)]
+        + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     try:
         mode = "ab" if log_path.exists() and log_path.stat().st_size < 1 << 20 else "wb"
         with open(log_path, mode) as log:
@@ -358,7 +365,7 @@ def start_detached(project: Path) -> int | None:
                 [sys.executable, "-m", "nb2pipe", "runs", "compact", str(project),
                  "--background"], stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
-                cwd=str(project))
+                cwd=str(project), env=env)
     except OSError:
         return None
     return proc.pid
