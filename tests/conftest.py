@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -12,6 +13,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_notebooks"
 # Expected generated trees hold generated tests of their own: data, not part of this suite.
 collect_ignore_glob = ["golden/*/expected/*", "golden_deploy/*"]
+
+# `nb2pipe run` compresses the store after it in a detached process by default: in tests only
+# where a test asks for it (tests/test_compact.py), so no compactor outlives a test's folder
+os.environ["NB2PIPE_COMPACT"] = "off"
 
 SAMPLE_NAMES = ["churn", "house_prices", "forecast", "segmentation", "reviews_tagged"]
 

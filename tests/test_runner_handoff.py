@@ -1,9 +1,10 @@
-"""Handing a step's values on before their stored copies are compressed (issue 19 item 4).
+"""Handing a step's values on before its process has finished (issue 19 item 4).
 
-A step run by the zygote writes its tables as uncompressed Arrow IPC files, hands them on (the
-next steps start from them) and only then replaces its own copies with zstd-compressed ones;
-the runner puts those into the store when the step's process exits, and the run ends after
-all of them. Real CLI, real processes; a crash is a real SIGKILL in the step's process."""
+A step run by the zygote writes its tables as uncompressed Arrow IPC files and hands them on
+(the next steps start from them); the runner puts its own copies into the store, uncompressed,
+when the step's process exits (they are compressed after the run: tests/test_compact.py), and
+the run ends after all of them. Real CLI, real processes; a crash is a real SIGKILL in the
+step's process."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from conftest import make_notebook
 pytest.importorskip("pyarrow")
 pytest.importorskip("pandas")
 
-# the helper module the notebook imports: in the step's own process, it makes the runtime's
-# Arrow writer kill the process half-way through writing a compressed copy (when asked to)
+# the helper module the notebook imports: in the step's own process, it makes the runtime
+# kill the process once it has handed its values on, before it writes its result (when
+# asked to), and leaves a half-written file beside them
 CRASHING = '''import os
 import signal
 import sys
@@ -33,16 +35,17 @@ def arm():
     if not os.environ.get("NB2PIPE_TEST_CRASH_WHILE_STORING"):
         return
     runtime = next(m for n, m in list(sys.modules.items()) if n.endswith("._runtime"))
-    write = runtime._write_arrow
+    save = runtime.save_values
 
-    def crash_while_compressing(table, path, compression=None):
-        if compression:
-            with open(path, "wb") as fh:
-                fh.write(b"ARROW1 half of a file")
-            os.kill(os.getpid(), signal.SIGKILL)
-        return write(table, path, compression)
+    def crash_after_handing_on(values, outputs_dir, *args, **kwargs):
+        metas = save(values, outputs_dir, *args, **kwargs)
+        for name, meta in metas.items():  # our copy becomes half of a file (a new inode:
+            half = outputs_dir / name / "half"  # the hand-off's hard link keeps the whole)
+            half.write_bytes(b"ARROW1 half of a file")
+            os.replace(half, outputs_dir / name / meta["file"])
+        os.kill(os.getpid(), signal.SIGKILL)
 
-    runtime._write_arrow = crash_while_compressing
+    runtime.save_values = crash_after_handing_on
 '''
 
 # `make` builds a table that compresses well (ids, a few categories), `use` reads it,
@@ -127,11 +130,12 @@ def test_next_step_starts_from_the_hand_off_and_the_store_is_complete_when_the_r
     outs = outputs(project, 1)
     frame_sha = outs[("make", "frame")]["sha"]
     meta = stored_meta(project, frame_sha)
-    assert meta["format"] == "arrow" and meta["compression"] == "zstd"
+    # stored as handed on: the uncompressed file (compressed after the run, not during it)
+    assert meta["format"] == "arrow" and "compression" not in meta
     assert outs[("make", "frame")]["size"] == meta["size"]  # the row names the final copy
-    raw = uncompressed_ipc(project / ".nb2pipe" / "artifacts" / frame_sha[:2] / frame_sha
-                           / "value.arrow")
-    assert hashlib.sha256(raw).hexdigest() == frame_sha and meta["size"] < len(raw) / 2
+    raw = (project / ".nb2pipe" / "artifacts" / frame_sha[:2] / frame_sha
+           / "value.arrow").read_bytes()
+    assert hashlib.sha256(raw).hexdigest() == frame_sha and meta["size"] == len(raw)
     check_store_consistent(project)
     rc, show = cli_json("runs", "show", project, "1")
     assert rc == 0 and show["status"] == "finished"
@@ -148,10 +152,13 @@ def test_next_step_starts_from_the_hand_off_and_the_store_is_complete_when_the_r
 
 def test_a_step_reads_the_same_table_from_the_store_as_from_the_hand_off(project):
     """A second run with another K serves `make` from the store: `use` now reads the stored
-    (compressed) copy, and computes what it computes from the hand-off in a fresh run."""
+    (compacted: compressed) copy, and computes what it computes from the hand-off in a fresh
+    run."""
     import pandas as pd
 
-    assert cli("run", project).returncode == 0
+    assert cli("run", project, "--compact=now").returncode == 0
+    frame_sha = outputs(project, 1)[("make", "frame")]["sha"]
+    assert stored_meta(project, frame_sha)["compression"] == "zstd"
     rc, out = cli_json("run", project, "--param", "K=3")
     assert rc == 0 and out["steps"] == {"make": "cached", "use": "finished",
                                         "last": "finished"}, out
@@ -194,23 +201,22 @@ def test_a_crash_while_storing_leaves_no_half_artifact_and_fails_the_steps_that_
 
 
 def test_without_fork_the_values_are_stored_before_the_next_step_starts(project):
-    """The fallback worker (a fresh interpreter per step) writes the compressed copies before
-    its process exits; the next step reads them from the store."""
+    """The fallback worker (a fresh interpreter per step) hands nothing on: the next step
+    reads the values from the store once the step's process has exited."""
     proc = cli("run", project, env={"NB2PIPE_NO_FORK": "1"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "storing" not in proc.stdout
     outs = outputs(project, 1)
-    assert stored_meta(project, outs[("make", "frame")]["sha"])["compression"] == "zstd"
+    assert "compression" not in stored_meta(project, outs[("make", "frame")]["sha"])
     check_store_consistent(project)
     _, _, total = expected(1)
     assert load(project, "1", ["total"]) == {"total": total}
 
 
-def test_tables_are_compressed_only_where_it_pays(project, tmp_path):
-    """Random floats barely shrink: their copy stays uncompressed (and loads the same);
-    a table of repeated values is compressed. Either way the address is the sha256 of the
-    uncompressed file."""
-    import numpy as np
+def test_a_step_writes_its_tables_uncompressed_and_reads_a_compressed_copy(project, tmp_path):
+    """The runtime writes a table as uncompressed Arrow IPC (its address is the sha256 of the
+    file); it reads a zstd-compressed copy (what `runs compact` leaves) as the same frame."""
+    import pyarrow as pa
     import pandas as pd
 
     sys.path.insert(0, str(project))
@@ -218,18 +224,24 @@ def test_tables_are_compressed_only_where_it_pays(project, tmp_path):
         import importlib
 
         runtime = importlib.import_module("handoff_pipeline._runtime")
-        noise = pd.DataFrame(np.random.default_rng(0).random((50_000, 4)), columns=list("abcd"))
-        plain = runtime.save_value(noise, tmp_path / "noise")
-        assert "compression" not in plain
-        assert plain["sha256"] == hashlib.sha256(
-            (tmp_path / "noise" / "value.arrow").read_bytes()).hexdigest()
-        pd.testing.assert_frame_equal(runtime.load_value(tmp_path / "noise"), noise)
         frame, _, _ = expected(1)
-        packed = runtime.save_value(frame, tmp_path / "frame")
-        assert packed["compression"] == "zstd"
-        raw = uncompressed_ipc(tmp_path / "frame" / "value.arrow")
-        assert packed["sha256"] == hashlib.sha256(raw).hexdigest()
-        assert packed["size"] == (tmp_path / "frame" / "value.arrow").stat().st_size
+        meta = runtime.save_value(frame, tmp_path / "frame")
+        path = tmp_path / "frame" / "value.arrow"
+        assert "compression" not in meta and meta["size"] == path.stat().st_size
+        assert meta["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        with pa.memory_map(str(path)) as source:
+            reader = pa.ipc.open_file(source)
+            batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
+            options = pa.ipc.IpcWriteOptions(compression="zstd")
+            with pa.OSFile(str(tmp_path / "packed.arrow"), "wb") as sink:
+                with pa.ipc.new_file(sink, reader.schema, options=options) as writer:
+                    for batch in batches:
+                        writer.write_batch(batch)
+        assert uncompressed_ipc(tmp_path / "packed.arrow") == path.read_bytes()
+        (tmp_path / "packed.arrow").replace(path)
+        pd.testing.assert_frame_equal(runtime.load_value(tmp_path / "frame"), frame)
+        (tmp_path / "frame" / "meta.json").write_text(json.dumps({**meta,
+                                                                  "compression": "zstd"}))
         pd.testing.assert_frame_equal(runtime.load_value(tmp_path / "frame"), frame)
     finally:
         sys.path.remove(str(project))

@@ -211,7 +211,7 @@ DEDUP = [
 def test_identical_values_are_stored_once_and_frames_compressed(templates, tmp_path):
     pytest.importorskip("pyarrow")
     project = project_from(DEDUP, "dedup", templates, tmp_path / "nb")
-    run(project)
+    run(project, "--compact=now")
     con = db(project)
     rows = con.execute("SELECT s.step, o.name, o.sha, a.format FROM outputs o JOIN step_runs s "
                        "ON s.id=o.step_run_id JOIN artifacts a ON a.sha=o.sha "

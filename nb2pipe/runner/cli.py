@@ -33,6 +33,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                                  "$MLFLOW_TRACKING_URI; on by itself when that is set)")
         parser.add_argument("--register", metavar="NAME",
                             help="register the run's model in MLflow's model registry")
+        parser.add_argument("--compact", choices=("background", "now", "off"), default=None,
+                            help="compress the run's stored tables after it (zstd, where it "
+                                 "saves a fifth): background (default; a detached, niced "
+                                 "`nb2pipe runs compact`, log in .nb2pipe/compact.log), now "
+                                 "(before returning) or off (later: `nb2pipe runs compact`); "
+                                 "default from $NB2PIPE_COMPACT")
     elif command == "status":
         parser.add_argument("project")
         parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
@@ -65,6 +71,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                        help="keep the runs started in the last D days")
         p.add_argument("--dry-run", action="store_true", help="say what would go; delete nothing")
         p.add_argument("--json", action="store_true")
+        p = sub.add_parser("compact", help="compress the stored tables that await it (zstd, "
+                           "where it saves a fifth); `nb2pipe run` starts this by itself")
+        p.add_argument("project")
+        p.add_argument("--dry-run", action="store_true", help="say what would be compressed")
+        p.add_argument("--json", action="store_true")
+        p.add_argument("--background", action="store_true", help=argparse.SUPPRESS)
         p = sub.add_parser("fetch", help="copy an artifact of a run out of the store")
         p.add_argument("project")
         p.add_argument("run")
@@ -156,9 +168,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
     elif res.errors and not args.quiet:
         print(f"(logs: nb2pipe runs logs {args.project} {res.run_id} STEP)", file=sys.stderr)
+    _compact_after_run(args)
     if code != ExitCode.OK:
         return code
     return ExitCode.OK if res.ok else ExitCode.FINDINGS
+
+
+def _compact_after_run(args: argparse.Namespace) -> None:
+    from nb2pipe.tracking import compact
+
+    say = (lambda _: None) if args.quiet or args.json else \
+        (lambda line: print(f"compact {line}", file=sys.stderr))
+    try:
+        compact.after_run(Path(args.project), args.compact, say)
+    except ValueError as exc:
+        print(f"nb2pipe: warning: {exc}; not compacting", file=sys.stderr)
 
 
 def _log_mlflow(args: argparse.Namespace, run_id: int,
@@ -254,12 +278,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
                   f"git {git:<14} {steps}" + (f"  [{over}]" if over else "")
                   + (f"  {mets}" if mets else ""))
         size = report.store_summary(project)
+        waiting = f"; {_size(size['awaiting_compaction'])} await compaction" \
+            if size["awaiting_compaction"] else ""
         print(f"store: {_size(size['total'])} in {project / '.nb2pipe'} "
-              f"({size['artifact_count']} artifacts, {_size(size['artifacts'])}; "
+              f"({size['artifact_count']} artifacts, {_size(size['artifacts'])}{waiting}; "
               f"database {_size(size['database'])})")
         return ExitCode.OK
     if sub == "gc":
         return _gc(args, project)
+    if sub == "compact":
+        return _compact(args, project)
     if sub == "show":
         run = report.show_run(project, args.run)
         if args.json:
@@ -314,8 +342,44 @@ def _gc(args: argparse.Namespace, project: Path) -> int:
              if res["taken_over"] else ""))
     now = _size(res["store_after"]["total"])
     was = "" if res["dry_run"] else f" (was {_size(res['store_before']['total'])})"
+    done = res.get("compacted") or {}
+    if done.get("compressed"):
+        print(f"compressed {done['compressed']} kept tables: saved {_size(done['saved_bytes'])}")
     print(f"{'would free' if res['dry_run'] else 'freed'} {_size(res['freed_bytes'])}; "
           f"store {now}{was}; kept {len(res['kept_runs'])} runs")
+    return ExitCode.OK
+
+
+def _compact(args: argparse.Namespace, project: Path) -> int:
+    """`runs compact`: exit 0 also when another compactor is at work or the store went away
+    (a detached compactor must never turn a removed project into an error)."""
+    import os
+    import time
+
+    from nb2pipe.tracking.compact import compact_store
+
+    if args.background:
+        if hasattr(os, "nice"):
+            os.nice(19)  # after the run, on what CPU is left: a next run is not slowed
+        print(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} compact {project} (pid {os.getpid()})",
+              flush=True)
+    quiet = args.json
+    res = compact_store(project, args.dry_run,
+                        say=(lambda _: None) if quiet else (lambda line: print(line, flush=True)))
+    if args.json:
+        print(json.dumps({"dry_run": args.dry_run, **res.as_dict()}, indent=2, sort_keys=True))
+        return ExitCode.OK
+    if res.gone:
+        print("no store (any more): nothing to compact")
+    elif res.busy:
+        print("another compaction (or runs gc) is at work on this store: nothing done")
+    elif args.dry_run:
+        print(f"would compress {len(res.compressed)} tables, leave {len(res.left)} "
+              f"uncompressed ({_size(res.bytes_before)} await compaction)")
+    else:
+        print(f"compressed {len(res.compressed)} tables, left {len(res.left)} uncompressed: "
+              f"{_size(res.bytes_before)} -> {_size(res.bytes_after)}, saved "
+              f"{_size(res.saved)} in {res.seconds:.1f}s")
     return ExitCode.OK
 
 

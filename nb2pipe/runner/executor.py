@@ -193,7 +193,7 @@ class _Run:
     worker died) and ingests or fails the step; fail() is the one place a step failure is
     recorded; finish() closes the run in the store.
 
-    A step run by the zygote hands its values on before compressing their stored copies
+    A step run by the zygote hands its values on before its process has finished and exited
     (StepStatus.STORING): the steps after it start from the hand-off files meanwhile. Its
     values enter the store, and its row is committed, only when its process has exited with
     them complete; a step that started from a hand-off is ingested only after the step that
@@ -291,7 +291,7 @@ class _Run:
         (d / "out").mkdir()
         for name, sha in (comps["inputs"] or {}).items():
             link = d / "in" / name
-            # a value made in this run is read from its uncompressed hand-off copy
+            # a value made in this run is read from its hand-off copy
             source = self.handoff.get(sha) or self.store.artifact_dir(sha)
             try:
                 os.symlink(source, link, target_is_directory=True)
@@ -332,7 +332,7 @@ class _Run:
         self._ingest_exited()
 
     def handed_on(self, step: str) -> None:
-        """The step's values are written and handed on; its stored copies are on their way."""
+        """The step's values are written and handed on; its process is finishing."""
         try:
             metas = json.loads((self.tmp / step / "ready.json").read_text())["metas"]
         except (OSError, ValueError, KeyError):

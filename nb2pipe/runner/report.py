@@ -336,12 +336,14 @@ def store_exists(project_dir: Path) -> bool:
 def gc_store(project_dir: Path, keep_last: int | None, keep_days: float | None,
              dry_run: bool = False) -> dict[str, Any]:
     """Delete the runs outside `keep_last`/`keep_days` and what only they reference (see
-    tracking/gc.py); with dry_run, say what would go. Raises StoreBusy while a run is live."""
+    tracking/gc.py), then compress the tables it kept that await it (tracking/compact.py);
+    with dry_run, say what would go. Raises StoreBusy while a run is live."""
+    from nb2pipe.tracking.compact import compact_store, stop_compactor
     from nb2pipe.tracking.gc import apply_gc, live_runs, plan_gc, store_size
     from nb2pipe.tracking.store import StoreBusy
 
     _, store = _open(project_dir)
-    lock = None
+    lock = compacting = None
     try:
         try:
             lock = store.lock_for_gc()
@@ -350,6 +352,10 @@ def gc_store(project_dir: Path, keep_last: int | None, keep_days: float | None,
             which = ", ".join(f"run {r['id']} (pid {r['pid']})" for r in live) or "a run"
             raise StoreBusy(f"{which} is in progress: gc deletes nothing while a run may reuse "
                             f"or write artifacts; run it again when the run has ended") from None
+        if not dry_run:  # a compactor rewriting a table gc deletes: stopped (crash-safe)
+            compacting = stop_compactor(store)
+            if compacting is None:
+                raise StoreBusy("a compaction of this store would not stop; try again")
         before = store_size(store)
         # a run marked running on another host (a shared store) holds no lock we can see:
         # its rows are kept, and unnamed folders (maybe its values) are left alone
@@ -357,27 +363,35 @@ def gc_store(project_dir: Path, keep_last: int | None, keep_days: float | None,
         freed = plan.freed
         if not dry_run:
             apply_gc(store, plan)
+    finally:
+        if compacting is not None:
+            compacting.close()
+        if lock is not None:
+            lock.close()
+    try:
+        # what it kept is compressed after the store lock is let go: runs may start meanwhile
+        compacted = None if dry_run else compact_store(Path(project_dir)).as_dict()
         after = before if dry_run else store_size(store)
         return {"dry_run": dry_run, "deleted_runs": plan.delete_runs,
                 "kept_runs": plan.keep_runs, "artifacts": len(plan.artifacts),
                 "files": len(plan.files), "orphans": len(plan.orphans),
-                "taken_over": len(plan.takeovers),
+                "taken_over": len(plan.takeovers), "compacted": compacted,
                 "freed_bytes": freed if dry_run else max(before["total"] - after["total"], 0),
                 "store_before": before, "store_after": after}
     finally:
         store.close()
-        if lock is not None:
-            lock.close()
 
 
 def store_summary(project_dir: Path) -> dict[str, Any]:
     """The store's size on disk, and how many artifacts it holds."""
+    from nb2pipe.tracking.compact import pending_bytes
     from nb2pipe.tracking.gc import store_size
 
     _, store = _open(project_dir)
     try:
         size = store_size(store)
         size["artifact_count"] = store.one("SELECT COUNT(*) FROM artifacts")[0]
+        size["awaiting_compaction"] = pending_bytes(store)
         return size
     finally:
         store.close()

@@ -177,7 +177,13 @@ def act(project: Path, decision: dict[str, Any], args: argparse.Namespace) -> No
         from nb2pipe.runner.executor import run_project
         from nb2pipe.runner.progress import make_progress
 
+        from nb2pipe.tracking.compact import after_run
+
         res = run_project(project, display=make_progress(quiet=True), param_items=args.param)
+        try:  # as `nb2pipe run` does: the store's new tables, compressed detached
+            after_run(project)
+        except ValueError:
+            pass
         decision.update(action="run", outcome=res.status, run=res.run_id,
                         errors=res.errors)
     elif args.submit:

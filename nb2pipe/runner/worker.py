@@ -13,8 +13,9 @@ Protocol (JSON lines): the runner writes requests on our stdin; we answer on the
 zygote kills its children and exits (on Linux it also dies with the runner, PR_SET_PDEATHSIG).
 A child also writes {"event": "handed-on", "key"} once its values are written and their
 content addresses known (in the request's "ready" file), hard-linked under the request's
-"handoff" folder: the runner may start the next steps from there while the child goes on
-compressing its stored copies. Its "exited" event still comes last.
+"handoff" folder: the runner may start the next steps from there while the child writes its
+result and exits (the store compresses tables later: `nb2pipe runs compact`). Its "exited"
+event still comes last.
 
 Only the standard library is imported here, besides the generated package.
 """
@@ -135,8 +136,8 @@ def _mask_logs(req: dict, seen: dict[str, Any], result: dict[str, Any]) -> None:
 
 def hand_off(outputs: Path, handoff: Path, metas: dict[str, dict]) -> None:
     """Each written value's files, hard-linked (copied where links fail) under
-    handoff/<sha256>/: the next steps read them there while this step replaces its own
-    copies with compressed ones and the runner moves those into the store."""
+    handoff/<sha256>/: the next steps read them there while this step finishes and the
+    runner moves its own copies into the store."""
     for name, meta in metas.items():
         if meta.get("persisted", True) is False:
             continue
@@ -174,7 +175,7 @@ def _announcer(runtime: Any, req: dict, msg_fd: int | None) -> Any:
 
 def run_request(package: str, req: dict, msg_fd: int | None = None) -> int:
     """Run one step (in the current process) and write its result file; returns the exit code.
-    With a message fd, the values are handed on before their stored copies are compressed."""
+    With a message fd, the values are handed on before the step's process exits."""
     result: dict[str, Any] = {"ok": False}
     started = time.time()
     seen: dict[str, Any] = {}

@@ -7,6 +7,8 @@ Layout::
     .nb2pipe/files/ab/<sha256>         copies of data files the steps wrote, by content
     .nb2pipe/tmp/<run>-<pid>/          work folders of a live run (removed when it ends)
     .nb2pipe/store.lock                held shared by every live run, exclusively by `runs gc`
+    .nb2pipe/compact.lock              held by the compactor (`runs compact`), with its pid
+    .nb2pipe/compact.log               output of the compactor `nb2pipe run` starts detached
 
 Crash safety: a value is written under tmp/, then renamed into artifacts/ (atomic, same file
 system), and only then is the row that refers to it committed. A run killed at any point leaves
@@ -33,7 +35,8 @@ class StepStatus(str, Enum):
     """The states of a step in a run, as the store records them and the runner moves them:
     pending -> running [-> storing] -> finished | failed; pending -> cached | skipped; running,
     storing or pending -> interrupted. Storing: its values are written and handed on to the
-    next steps; its process is still compressing their stored copies."""
+    next steps; its process is still finishing (result, exit) before they enter the store.
+    Tables are stored uncompressed and compressed after the run (tracking/compact.py)."""
 
     PENDING = "pending"
     RUNNING = "running"

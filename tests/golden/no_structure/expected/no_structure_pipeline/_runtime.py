@@ -87,8 +87,9 @@ def in_workdir() -> Iterator[Path]:
 # Each value is a folder <name>/ holding value.<ext> and meta.json (format, type, sha256).
 # A table is an Arrow IPC file ("arrow"): written and read back at memory speed, so handing a
 # large frame to the next step costs little. Its sha256 (the content address) is that of the
-# uncompressed file; the stored copy is then compressed (zstd) when a sample shows it pays,
-# and reads back the same table. Older artifacts ("parquet") keep loading.
+# uncompressed file, which is also what a step writes. The local store compresses it later
+# (`nb2pipe runs compact`, zstd where it pays), and a compressed copy reads back the same
+# table. Older artifacts ("parquet") keep loading.
 
 _JSON_TYPES = (bool, int, float, str, type(None))
 
@@ -172,16 +173,6 @@ def save_value(
     value: Any, folder: Path, step: str = "", name: str = ""
 ) -> dict[str, Any]:
     """Write one value with the format that fits its type; returns its meta data."""
-    meta, finish = _write_value(value, folder, step, name)
-    return finish() if finish is not None else meta
-
-
-def _write_value(
-    value: Any, folder: Path, step: str, name: str
-) -> tuple[dict[str, Any], Callable[[], dict[str, Any]] | None]:
-    """Write one value; its meta data, and for a table worth compressing the function that
-    replaces the file with its compressed copy (same content address, same table) and
-    returns the final meta data. A caller may hand the uncompressed file on first."""
     folder.mkdir(parents=True, exist_ok=True)
     fmt = "pickle"
     if _is_dataframe(value) and _arrow_ok(value):
@@ -198,12 +189,10 @@ def _write_value(
         except ImportError:
             fmt = "pickle"
     target = folder / f"value.{fmt}"
-    tables: list[Any] = []
 
     def write(tmp: Path) -> None:
         if fmt == "arrow":
-            tables.append(_arrow_table(value))
-            _write_arrow(tables[-1], tmp)
+            _write_arrow(_arrow_table(value), tmp)
         elif fmt == "npy":
             import numpy as np
 
@@ -234,7 +223,6 @@ def _write_value(
         _write_atomic(target, write)
     except fallback.get(fmt, ()):
         fmt = "pickle"
-        tables.clear()
         target = folder / "value.pickle"
         _write_atomic(target, lambda tmp: _pickle(value, tmp, step, name))
     meta = {
@@ -245,16 +233,7 @@ def _write_value(
         "size": target.stat().st_size,
     }
     _write_meta(folder, meta)
-    if not tables or not _worth_compressing(tables[0]):
-        return meta, None
-
-    def compress() -> dict[str, Any]:
-        _write_atomic(target, lambda tmp: _write_arrow(tables[0], tmp, "zstd"))
-        final = {**meta, "size": target.stat().st_size, "compression": "zstd"}
-        _write_meta(folder, final)
-        return final
-
-    return meta, compress
+    return meta
 
 
 def _write_meta(folder: Path, meta: dict[str, Any]) -> None:
@@ -271,49 +250,22 @@ def _arrow_table(df: Any) -> Any:
 _BATCH_BYTES = 1 << 24
 
 
-def _write_arrow(table: Any, path: Path, compression: str | None = None) -> None:
-    """An Arrow IPC file in batches of about 16 MiB (a compressed batch is built in memory
-    before it is written); uncompressed, its bytes depend on the table alone (its address).
-    """
+def _write_arrow(table: Any, path: Path) -> None:
+    """An uncompressed Arrow IPC file in batches of about 16 MiB: its bytes depend on the
+    table alone (its address)."""
     import pyarrow as pa
 
     rows = max(1024, table.num_rows * _BATCH_BYTES // max(table.nbytes, 1))
-    options = pa.ipc.IpcWriteOptions(compression=compression)
     with pa.OSFile(str(path), "wb") as sink:
-        with pa.ipc.new_file(sink, table.schema, options=options) as writer:
+        with pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table, max_chunksize=rows)
-
-
-_SAMPLE = 1 << 16
-
-
-def _worth_compressing(table: Any) -> bool:
-    """zstd saves at least a fifth, judged on three 64 KiB pieces of each buffer. Random
-    floats or already compressed bytes barely shrink, and compressing them costs several
-    times the write (about 0.3 s of CPU per 100 MB): a table of those with one integer
-    column (a filtered frame's index) would save some 15% for that."""
-    import pyarrow as pa
-
-    if not pa.Codec.is_available("zstd"):
-        return False
-    codec = pa.Codec("zstd")
-    raw = packed = 0
-    for column in table.columns:
-        for chunk in column.chunks:
-            for buf in chunk.buffers():
-                if buf is None or buf.size == 0:
-                    continue
-                middle = max(buf.size // 2 - _SAMPLE // 2, 0)
-                for start in sorted({0, middle, max(buf.size - _SAMPLE, 0)}):
-                    piece = buf.slice(start, min(_SAMPLE, buf.size - start))
-                    raw += piece.size
-                    packed += codec.compress(piece).size
-    return raw > 0 and packed <= 0.8 * raw
 
 
 def _read_arrow(path: Path, compressed: bool) -> Any:
     """An uncompressed file is memory-mapped, so it becomes the frame in one copy; a
-    compressed one is read (decompressing from a map would hold both in memory)."""
+    compressed one is read (decompressing from a map would hold both in memory). Either
+    reads either: a file compacted between reading meta.json and opening it still loads.
+    """
     import pyarrow as pa
 
     with (pa.OSFile if compressed else pa.memory_map)(str(path)) as source:
@@ -409,9 +361,9 @@ def save_values(
     its meta data says so and why, and the step still succeeds. One a later step reads
     fails the step with an error that names it, both steps and the fix.
 
-    `on_ready(metas)` is called once every value is written and its content address known,
-    before tables worth compressing are replaced by their compressed copies: a caller can
-    hand the uncompressed files on meanwhile (the local runner starts the next step)."""
+    `on_ready(metas)` is called once every value is written and its content address known:
+    a caller can hand the files on (the local runner starts the next step) while this
+    process finishes its result and exits."""
 
     def read_by(names: list[str]) -> list[str]:
         if readers is None:
@@ -421,14 +373,10 @@ def save_values(
             found.append("a later step")
         return list(dict.fromkeys(found))
 
-    compressions: dict[str, Callable[[], dict[str, Any]]] = {}
-
     def write(names: list[str], save: Callable[[], Any]) -> dict[str, dict[str, Any]]:
         """Each name's meta data: one artifact for all of `names`, or none and why."""
         try:
-            meta, compress = save()
-            if compress is not None:
-                compressions[names[0]] = compress
+            meta = save()
         except Unserializable as exc:
             later = read_by(names)
             if later:
@@ -448,18 +396,14 @@ def save_values(
             continue
         group = {m: values[m] for m in present}
         folders = [outputs_dir / m for m in present]
-        metas.update(write(present, lambda: (_save_bundle(group, folders, step), None)))
+        metas.update(write(present, lambda: _save_bundle(group, folders, step)))
     for name, value in values.items():
         if name not in metas:
             metas.update(
-                write(
-                    [name], lambda: _write_value(value, outputs_dir / name, step, name)
-                )
+                write([name], lambda: save_value(value, outputs_dir / name, step, name))
             )
     if on_ready is not None:
         on_ready(metas)
-    for name, compress in compressions.items():
-        metas[name] = compress()
     return metas
 
 
