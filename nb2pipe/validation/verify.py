@@ -44,25 +44,43 @@ def _run_one(package: str, spec: dict[str, Any], values_dir: str, nb_dump: str) 
     """
     import importlib
 
-    import cloudpickle
-
-    from nb2pipe.validation.compare import compare
-
     step = spec["name"]
-    result: dict[str, Any] = {"error": None, "values": [], "inputs_differ": []}
     rt = importlib.import_module(package + "._runtime")
     pipeline = importlib.import_module(package + ".pipeline")
     func = getattr(importlib.import_module(f"{package}.steps.{step}"), step)
+    args, kwargs = _step_arguments(rt, pipeline, spec, values_dir)
+    inputs_differ = _inputs_differ(Path(nb_dump) / step / "inputs",
+                                   dict(zip(spec["inputs"], args), **kwargs))
+    out, seen = _call_recording_locals(rt, func, args, kwargs)
+    # a final value that cannot be serialized is not persisted (older projects' _runtime
+    # has no readers_of: every value is taken as read, as it was then)
+    readers = rt.readers_of(step, pipeline.STEPS) if hasattr(rt, "readers_of") else None
+    rt.save_values(out, Path(values_dir) / step, step, spec.get("bundles", ()),
+                   **({"readers": readers} if readers is not None else {}))
+    folder = Path(nb_dump) / step / "outputs"
+    values = [row for name, rec in sorted(_notebook_records(folder).items())
+              if (row := _compare_output(name, rec, folder, seen)) is not None]
+    return {"error": None, "values": values, "inputs_differ": inputs_differ}
 
-    def notebook(phase: str) -> tuple[Path, dict]:
-        folder = Path(nb_dump) / step / phase
-        idx = folder / "index.json"
-        return folder, (json.loads(idx.read_text()) if idx.exists() else {})
 
-    def load_nb(folder: Path, rec: dict) -> Any:
-        with open(folder / rec["dump"], "rb") as fh:
-            return cloudpickle.load(fh)
+def _notebook_records(folder: Path) -> dict:
+    """The notebook's captured values at one step boundary (name -> record), or none."""
+    idx = folder / "index.json"
+    return json.loads(idx.read_text()) if idx.exists() else {}
 
+
+def _load_notebook_value(folder: Path, rec: dict) -> Any:
+    """One value the notebook had, as the capture dumped it."""
+    import cloudpickle
+
+    with open(folder / rec["dump"], "rb") as fh:
+        return cloudpickle.load(fh)
+
+
+def _step_arguments(rt: Any, pipeline: Any, spec: dict[str, Any],
+                    values_dir: str) -> tuple[list, dict]:
+    """The step's inputs as the pipeline's earlier steps saved them, its parameters, and the
+    random state it continues from: the step runs on the pipeline's values, not the notebook's."""
     sources = dict(spec["input_sources"])
     loaded = rt.load_values({n: Path(values_dir) / sources[n] / n for n in spec["inputs"]})
     args = [loaded[n] for n in spec["inputs"]]
@@ -70,13 +88,26 @@ def _run_one(package: str, spec: dict[str, Any], values_dir: str, nb_dump: str) 
     if spec["rng_in"]:
         rng = Path(values_dir) / (spec["rng_from"] or "-") / "_rng"
         kwargs["_rng"] = rt.load_value(rng) if rng.exists() else None
-    folder, recs = notebook("inputs")
-    given = dict(zip(spec["inputs"], args), **kwargs)
-    for name, rec in recs.items():
+    return args, kwargs
+
+
+def _inputs_differ(folder: Path, given: dict[str, Any]) -> list[str]:
+    """Inputs that already differ from the notebook's: a difference in the outputs then
+    comes from an earlier step, not this one."""
+    from nb2pipe.validation.compare import compare
+
+    differ = []
+    for name, rec in _notebook_records(folder).items():
         if name == "_rng" or not rec.get("dump") or name not in given:
             continue
-        if compare(load_nb(folder, rec), given[name]).status == DIFFERENT:
-            result["inputs_differ"].append(name)
+        if compare(_load_notebook_value(folder, rec), given[name]).status == DIFFERENT:
+            differ.append(name)
+    return differ
+
+
+def _call_recording_locals(rt: Any, func: Any, args: list, kwargs: dict) -> tuple[Any, dict]:
+    """Call the step and keep its locals at return: every value it computes is compared,
+    not only those it returns."""
     seen: dict[str, Any] = {}
 
     def hook(frame: Any, event: str, arg: Any) -> None:
@@ -89,34 +120,30 @@ def _run_one(package: str, spec: dict[str, Any], values_dir: str, nb_dump: str) 
             out = func(*args, **kwargs)
     finally:
         sys.setprofile(None)
-    # a final value that cannot be serialized is not persisted (older projects' _runtime
-    # has no readers_of: every value is taken as read, as it was then)
-    readers = rt.readers_of(step, pipeline.STEPS) if hasattr(rt, "readers_of") else None
-    rt.save_values(out, Path(values_dir) / step, step, spec.get("bundles", ()),
-                   **({"readers": readers} if readers is not None else {}))
-    folder, recs = notebook("outputs")
-    for name, rec in sorted(recs.items()):
-        if not rec.get("defined"):
-            if name in seen:
-                result["values"].append([name, DIFFERENT, "the notebook leaves it undefined, "
-                                                          "the pipeline defines it"])
-            continue
-        if not rec.get("dump"):
-            result["values"].append([name, NOT_COMPARABLE, rec.get("note", "not captured")])
-            continue
-        if name not in seen:
-            result["values"].append([name, DIFFERENT, "the pipeline step does not define it"])
-            continue
-        try:
-            expected = load_nb(folder, rec)
-            v = compare(expected, seen[name])
-            if v.status == NOT_COMPARABLE and hasattr(expected, "predict"):
-                v = _compare_predictions(expected, seen[name], seen) or v
-            result["values"].append([name, v.status, v.detail])
-        except Exception as exc:  # noqa: BLE001 - a failing comparison is a finding
-            result["values"].append([name, NOT_COMPARABLE,
-                                     f"comparison failed: {type(exc).__name__}: {exc}"])
-    return result
+    return out, seen
+
+
+def _compare_output(name: str, rec: dict, folder: Path, seen: dict[str, Any]) -> list | None:
+    """[name, status, detail] for one value the notebook had (or left undefined) at the end
+    of the step, against the step's locals; None when neither defines it."""
+    from nb2pipe.validation.compare import compare
+
+    if not rec.get("defined"):
+        if name in seen:
+            return [name, DIFFERENT, "the notebook leaves it undefined, the pipeline defines it"]
+        return None
+    if not rec.get("dump"):
+        return [name, NOT_COMPARABLE, rec.get("note", "not captured")]
+    if name not in seen:
+        return [name, DIFFERENT, "the pipeline step does not define it"]
+    try:
+        expected = _load_notebook_value(folder, rec)
+        v = compare(expected, seen[name])
+        if v.status == NOT_COMPARABLE and hasattr(expected, "predict"):
+            v = _compare_predictions(expected, seen[name], seen) or v
+        return [name, v.status, v.detail]
+    except Exception as exc:  # noqa: BLE001 - a failing comparison is a finding
+        return [name, NOT_COMPARABLE, f"comparison failed: {type(exc).__name__}: {exc}"]
 
 
 def _compare_predictions(a: Any, b: Any, scope: dict[str, Any]) -> Any:
