@@ -168,81 +168,108 @@ def _compare_predictions(a: Any, b: Any, scope: dict[str, Any]) -> Any:
 def _zygote(argv: list[str]) -> None:
     """Import the heavy libraries once, then run each step in a forked child (a fresh
     package state per step, as a container has) and print the results as one JSON line."""
-    import importlib
-    import time
-    import traceback
-
     project, package, values_dir, nb_dump, job_file = argv[:5]
     job = json.loads(Path(job_file).read_text())
     sys.path.insert(0, project)
-    for mod in ["cloudpickle", "nb2pipe.validation.compare"] + job["preimport"]:
-        try:
-            importlib.import_module(mod)
-        except Exception:  # noqa: BLE001 - the step will report it
-            pass
+    _preimport(["cloudpickle", "nb2pipe.validation.compare"] + job["preimport"])
     results: dict[str, dict] = {}
     failed: set[str] = set()
     rng_from = None
     for spec in job["steps"]:
         name = spec["name"]
-        blocked = sorted({src for _, src in spec["input_sources"]} & failed)
-        if spec["rng_in"] and rng_from in failed:
-            blocked.append(rng_from)
+        blocked = _failed_upstream(spec, failed, rng_from)
         if blocked:
-            results[name] = {"error": f"not run: upstream step(s) {', '.join(blocked)} failed",
-                             "values": [], "inputs_differ": []}
+            results[name] = _step_error(f"not run: upstream step(s) {', '.join(blocked)} failed")
             failed.add(name)
             continue
         spec = dict(spec, rng_from=rng_from)
-        out_file = Path(values_dir) / f".result-{name}.json"
         if not hasattr(os, "fork"):  # no isolation without fork: run in this process
-            try:
-                res = _run_one(package, spec, values_dir, nb_dump)
-            except BaseException:  # noqa: BLE001
-                res = {"error": traceback.format_exc(limit=-4)[-3000:], "values": [],
-                       "inputs_differ": []}
+            res = _run_one_reporting(package, spec, values_dir, nb_dump)
         else:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            pid = os.fork()
-            if pid == 0:  # the child: run, write the result, leave without cleanup
-                code = 0
-                try:
-                    res = _run_one(package, spec, values_dir, nb_dump)
-                except BaseException:  # noqa: BLE001 - any failure is the step's error
-                    res = {"error": traceback.format_exc(limit=-4)[-3000:], "values": [],
-                           "inputs_differ": []}
-                try:
-                    out_file.write_text(json.dumps(res))
-                except BaseException:  # noqa: BLE001
-                    code = 1
-                os._exit(code)
-            deadline = time.monotonic() + job["timeout"]
-            status = None
-            while status is None:
-                done, st = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    status = st
-                elif time.monotonic() > deadline:
-                    os.kill(pid, 9)
-                    os.waitpid(pid, 0)
-                    status = -1
-                else:
-                    time.sleep(0.02)
-            if out_file.exists():
-                res = json.loads(out_file.read_text())
-            elif status == -1:
-                res = {"error": f"timed out after {job['timeout']} s", "values": [],
-                       "inputs_differ": []}
-            else:
-                res = {"error": f"the step process died (status {status})", "values": [],
-                       "inputs_differ": []}
+            res = _run_one_forked(package, spec, values_dir, nb_dump,
+                                  Path(values_dir) / f".result-{name}.json", job["timeout"])
         results[name] = res
         if res["error"]:
             failed.add(name)
         if spec["rng_out"]:
             rng_from = name
     print("NB2PIPE-VERIFY " + json.dumps(results))
+
+
+def _preimport(modules: list[str]) -> None:
+    """Import once in the zygote what every forked step would import again; a module that
+    fails here is left for the step to report."""
+    import importlib
+
+    for mod in modules:
+        try:
+            importlib.import_module(mod)
+        except Exception:  # noqa: BLE001 - the step will report it
+            pass
+
+
+def _failed_upstream(spec: dict[str, Any], failed: set[str], rng_from: str | None) -> list[str]:
+    """Failed steps this one takes values or its random state from: running it would only
+    repeat their failure."""
+    blocked = sorted({src for _, src in spec["input_sources"]} & failed)
+    if spec["rng_in"] and rng_from in failed:
+        blocked.append(rng_from)
+    return blocked
+
+
+def _step_error(error: str) -> dict:
+    """A step's result when it produced no comparison."""
+    return {"error": error, "values": [], "inputs_differ": []}
+
+
+def _run_one_reporting(package: str, spec: dict[str, Any], values_dir: str,
+                       nb_dump: str) -> dict:
+    """_run_one, with any failure (even SystemExit) as the step's error, not the zygote's."""
+    import traceback
+
+    try:
+        return _run_one(package, spec, values_dir, nb_dump)
+    except BaseException:  # noqa: BLE001 - any failure is the step's error
+        return _step_error(traceback.format_exc(limit=-4)[-3000:])
+
+
+def _run_one_forked(package: str, spec: dict[str, Any], values_dir: str, nb_dump: str,
+                    out_file: Path, timeout: float) -> dict:
+    """Run one step in a forked child that hands its result back through out_file: a fresh
+    package state per step, and a step that hangs or dies cannot take the others along."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: run, write the result, leave without cleanup
+        code = 0
+        res = _run_one_reporting(package, spec, values_dir, nb_dump)
+        try:
+            out_file.write_text(json.dumps(res))
+        except BaseException:  # noqa: BLE001
+            code = 1
+        os._exit(code)
+    status = _wait_or_kill(pid, timeout)
+    if out_file.exists():
+        return json.loads(out_file.read_text())
+    if status == -1:
+        return _step_error(f"timed out after {timeout} s")
+    return _step_error(f"the step process died (status {status})")
+
+
+def _wait_or_kill(pid: int, timeout: float) -> int:
+    """The child's wait status, or -1 when it outlived timeout and was killed."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        done, st = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return st
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            return -1
+        time.sleep(0.02)
 
 
 ZYGOTE = "import sys; from nb2pipe.validation.verify import _zygote; _zygote(sys.argv[1:])"
