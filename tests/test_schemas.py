@@ -1,7 +1,7 @@
 """Issue 19 item 2: the captured profiles become pandera schemas (`<pkg>/schemas.py`).
 
 The generated schemas pass and fail the same tables as nb2pipe's own checks
-(`nb2pipe.validation.quality.check`, the reference); the generated data-quality tests, run by
+(tests/quality_oracle.py, the reference); the generated data-quality tests, run by
 pytest in a generated project, pass on the sample data and fail on each kind of bad data; a
 user imports the schemas and validates a frame with pandera itself.
 """
@@ -21,6 +21,7 @@ from capture_helpers import (SAMPLES, captured_project, package_of, run_generate
 from nb2pipe.emit.project import pandera_requirement
 from nb2pipe.emit.tests import schemas_source
 from nb2pipe.validation import quality
+from quality_oracle import check as oracle_check
 
 pytest.importorskip("pandera")  # the test extra installs it (the generated tests need it)
 try:  # as the generated schemas import it
@@ -95,7 +96,7 @@ def test_schemas_pass_and_fail_the_same_tables_as_the_profile_checks(case):
     base = _frame()
     module = _schemas(base)
     data = CASES[case](base.copy())
-    expected = quality.check(data, quality.profile(base))
+    expected = oracle_check(data, quality.profile(base))
     got = module.check(data, module.SCHEMAS["load.df"])
     assert bool(got) == bool(expected), (expected, got)
     # the same columns are named
@@ -107,7 +108,7 @@ def test_both_sides_of_the_parity_are_exercised():
     """A parity that never fails anything proves nothing: most corruptions fail."""
     base = _frame()
     prof = quality.profile(base)
-    failing = [c for c in CASES if quality.check(CASES[c](base.copy()), prof)]
+    failing = [c for c in CASES if oracle_check(CASES[c](base.copy()), prof)]
     assert len(failing) >= 15 and len(CASES) - len(failing) >= 6, failing
     assert "same data" not in failing and "a fresh sample" not in failing
 
@@ -134,7 +135,7 @@ def test_parity_on_random_frames_and_corruptions(seed):
             d.loc[rows, "k"] = int(rs.choice([0, 4, 9]))
         else:
             d.loc[rows, col] = d[col].mean() + rs.choice([-1, 1]) * rs.uniform(0, 6) * d[col].std()
-        expected = quality.check(d, prof)
+        expected = oracle_check(d, prof)
         got = module.check(d, module.SCHEMAS["load.df"])
         assert bool(got) == bool(expected), (seed, trial, col, expected, got)
 

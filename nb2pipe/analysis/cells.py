@@ -450,19 +450,43 @@ class Analyzer(StatementKinds, DisplayDetection, FunctionSummaries, AliasTrackin
 
     # ---- facts -> data flow --------------------------------------------------------------
     def apply_facts(self, cell: Cell, st: Stmt, facts: Facts, offset: int) -> None:
-        # loop targets alias the items they iterate over before the body mutates them:
-        # `for d in [train, test]: d.fillna(0, inplace=True)` mutates train and test
+        """Turn one statement's syntactic facts into its dataflow: reads, writes, mutations,
+        file effects and aliases, in the order each stage needs the ones before it."""
+        self._alias_loop_targets(facts)
+        _copy_facts(st, facts, offset)
+        roots = self._written_roots(facts)
+        extra_reads: list[str] = []
+        for call in facts.calls:
+            self.call_effects(call, st, roots, extra_reads, offset, cell)
+        extra_reads += self._function_globals(st, facts)
+        for r in extra_reads:
+            if r not in st.reads and r not in st.binds:
+                st.reads.append(r)
+        self._apply_mutations(st, roots, offset)
+        self._file_effects(cell, st, facts, offset)
+        for target, _ in facts.loops:
+            st.loop_binds |= set(names_in_target(target))
+        st.loop_binds |= facts.transient  # file handles, exceptions: not final values
+        for m in st.mutations:
+            for a in m.affected:
+                st.alias_objs[a] = self.points_to.get(a, frozenset())
+        self.update_aliases(st, facts)
+        self._record_bindings(cell, st)
+        if st.seeds_rng:
+            self.seeded = True
+
+    def _alias_loop_targets(self, facts: Facts) -> None:
+        """Loop targets alias the items they iterate over before the body mutates them:
+        `for d in [train, test]: d.fillna(0, inplace=True)` mutates train and test."""
         for target, it in facts.loops:
             refs = self.items_of(it)
             for n in names_in_target(target):
                 self.points_to[n] = (refs or self.fresh()) | self.points_to.get(n, frozenset())
-        st.reads = list(facts.reads)
-        st.read_pos = {n: (ln + offset, c) for n, (ln, c) in facts.read_pos.items()}
-        st.binds = set(facts.binds)
-        st.maybe = set(facts.maybe) - st.binds
-        st.deletes = set(facts.deletes)
+
+    def _written_roots(self, facts: Facts) -> list[tuple[str, ast.AST]]:
+        """The names whose objects a statement writes through (`df["x"] = ...`, `x += ...`,
+        `del d[k]`): each is a mutation of that object, seen through every alias."""
         roots: list[tuple[str, ast.AST]] = []
-        extra_reads: list[str] = []
         for t in facts.targets + facts.aug_targets + facts.del_targets:
             r = root_name(t)
             if r is not None:
@@ -472,23 +496,27 @@ class Analyzer(StatementKinds, DisplayDetection, FunctionSummaries, AliasTrackin
         for n in facts.aug_names:
             if n.id not in self.immutable and n.id in self.points_to:
                 roots.append((n.id, n))
-        for call in facts.calls:
-            self.call_effects(call, st, roots, extra_reads, offset, cell)
+        return roots
+
+    def _function_globals(self, st: Stmt, facts: Facts) -> list[str]:
+        """Globals read by notebook functions the statement uses without calling them here
+        (inside lambdas and comprehensions, or passed as `df.apply(f)`, `key=f`): they run
+        in this step, so their globals are its inputs."""
+        reads: list[str] = []
         for call in facts.deferred_calls:
-            # user functions referenced inside lambdas/comprehension bodies still need globals
             if isinstance(call.func, ast.Name) and call.func.id in self.current_def:
-                extra_reads.extend(sorted(self.effects(call.func.id).reads_globals))
-        # user functions referenced without a call (df.apply(f), key=f)
+                reads.extend(sorted(self.effects(call.func.id).reads_globals))
         called = {id(c.func) for c in facts.calls + facts.deferred_calls}
         for n in facts.name_loads:
             if n.id in self.current_def and id(n) not in called:
                 fx = self.effects(n.id)
-                extra_reads.extend(sorted(fx.reads_globals))
+                reads.extend(sorted(fx.reads_globals))
                 st.draws_rng |= fx.draws_rng
-        for r in extra_reads:
-            if r not in st.reads and r not in st.binds:
-                st.reads.append(r)
-        # mutations: module roots are setup (monkeypatching); data roots are writes
+        return reads
+
+    def _apply_mutations(self, st: Stmt, roots: list[tuple[str, ast.AST]], offset: int) -> None:
+        """Mutations: module roots are setup (monkeypatching); data roots are writes, and read
+        too (a mutation changes a value the step must have)."""
         for r, n in roots:
             if self.is_module_name(r) or r in self.current_def:
                 if st.kind == "code" and not self.is_module_name(r):
@@ -500,21 +528,21 @@ class Analyzer(StatementKinds, DisplayDetection, FunctionSummaries, AliasTrackin
                 st.reads.append(r)
             st.mutations.append(Mutation(r, self.affected(r), getattr(n, "lineno", 1) + offset,
                                          getattr(n, "col_offset", 0)))
-        # files
+
+    def _file_effects(self, cell: Cell, st: Stmt, facts: Facts, offset: int) -> None:
+        """The files a statement touches, directly or through a notebook function (at paths
+        unknown here), so file effects order the steps."""
         for call in facts.calls:
             self.file_refs(call, st, cell, offset)
         for name in sorted({n.id for n in facts.name_loads if n.id in self.current_def}):
             mode = self.function_file_mode(name)
-            if mode:  # a notebook function that touches files: at paths unknown here
+            if mode:
                 st.files.append(FileRef(path=None, mode=mode, cell=cell.index,
                                         line=st.line, call=name))
-        for target, _ in facts.loops:
-            st.loop_binds |= set(names_in_target(target))
-        st.loop_binds |= facts.transient  # file handles, exceptions: not final values
-        for m in st.mutations:
-            for a in m.affected:
-                st.alias_objs[a] = self.points_to.get(a, frozenset())
-        self.update_aliases(st, facts)
+
+    def _record_bindings(self, cell: Cell, st: Stmt) -> None:
+        """What the names a statement binds now hold (a figure or data), so later statements
+        are judged against the latest binding; a data name over an import is NB211."""
         for name in st.binds | st.maybe:
             if st.kind in ("plot",):
                 self.viz.add(name)
@@ -526,8 +554,6 @@ class Analyzer(StatementKinds, DisplayDetection, FunctionSummaries, AliasTrackin
                           cell.index, st.line, st.col)
                 self.import_bound.discard(name)
             self.current_def.pop(name, None)
-        if st.seeds_rng:
-            self.seeded = True
 
     def call_effects(self, call: ast.Call, st: Stmt, roots: list, extra_reads: list[str],
                      offset: int, cell: Cell) -> None:
@@ -580,6 +606,15 @@ class Analyzer(StatementKinds, DisplayDetection, FunctionSummaries, AliasTrackin
                         r = root_name(k.value)
                         if r:
                             roots.append((r, k.value))
+
+
+def _copy_facts(st: Stmt, facts: Facts, offset: int) -> None:
+    """The statement's own reads and bindings, with read positions in notebook lines."""
+    st.reads = list(facts.reads)
+    st.read_pos = {n: (ln + offset, c) for n, (ln, c) in facts.read_pos.items()}
+    st.binds = set(facts.binds)
+    st.maybe = set(facts.maybe) - st.binds
+    st.deletes = set(facts.deletes)
 
 
 def analyze(nb: Notebook, skip_cells: set[int] | None = None) -> Analysis:

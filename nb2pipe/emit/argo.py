@@ -300,26 +300,38 @@ def deploy_readme(plan: PipelinePlan) -> str:
     """deploy/README.md: from a cluster with Argo Workflows (or Kubeflow Pipelines) installed
     to a finished run, one command at a time (tests/test_deploy_cluster.py checks each command
     against the generated files, up to the cluster boundary)."""
+    from nb2pipe.emit import serve_k8s
+
+    image = f"REGISTRY/{k8s.k8s_name(plan.package.replace('_', '-'))}:1"
+    lines = (_readme_image_section(plan, image) + _readme_namespace_section(plan)
+             + _readme_secrets_section(plan) + _readme_run_section(plan, image)
+             + _readme_measured_section(plan) + serve_k8s.readme_lines(plan, image)
+             + _readme_kfp_section(image) + _readme_unused_tags_section(plan))
+    return "\n".join(lines)
+
+
+def _readme_image_section(plan: PipelinePlan, image: str) -> list[str]:
+    """Title and step 1: the one image every step runs in must be built and pushed first."""
     from nb2pipe.emit import docker
 
-    pkg = plan.package
-    name = k8s.k8s_name(pkg.replace("_", "-"))
-    image = f"REGISTRY/{name}:1"
-    notes = [n for s in plan.steps for n in s.deploy.notes]
-    secrets = k8s.all_secrets(plan)
+    return [f"# Deploying {plan.package}", "",
+            "From a Kubernetes cluster with Argo Workflows installed to a finished run. Every "
+            "command runs from the generated project's folder; `ml` is the namespace.", "",
+            "## 1. The image", "",
+            "The Dockerfile installs the generated package on a Python image pinned by full "
+            "version, with every distribution the steps need from `requirements.lock` "
+            "(pinned to the environment the notebook was converted in), and runs as a non-root "
+            "user. This project folder is the whole build context (or use `podman build`). "
+            "Build the image and push it to a registry the cluster pulls from:", "",
+            "```", docker.build_command(image), f"docker push {image}", "```", ""
+            ] + _context_note(plan)
+
+
+def _readme_namespace_section(plan: PipelinePlan) -> list[str]:
+    """Step 2: what a namespace needs once (rights, artifact store, the notebook's secrets)
+    before any run can start."""
     repo = k8s.artifact_repository_name(plan)
-    lines = [f"# Deploying {pkg}", "",
-             "From a Kubernetes cluster with Argo Workflows installed to a finished run. Every "
-             "command runs from the generated project's folder; `ml` is the namespace.", "",
-             "## 1. The image", "",
-             "The Dockerfile installs the generated package on a Python image pinned by full "
-             "version, with every distribution the steps need from `requirements.lock` "
-             "(pinned to the environment the notebook was converted in), and runs as a non-root "
-             "user. This project folder is the whole build context (or use `podman build`). "
-             "Build the image and push it to a registry the cluster pulls from:", "",
-             "```", docker.build_command(image), f"docker push {image}", "```", ""
-             ] + _context_note(plan) + [
-             "## 2. Once per namespace", "",
+    lines = ["## 2. Once per namespace", "",
              f"The pods run as the service account `{k8s.service_account_name(plan)}`, with the "
              "one right Argo's executor needs (`argo-rbac.yaml`). Values travel between steps "
              f"through the artifact repository `{repo}` (`argo-artifact-repository.yaml`): edit "
@@ -331,69 +343,93 @@ def deploy_readme(plan: PipelinePlan) -> str:
              "kubectl apply -n ml -f deploy/argo-artifact-repository.yaml",
              f"kubectl create secret generic {repo} -n ml --from-literal=accesskey=ACCESS_KEY "
              "--from-literal=secretkey=SECRET_KEY"]
-    if secrets:
+    if k8s.all_secrets(plan):
         lines.append(k8s.secret_command(plan).replace(" --from-env-file", " -n ml "
                                                       "--from-env-file"))
-    lines += ["```", ""]
-    if secrets:
-        lines += ["The notebook's secrets were replaced by environment reads. The steps get "
-                  f"them from the Secret `{k8s.secret_name(plan)}`, made from the git-ignored "
-                  "`secrets.local.env` conversion wrote, which holds exactly the keys the steps "
-                  "read (" + ", ".join(f"`{s}`" for s in secrets) + "; fill in any left "
-                  "empty). No Secret manifest is generated: applying one would blank the real "
-                  "values.", ""]
-        recomputed = sorted({(n, s.name) for s in plan.steps for n in s.recomputed})
-        if recomputed:
-            lines += ["Values built from a secret are never passed between steps (they would "
-                      "be stored in the artifact repository): the steps that read one "
-                      "recompute it from the Secret:", ""]
-            lines += [f"- `{var}` in step `{st}`" for var, st in recomputed] + [""]
-    lines += ["## 3. Run", "",
-              "`argo-workflow.yaml` holds a Workflow and a WorkflowTemplate: one DAG task per "
-              f"step, each running `python -m {pkg} step NAME`. The image is the parameter "
-              f"`{k8s.IMAGE_PARAMETER}` (no default: a run without it is refused).", "",
-              "```",
-              f"argo submit -n ml deploy/argo-workflow.yaml -p {k8s.IMAGE_PARAMETER}={image} "
-              "--watch",
-              f"nb2pipe submit . --engine argo --image {image} --namespace ml   # the same, "
-              "without the argo CLI",
-              "```", "",
-              "`argo-workflow-pvc.yaml` passes the values over a ReadWriteOnce volume instead of "
-              "the artifact repository (all steps then run on the node that mounts it).", "",
-              "**Retraining on a schedule.** `argo-cronworkflow.yaml` runs the pipeline daily "
-              f"(`schedules`, edit it) only when it is due: its first step, `python -m "
-              f"{plan.package} check` in the image, compares the hashes of the package's code "
-              "and of every data file the steps read with those the last successful run saved "
-              f"in the artifact repository (key `{hashes_key(plan)}`); the steps run only when "
-              "they differ (or nothing was saved yet), and a last step saves the new hashes. "
-              "So a new image (new code or data) is due; data read from elsewhere "
-              "(`--data-from`) is not seen by the check. Create it with `argo cron create -n ml deploy/argo-cronworkflow."
-              f"yaml -p {k8s.IMAGE_PARAMETER}={image}`; locally and in CI, `nb2pipe trigger` "
-              "does the same with the run store.", "",
-              "Every container passes the `restricted` Pod Security Standard, Argo's own `init` "
-              "and `wait` containers too (`podSpecPatch`); the steps' root filesystem is "
-              "read-only (they write to `/tmp` and to a copy of the notebook's folder). Each "
-              f"step asks for {k8s.DEFAULT_REQUESTS['cpu']} CPU and "
-              f"{k8s.DEFAULT_REQUESTS['memory']} of memory, limited to "
-              f"{k8s.DEFAULT_MEMORY_LIMIT}, unless its cell tags say otherwise: "
-              "`limit:memory:2Gi`, `limit:cpu:2`, `request:cpu:500m`, `gpu:1`, `image:REPO:TAG`, "
-              "`retry:3`, `timeout:30m`, `nodeselector:KEY:VALUE`, `label:KEY:VALUE`, "
-              "`annotation:KEY:VALUE`, `cache:false` (KFP), `secret:ENV_NAME`. After a local "
-              "run (`nb2pipe run`), converting again sizes each step from what it used.", ""]
-    measured = [(s.name, s.deploy.measured) for s in plan.steps if s.deploy.measured]
-    if measured:
-        lines += ["Requests and memory limits from the last local run (tags still win):", ""]
-        lines += [f"- `{name}`: {why}" for name, why in measured] + [""]
-    from nb2pipe.emit import serve_k8s
+    return lines + ["```", ""]
 
-    lines += serve_k8s.readme_lines(plan, image)
-    lines += ["## Kubeflow Pipelines", "",
-              "`kfp-pipeline.yaml` is written when the `kfp` extra is installed "
-              "(`pip install nb2pipe[kfp]`), or later with `nb2pipe compile-kfp .`; submit it "
-              f"with `nb2pipe submit . --engine kfp --host URL --image {image}`.", ""]
-    if notes:
-        lines += ["## Tags not used", ""] + [f"- {n}" for n in notes] + [""]
-    return "\n".join(lines)
+
+def _readme_secrets_section(plan: PipelinePlan) -> list[str]:
+    """Where the notebook's secrets come from on the cluster, and why values built from them
+    are recomputed rather than passed (nothing when the notebook reads none)."""
+    secrets = k8s.all_secrets(plan)
+    if not secrets:
+        return []
+    lines = ["The notebook's secrets were replaced by environment reads. The steps get "
+             f"them from the Secret `{k8s.secret_name(plan)}`, made from the git-ignored "
+             "`secrets.local.env` conversion wrote, which holds exactly the keys the steps "
+             "read (" + ", ".join(f"`{s}`" for s in secrets) + "; fill in any left "
+             "empty). No Secret manifest is generated: applying one would blank the real "
+             "values.", ""]
+    recomputed = sorted({(n, s.name) for s in plan.steps for n in s.recomputed})
+    if recomputed:
+        lines += ["Values built from a secret are never passed between steps (they would "
+                  "be stored in the artifact repository): the steps that read one "
+                  "recompute it from the Secret:", ""]
+        lines += [f"- `{var}` in step `{st}`" for var, st in recomputed] + [""]
+    return lines
+
+
+def _readme_run_section(plan: PipelinePlan, image: str) -> list[str]:
+    """Step 3: submitting a run, the schedule, and the limits every step runs under."""
+    pkg = plan.package
+    return ["## 3. Run", "",
+            "`argo-workflow.yaml` holds a Workflow and a WorkflowTemplate: one DAG task per "
+            f"step, each running `python -m {pkg} step NAME`. The image is the parameter "
+            f"`{k8s.IMAGE_PARAMETER}` (no default: a run without it is refused).", "",
+            "```",
+            f"argo submit -n ml deploy/argo-workflow.yaml -p {k8s.IMAGE_PARAMETER}={image} "
+            "--watch",
+            f"nb2pipe submit . --engine argo --image {image} --namespace ml   # the same, "
+            "without the argo CLI",
+            "```", "",
+            "`argo-workflow-pvc.yaml` passes the values over a ReadWriteOnce volume instead of "
+            "the artifact repository (all steps then run on the node that mounts it).", "",
+            "**Retraining on a schedule.** `argo-cronworkflow.yaml` runs the pipeline daily "
+            f"(`schedules`, edit it) only when it is due: its first step, `python -m "
+            f"{pkg} check` in the image, compares the hashes of the package's code "
+            "and of every data file the steps read with those the last successful run saved "
+            f"in the artifact repository (key `{hashes_key(plan)}`); the steps run only when "
+            "they differ (or nothing was saved yet), and a last step saves the new hashes. "
+            "So a new image (new code or data) is due; data read from elsewhere "
+            "(`--data-from`) is not seen by the check. Create it with `argo cron create -n ml "
+            f"deploy/argo-cronworkflow.yaml -p {k8s.IMAGE_PARAMETER}={image}`; locally and in CI, `nb2pipe trigger` "
+            "does the same with the run store.", "",
+            "Every container passes the `restricted` Pod Security Standard, Argo's own `init` "
+            "and `wait` containers too (`podSpecPatch`); the steps' root filesystem is "
+            "read-only (they write to `/tmp` and to a copy of the notebook's folder). Each "
+            f"step asks for {k8s.DEFAULT_REQUESTS['cpu']} CPU and "
+            f"{k8s.DEFAULT_REQUESTS['memory']} of memory, limited to "
+            f"{k8s.DEFAULT_MEMORY_LIMIT}, unless its cell tags say otherwise: "
+            "`limit:memory:2Gi`, `limit:cpu:2`, `request:cpu:500m`, `gpu:1`, `image:REPO:TAG`, "
+            "`retry:3`, `timeout:30m`, `nodeselector:KEY:VALUE`, `label:KEY:VALUE`, "
+            "`annotation:KEY:VALUE`, `cache:false` (KFP), `secret:ENV_NAME`. After a local "
+            "run (`nb2pipe run`), converting again sizes each step from what it used.", ""]
+
+
+def _readme_measured_section(plan: PipelinePlan) -> list[str]:
+    """The sizes a local run measured, so a user sees where a step's requests came from."""
+    measured = [(s.name, s.deploy.measured) for s in plan.steps if s.deploy.measured]
+    if not measured:
+        return []
+    return (["Requests and memory limits from the last local run (tags still win):", ""]
+            + [f"- `{name}`: {why}" for name, why in measured] + [""])
+
+
+def _readme_kfp_section(image: str) -> list[str]:
+    """The Kubeflow Pipelines alternative: the same project, another engine."""
+    return ["## Kubeflow Pipelines", "",
+            "`kfp-pipeline.yaml` is written when the `kfp` extra is installed "
+            "(`pip install nb2pipe[kfp]`), or later with `nb2pipe compile-kfp .`; submit it "
+            f"with `nb2pipe submit . --engine kfp --host URL --image {image}`.", ""]
+
+
+def _readme_unused_tags_section(plan: PipelinePlan) -> list[str]:
+    """Cell tags the deployment could not honour, so they are not silently ignored."""
+    notes = [n for s in plan.steps for n in s.deploy.notes]
+    if not notes:
+        return []
+    return ["## Tags not used", ""] + [f"- {n}" for n in notes] + [""]
 
 
 def _context_note(plan: PipelinePlan) -> list[str]:

@@ -13,7 +13,8 @@
   with a report; `<pkg>/_compare.py` is nb2pipe's own module copied so the project runs
   without nb2pipe; `<pkg>/_profiles.py` holds the captured profiles (the runtime reads their
   column names); `<pkg>/schemas.py` holds the pandera schemas built from them
-  (`nb2pipe.validation.quality.check` is the reference they agree with).
+  (the one implementation of the data-quality rules; tests/quality_oracle.py is the
+  reference they are tested against).
 - `tests/fixtures/capture.json`: the captured baseline (types, fingerprints, samples,
   profiles); the fixture value files themselves are added by `api.convert`.
 """
@@ -85,8 +86,8 @@ STRING_DTYPES = ("str", "string")  # values are the category names themselves
 
 
 def _column_schema(base: dict[str, Any]) -> pyfmt.Br:
-    """`pa.Column(...)` for one profiled column: what `quality.check` tests, as pandera
-    checks with the margins computed here from the same tolerances."""
+    """`pa.Column(...)` for one profiled column: the data-quality rules as pandera checks,
+    with the margins computed here from `quality.TOLERANCES`."""
     dtype = base["dtype"]
     checks: list[pyfmt.Item] = [f"dtype_is({pyfmt.q(dtype)})"]
     if base["missing"]:

@@ -32,25 +32,20 @@ def split_param(text: str, known: Iterable[str]) -> tuple[str, str]:
 def parse_params(items: Iterable[str], known: Iterable[str]) -> dict[str, Any]:
     """Overrides as values: literals evaluated, anything else a string."""
     known = list(known)
-    out: dict[str, Any] = {}
-    for text in items:
-        name, raw = split_param(text, known)
-        try:
-            out[name] = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            out[name] = raw
-    return out
+    return {name: _literal(raw)[1] for name, raw in (split_param(t, known) for t in items)}
 
 
 def param_sources(items: Iterable[str], known: Iterable[str]) -> dict[str, str]:
     """Overrides as Python source: a literal as written, anything else as a quoted string."""
     known = list(known)
-    out: dict[str, str] = {}
-    for text in items:
-        name, raw = split_param(text, known)
-        try:
-            ast.literal_eval(raw)
-            out[name] = raw
-        except (ValueError, SyntaxError):
-            out[name] = repr(raw)
-    return out
+    return {name: raw if _literal(raw)[0] else repr(raw)
+            for name, raw in (split_param(t, known) for t in items)}
+
+
+def _literal(raw: str) -> tuple[bool, Any]:
+    """(True, value) when raw is a Python literal, else (False, raw): the one rule both forms
+    of an override follow, so a run and a submission read `--param` alike."""
+    try:
+        return True, ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return False, raw

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from nb2pipe.analysis.model import Analysis
 from nb2pipe.analysis.rules import BUILTINS
 from nb2pipe.diagnostics import Diagnostic
-from nb2pipe.notebook import Notebook
+from nb2pipe.notebook import Cell, Notebook
 from nb2pipe.planning import discover
 
 RESERVED = {"common", "pipeline", "steps", "tests", "test", "setup", "main", "run", "io",
@@ -81,82 +81,133 @@ def split_by_tags(nb: Notebook, diags: list[Diagnostic],
     (heading cell -> text, the sections split_by_headings would make), each such section
     starts a step too, named after its heading, unless its first code cell carries a tag:
     one tag added to a notebook split by headings adds a step instead of replacing them."""
-    heading_starts = heading_starts or {}
-    groups: list[Group] = []
-    pending: list[int] = []
-    seen: dict[str, Group] = {}
-    current: Group | None = None
-    last_heading = ""
-    section: tuple[int, str] | None = None  # a heading start not yet given a step
-    cut: list[tuple[tuple[int, str], Group, int]] = []  # headings ending a tagged step
+    split = _TagSplit(nb, diags, heading_starts or {})
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            h = _heading(cell.source)
-            if h:
-                last_heading = h[1]
-            if cell.index in heading_starts:
-                section = (cell.index, heading_starts[cell.index])
-            continue
-        if cell.cell_type != "code":
-            continue
+            split.read_markdown(cell)
+        elif cell.cell_type == "code":
+            split.read_code(cell)
+    split.place_pending()
+    split.note_cut_headings()
+    return split.groups
+
+
+@dataclass
+class _TagSplit:
+    """The state of split_by_tags's walk over the cells, one method per kind of cell: the
+    walk is a small state machine (current step, cells waiting for one, open heading)."""
+
+    nb: Notebook
+    diags: list[Diagnostic]
+    heading_starts: dict[int, str]
+    groups: list[Group] = field(default_factory=list)
+    pending: list[int] = field(default_factory=list)  # code cells before any step
+    seen: dict[str, Group] = field(default_factory=dict)
+    current: Group | None = None
+    last_heading: str = ""
+    section: tuple[int, str] | None = None  # a heading start not yet given a step
+    cut: list[tuple[tuple[int, str], Group, int]] = field(
+        default_factory=list)  # headings ending a tagged step
+
+    def read_markdown(self, cell: Cell) -> None:
+        """Headings name the next tagged step, and a heading start opens a section."""
+        h = _heading(cell.source)
+        if h:
+            self.last_heading = h[1]
+        if cell.index in self.heading_starts:
+            self.section = (cell.index, self.heading_starts[cell.index])
+
+    def read_code(self, cell: Cell) -> None:
+        """Place a code cell: an open section's first untagged code starts the heading's step;
+        a tag starts or continues its step; anything else joins the step above."""
         names = cell.tag_values("step") + cell.tag_values("block")
-        if section is not None and cell.source.strip() and not names:
-            if current is not None and not current.from_heading:
-                cut.append((section, current, cell.index))
-            current = Group(raw_name=section[1], title=section[1], first_cell=cell.index,
-                            from_heading=True)
-            current.cells.extend(pending)
-            pending = []
-            groups.append(current)
-            section = None
+        if self.section is not None and cell.source.strip() and not names:
+            self._start_heading_step(cell)
         if names:
-            section = None
-            name = names[0]
-            if current is not None and name == current.raw_name:
-                current.cells.append(cell.index)
-            elif name in seen:
-                diags.append(Diagnostic(
-                    "NB301", f"step {name!r} is also tagged on cell {seen[name].first_cell}, "
-                             "with other steps in between", path=nb.path, cell=cell.index,
-                    line=1, col=0))
-                current = seen[name]
-                current.cells.append(cell.index)
-            else:
-                current = Group(raw_name=name, title=last_heading or name, first_cell=cell.index)
-                current.cells.extend(pending)
-                pending = []
-                current.cells.append(cell.index)
-                groups.append(current)
-                seen[name] = current
-            for extra in names[1:]:
-                diags.append(Diagnostic("NB301", f"cell has several step tags; using {name!r}, "
-                                                 f"ignoring {extra!r}", path=nb.path,
-                                        cell=cell.index, line=1, col=0, severity="warning"))
-        elif current is None:
-            pending.append(cell.index)
+            self.section = None
+            self._join_tagged(cell, names)
+        elif self.current is None:
+            self.pending.append(cell.index)
         else:
-            current.cells.append(cell.index)
-        if current is not None:
-            current.prev.extend(p for p in cell.tag_values("prev") if p not in current.prev)
-            current.tags.extend(t for t in cell.tags if t.startswith(RESOURCE_PREFIXES)
-                                and t not in current.tags)
-    if pending:
-        if groups:
-            groups[-1].cells.extend(pending)
+            self.current.cells.append(cell.index)
+        if self.current is not None:
+            self._inherit_tags(cell)
+
+    def _start_heading_step(self, cell: Cell) -> None:
+        """The open section becomes a step named after its heading (remembering the tagged
+        step it cut short, for NB314)."""
+        assert self.section is not None
+        if self.current is not None and not self.current.from_heading:
+            self.cut.append((self.section, self.current, cell.index))
+        self.current = Group(raw_name=self.section[1], title=self.section[1],
+                             first_cell=cell.index, from_heading=True)
+        self._adopt_pending(self.current)
+        self.groups.append(self.current)
+        self.section = None
+
+    def _join_tagged(self, cell: Cell, names: list[str]) -> None:
+        """The cell goes to the step its first tag names; a step tagged again after other
+        steps is NB301 (it would reorder the notebook's code), as are extra tags."""
+        name = names[0]
+        if self.current is not None and name == self.current.raw_name:
+            self.current.cells.append(cell.index)
+        elif name in self.seen:
+            self.diags.append(Diagnostic(
+                "NB301", f"step {name!r} is also tagged on cell {self.seen[name].first_cell}, "
+                         "with other steps in between", path=self.nb.path, cell=cell.index,
+                line=1, col=0))
+            self.current = self.seen[name]
+            self.current.cells.append(cell.index)
         else:
-            groups.append(Group(raw_name="main", title="main", cells=pending,
-                                first_cell=pending[0]))
-    if cut:  # one note: what combining changed against the tags alone
+            self.current = Group(raw_name=name, title=self.last_heading or name,
+                                 first_cell=cell.index)
+            self._adopt_pending(self.current)
+            self.current.cells.append(cell.index)
+            self.groups.append(self.current)
+            self.seen[name] = self.current
+        for extra in names[1:]:
+            self.diags.append(Diagnostic("NB301", f"cell has several step tags; using {name!r}, "
+                                                  f"ignoring {extra!r}", path=self.nb.path,
+                                         cell=cell.index, line=1, col=0, severity="warning"))
+
+    def _adopt_pending(self, group: Group) -> None:
+        """Code cells before the first step belong to the first step."""
+        group.cells.extend(self.pending)
+        self.pending = []
+
+    def _inherit_tags(self, cell: Cell) -> None:
+        """A step collects the prev: and resource tags of all its cells, not only the first."""
+        assert self.current is not None
+        self.current.prev.extend(p for p in cell.tag_values("prev")
+                                 if p not in self.current.prev)
+        self.current.tags.extend(t for t in cell.tags if t.startswith(RESOURCE_PREFIXES)
+                                 and t not in self.current.tags)
+
+    def place_pending(self) -> None:
+        """Code cells left without a step join the last one, or make the only step."""
+        if not self.pending:
+            return
+        if self.groups:
+            self.groups[-1].cells.extend(self.pending)
+        else:
+            self.groups.append(Group(raw_name="main", title="main", cells=self.pending,
+                                     first_cell=self.pending[0]))
+
+    def note_cut_headings(self) -> None:
+        """One note (NB314) for what combining headings with tags changed against the tags
+        alone, with the tag that undoes it."""
+        if not self.cut:
+            return
+        cut = self.cut
         (heading_cell, heading), tagged, code_cell = cut[0]
         more = f" ({len(cut) - 1} more heading{'s' if len(cut) > 2 else ''} like it)" \
             if len(cut) > 1 else ""
-        diags.append(Diagnostic(
+        self.diags.append(Diagnostic(
             "NB314", f"the heading {heading!r} ends the step tagged {tagged.raw_name!r} and "
                      f"starts a step of its own{more}; tag cell {code_cell} "
                      f"step:{tagged.raw_name} to keep its cells in {tagged.raw_name!r}, or "
-                     "convert with --split tags", path=nb.path, cell=heading_cell, line=1,
+                     "convert with --split tags", path=self.nb.path, cell=heading_cell, line=1,
             col=0))
-    return groups
 
 
 def split_by_headings(nb: Notebook) -> list[Group] | None:

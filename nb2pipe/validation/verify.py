@@ -44,25 +44,43 @@ def _run_one(package: str, spec: dict[str, Any], values_dir: str, nb_dump: str) 
     """
     import importlib
 
-    import cloudpickle
-
-    from nb2pipe.validation.compare import compare
-
     step = spec["name"]
-    result: dict[str, Any] = {"error": None, "values": [], "inputs_differ": []}
     rt = importlib.import_module(package + "._runtime")
     pipeline = importlib.import_module(package + ".pipeline")
     func = getattr(importlib.import_module(f"{package}.steps.{step}"), step)
+    args, kwargs = _step_arguments(rt, pipeline, spec, values_dir)
+    inputs_differ = _inputs_differ(Path(nb_dump) / step / "inputs",
+                                   dict(zip(spec["inputs"], args), **kwargs))
+    out, seen = _call_recording_locals(rt, func, args, kwargs)
+    # a final value that cannot be serialized is not persisted (older projects' _runtime
+    # has no readers_of: every value is taken as read, as it was then)
+    readers = rt.readers_of(step, pipeline.STEPS) if hasattr(rt, "readers_of") else None
+    rt.save_values(out, Path(values_dir) / step, step, spec.get("bundles", ()),
+                   **({"readers": readers} if readers is not None else {}))
+    folder = Path(nb_dump) / step / "outputs"
+    values = [row for name, rec in sorted(_notebook_records(folder).items())
+              if (row := _compare_output(name, rec, folder, seen)) is not None]
+    return {"error": None, "values": values, "inputs_differ": inputs_differ}
 
-    def notebook(phase: str) -> tuple[Path, dict]:
-        folder = Path(nb_dump) / step / phase
-        idx = folder / "index.json"
-        return folder, (json.loads(idx.read_text()) if idx.exists() else {})
 
-    def load_nb(folder: Path, rec: dict) -> Any:
-        with open(folder / rec["dump"], "rb") as fh:
-            return cloudpickle.load(fh)
+def _notebook_records(folder: Path) -> dict:
+    """The notebook's captured values at one step boundary (name -> record), or none."""
+    idx = folder / "index.json"
+    return json.loads(idx.read_text()) if idx.exists() else {}
 
+
+def _load_notebook_value(folder: Path, rec: dict) -> Any:
+    """One value the notebook had, as the capture dumped it."""
+    import cloudpickle
+
+    with open(folder / rec["dump"], "rb") as fh:
+        return cloudpickle.load(fh)
+
+
+def _step_arguments(rt: Any, pipeline: Any, spec: dict[str, Any],
+                    values_dir: str) -> tuple[list, dict]:
+    """The step's inputs as the pipeline's earlier steps saved them, its parameters, and the
+    random state it continues from: the step runs on the pipeline's values, not the notebook's."""
     sources = dict(spec["input_sources"])
     loaded = rt.load_values({n: Path(values_dir) / sources[n] / n for n in spec["inputs"]})
     args = [loaded[n] for n in spec["inputs"]]
@@ -70,13 +88,26 @@ def _run_one(package: str, spec: dict[str, Any], values_dir: str, nb_dump: str) 
     if spec["rng_in"]:
         rng = Path(values_dir) / (spec["rng_from"] or "-") / "_rng"
         kwargs["_rng"] = rt.load_value(rng) if rng.exists() else None
-    folder, recs = notebook("inputs")
-    given = dict(zip(spec["inputs"], args), **kwargs)
-    for name, rec in recs.items():
+    return args, kwargs
+
+
+def _inputs_differ(folder: Path, given: dict[str, Any]) -> list[str]:
+    """Inputs that already differ from the notebook's: a difference in the outputs then
+    comes from an earlier step, not this one."""
+    from nb2pipe.validation.compare import compare
+
+    differ = []
+    for name, rec in _notebook_records(folder).items():
         if name == "_rng" or not rec.get("dump") or name not in given:
             continue
-        if compare(load_nb(folder, rec), given[name]).status == DIFFERENT:
-            result["inputs_differ"].append(name)
+        if compare(_load_notebook_value(folder, rec), given[name]).status == DIFFERENT:
+            differ.append(name)
+    return differ
+
+
+def _call_recording_locals(rt: Any, func: Any, args: list, kwargs: dict) -> tuple[Any, dict]:
+    """Call the step and keep its locals at return: every value it computes is compared,
+    not only those it returns."""
     seen: dict[str, Any] = {}
 
     def hook(frame: Any, event: str, arg: Any) -> None:
@@ -89,34 +120,30 @@ def _run_one(package: str, spec: dict[str, Any], values_dir: str, nb_dump: str) 
             out = func(*args, **kwargs)
     finally:
         sys.setprofile(None)
-    # a final value that cannot be serialized is not persisted (older projects' _runtime
-    # has no readers_of: every value is taken as read, as it was then)
-    readers = rt.readers_of(step, pipeline.STEPS) if hasattr(rt, "readers_of") else None
-    rt.save_values(out, Path(values_dir) / step, step, spec.get("bundles", ()),
-                   **({"readers": readers} if readers is not None else {}))
-    folder, recs = notebook("outputs")
-    for name, rec in sorted(recs.items()):
-        if not rec.get("defined"):
-            if name in seen:
-                result["values"].append([name, DIFFERENT, "the notebook leaves it undefined, "
-                                                          "the pipeline defines it"])
-            continue
-        if not rec.get("dump"):
-            result["values"].append([name, NOT_COMPARABLE, rec.get("note", "not captured")])
-            continue
-        if name not in seen:
-            result["values"].append([name, DIFFERENT, "the pipeline step does not define it"])
-            continue
-        try:
-            expected = load_nb(folder, rec)
-            v = compare(expected, seen[name])
-            if v.status == NOT_COMPARABLE and hasattr(expected, "predict"):
-                v = _compare_predictions(expected, seen[name], seen) or v
-            result["values"].append([name, v.status, v.detail])
-        except Exception as exc:  # noqa: BLE001 - a failing comparison is a finding
-            result["values"].append([name, NOT_COMPARABLE,
-                                     f"comparison failed: {type(exc).__name__}: {exc}"])
-    return result
+    return out, seen
+
+
+def _compare_output(name: str, rec: dict, folder: Path, seen: dict[str, Any]) -> list | None:
+    """[name, status, detail] for one value the notebook had (or left undefined) at the end
+    of the step, against the step's locals; None when neither defines it."""
+    from nb2pipe.validation.compare import compare
+
+    if not rec.get("defined"):
+        if name in seen:
+            return [name, DIFFERENT, "the notebook leaves it undefined, the pipeline defines it"]
+        return None
+    if not rec.get("dump"):
+        return [name, NOT_COMPARABLE, rec.get("note", "not captured")]
+    if name not in seen:
+        return [name, DIFFERENT, "the pipeline step does not define it"]
+    try:
+        expected = _load_notebook_value(folder, rec)
+        v = compare(expected, seen[name])
+        if v.status == NOT_COMPARABLE and hasattr(expected, "predict"):
+            v = _compare_predictions(expected, seen[name], seen) or v
+        return [name, v.status, v.detail]
+    except Exception as exc:  # noqa: BLE001 - a failing comparison is a finding
+        return [name, NOT_COMPARABLE, f"comparison failed: {type(exc).__name__}: {exc}"]
 
 
 def _compare_predictions(a: Any, b: Any, scope: dict[str, Any]) -> Any:
@@ -141,81 +168,108 @@ def _compare_predictions(a: Any, b: Any, scope: dict[str, Any]) -> Any:
 def _zygote(argv: list[str]) -> None:
     """Import the heavy libraries once, then run each step in a forked child (a fresh
     package state per step, as a container has) and print the results as one JSON line."""
-    import importlib
-    import time
-    import traceback
-
     project, package, values_dir, nb_dump, job_file = argv[:5]
     job = json.loads(Path(job_file).read_text())
     sys.path.insert(0, project)
-    for mod in ["cloudpickle", "nb2pipe.validation.compare"] + job["preimport"]:
-        try:
-            importlib.import_module(mod)
-        except Exception:  # noqa: BLE001 - the step will report it
-            pass
+    _preimport(["cloudpickle", "nb2pipe.validation.compare"] + job["preimport"])
     results: dict[str, dict] = {}
     failed: set[str] = set()
     rng_from = None
     for spec in job["steps"]:
         name = spec["name"]
-        blocked = sorted({src for _, src in spec["input_sources"]} & failed)
-        if spec["rng_in"] and rng_from in failed:
-            blocked.append(rng_from)
+        blocked = _failed_upstream(spec, failed, rng_from)
         if blocked:
-            results[name] = {"error": f"not run: upstream step(s) {', '.join(blocked)} failed",
-                             "values": [], "inputs_differ": []}
+            results[name] = _step_error(f"not run: upstream step(s) {', '.join(blocked)} failed")
             failed.add(name)
             continue
         spec = dict(spec, rng_from=rng_from)
-        out_file = Path(values_dir) / f".result-{name}.json"
         if not hasattr(os, "fork"):  # no isolation without fork: run in this process
-            try:
-                res = _run_one(package, spec, values_dir, nb_dump)
-            except BaseException:  # noqa: BLE001
-                res = {"error": traceback.format_exc(limit=-4)[-3000:], "values": [],
-                       "inputs_differ": []}
+            res = _run_one_reporting(package, spec, values_dir, nb_dump)
         else:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            pid = os.fork()
-            if pid == 0:  # the child: run, write the result, leave without cleanup
-                code = 0
-                try:
-                    res = _run_one(package, spec, values_dir, nb_dump)
-                except BaseException:  # noqa: BLE001 - any failure is the step's error
-                    res = {"error": traceback.format_exc(limit=-4)[-3000:], "values": [],
-                           "inputs_differ": []}
-                try:
-                    out_file.write_text(json.dumps(res))
-                except BaseException:  # noqa: BLE001
-                    code = 1
-                os._exit(code)
-            deadline = time.monotonic() + job["timeout"]
-            status = None
-            while status is None:
-                done, st = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    status = st
-                elif time.monotonic() > deadline:
-                    os.kill(pid, 9)
-                    os.waitpid(pid, 0)
-                    status = -1
-                else:
-                    time.sleep(0.02)
-            if out_file.exists():
-                res = json.loads(out_file.read_text())
-            elif status == -1:
-                res = {"error": f"timed out after {job['timeout']} s", "values": [],
-                       "inputs_differ": []}
-            else:
-                res = {"error": f"the step process died (status {status})", "values": [],
-                       "inputs_differ": []}
+            res = _run_one_forked(package, spec, values_dir, nb_dump,
+                                  Path(values_dir) / f".result-{name}.json", job["timeout"])
         results[name] = res
         if res["error"]:
             failed.add(name)
         if spec["rng_out"]:
             rng_from = name
     print("NB2PIPE-VERIFY " + json.dumps(results))
+
+
+def _preimport(modules: list[str]) -> None:
+    """Import once in the zygote what every forked step would import again; a module that
+    fails here is left for the step to report."""
+    import importlib
+
+    for mod in modules:
+        try:
+            importlib.import_module(mod)
+        except Exception:  # noqa: BLE001 - the step will report it
+            pass
+
+
+def _failed_upstream(spec: dict[str, Any], failed: set[str], rng_from: str | None) -> list[str]:
+    """Failed steps this one takes values or its random state from: running it would only
+    repeat their failure."""
+    blocked = sorted({src for _, src in spec["input_sources"]} & failed)
+    if spec["rng_in"] and rng_from in failed:
+        blocked.append(rng_from)
+    return blocked
+
+
+def _step_error(error: str) -> dict:
+    """A step's result when it produced no comparison."""
+    return {"error": error, "values": [], "inputs_differ": []}
+
+
+def _run_one_reporting(package: str, spec: dict[str, Any], values_dir: str,
+                       nb_dump: str) -> dict:
+    """_run_one, with any failure (even SystemExit) as the step's error, not the zygote's."""
+    import traceback
+
+    try:
+        return _run_one(package, spec, values_dir, nb_dump)
+    except BaseException:  # noqa: BLE001 - any failure is the step's error
+        return _step_error(traceback.format_exc(limit=-4)[-3000:])
+
+
+def _run_one_forked(package: str, spec: dict[str, Any], values_dir: str, nb_dump: str,
+                    out_file: Path, timeout: float) -> dict:
+    """Run one step in a forked child that hands its result back through out_file: a fresh
+    package state per step, and a step that hangs or dies cannot take the others along."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: run, write the result, leave without cleanup
+        code = 0
+        res = _run_one_reporting(package, spec, values_dir, nb_dump)
+        try:
+            out_file.write_text(json.dumps(res))
+        except BaseException:  # noqa: BLE001
+            code = 1
+        os._exit(code)
+    status = _wait_or_kill(pid, timeout)
+    if out_file.exists():
+        return json.loads(out_file.read_text())
+    if status == -1:
+        return _step_error(f"timed out after {timeout} s")
+    return _step_error(f"the step process died (status {status})")
+
+
+def _wait_or_kill(pid: int, timeout: float) -> int:
+    """The child's wait status, or -1 when it outlived timeout and was killed."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        done, st = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return st
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            return -1
+        time.sleep(0.02)
 
 
 ZYGOTE = "import sys; from nb2pipe.validation.verify import _zygote; _zygote(sys.argv[1:])"
