@@ -263,16 +263,6 @@ def stop_compactor(store: Store, wait_seconds: float = 60.0) -> Any:
     return _lock(store.root, wait_seconds, stop_holder=True)
 
 
-def _sweep_dead_work(store: Store) -> None:
-    for d in (store.root / "tmp").glob("compact-*"):
-        try:
-            pid = int(d.name.rsplit("-", 1)[1])
-        except (IndexError, ValueError):
-            continue
-        if not pid_alive(pid):
-            shutil.rmtree(d, ignore_errors=True)
-
-
 def compact_store(project: Path, dry_run: bool = False,
                   say: Callable[[str], None] = lambda _: None) -> CompactReport:
     """Compact every stored table that awaits it; see the module's docstring. Quiet (an
@@ -299,7 +289,7 @@ def compact_store(project: Path, dry_run: bool = False,
         if lock is None:
             report.busy = True
             return report
-        _sweep_dead_work(store)
+        store.remove_dead_work("compact-*")
         work = root / "tmp" / f"compact-{os.getpid()}"
         work.mkdir(parents=True, exist_ok=True)
         for cand in candidates(store):

@@ -611,7 +611,11 @@ class Store:
                                "status='running'", (rid,))
                     db.execute("UPDATE step_runs SET status='interrupted' WHERE run_id=? AND "
                                "status IN ('running', 'storing', 'pending')", (rid,))
-        for d in (self.root / "tmp").iterdir():
+        self.remove_dead_work()
+
+    def remove_dead_work(self, pattern: str = "*") -> None:
+        """Remove the work folders under tmp/ (named `<kind>-<pid>`) whose process is gone."""
+        for d in (self.root / "tmp").glob(pattern):
             try:
                 pid = int(d.name.rsplit("-", 1)[1])
             except (IndexError, ValueError):
