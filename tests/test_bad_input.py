@@ -716,9 +716,14 @@ def test_internal_error_exit_3(tmp_path: Path):
             "api.render = boom\n"
             "from nb2pipe.cli import main\n"
             f"sys.exit(main(['convert', {str(nb)!r}, '-o', {str(tmp_path / 'out')!r}]))\n")
-    res = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True)
+    crash_dir = tmp_path / "tmp"  # the crash report goes to the temp folder, not /tmp
+    crash_dir.mkdir()
+    res = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True,
+                         env={**os.environ, "TMPDIR": str(crash_dir)})
     assert_no_traceback(res.stdout, res.stderr)
     assert res.returncode == 3, res.stderr
     assert "NB403" in res.stderr and "internal error" in res.stderr
+    (report,) = crash_dir.glob("nb2pipe-crash-*.txt")  # the traceback, for a bug report
+    assert "RuntimeError: boom" in report.read_text()
     assert_locations(res.stderr, "a.ipynb")
     assert not (tmp_path / "out").exists()
